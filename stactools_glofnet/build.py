@@ -1,0 +1,125 @@
+"""``create-catalog``: the whole GLOFNet catalog, built in a staging directory, validated, moved.
+
+Each modality contributes one collection. DEST is replaced only after the new catalog is
+complete and valid, so a failed build never leaves a half-written catalog behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pystac
+
+from stactools_glofnet.core.cache import user_cache_dir
+from stactools_glofnet.core.config import CatalogContent, load_content
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import staged_directory
+from stactools_glofnet.core.stac import layout, root_catalog, save
+from stactools_glofnet.events import create_events_collection, write_events_assets
+from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
+from stactools_glofnet.source import SourceInputs, open_source
+from stactools_glofnet.validate import ValidationReport, validate_catalog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build produced."""
+
+    dest: Path
+    source: Path
+    collections: list[str]
+    validation: ValidationReport | None
+
+
+def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int = DEFAULT_SEED) -> Path:
+    """The bundled sample, generated once into the user cache and reused while it is current."""
+    from stactools_glofnet import __version__
+
+    key = f"sample-{size}-seed{seed}-{__version__}-{content.digest[:12]}"
+    path = user_cache_dir() / key
+    if (path / MANIFEST_NAME).is_file():
+        try:
+            open_source(path)
+            return path
+        except GlofnetError as error:
+            logger.warning("regenerating the cached sample: %s", error)
+    logger.info("generating the %s sample (seed %d) into %s", size, seed, path)
+    write_sample(path, content, size=size, seed=seed)
+    return path
+
+
+@dataclass(frozen=True)
+class Wing:
+    """How one modality builds its collection: items first, then (after layout) its assets."""
+
+    build: Callable[[CatalogContent, SourceInputs], pystac.Collection]
+    write_assets: Callable[[CatalogContent, pystac.Collection], None]
+
+
+WINGS: dict[str, Wing] = {
+    "events": Wing(lambda content, _inputs: create_events_collection(content), write_events_assets),
+}
+"""The modalities in catalog order; ``create-collection`` accepts any of these keys."""
+
+
+def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[str]:
+    root = root_catalog(content)
+    collections = {name: wing.build(content, inputs) for name, wing in WINGS.items()}
+    for collection in collections.values():
+        root.add_child(collection, title=collection.title)
+    layout(root, directory)
+    for name, collection in collections.items():
+        WINGS[name].write_assets(content, collection)
+    save(root)
+    return [collection.id for collection in collections.values()]
+
+
+def create_catalog(
+    dest: Path,
+    source: Path | None = None,
+    *,
+    content: CatalogContent | None = None,
+    schema_dirs: Sequence[Path] = (),
+    validate: bool = True,
+) -> BuildReport:
+    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``."""
+    content = content or load_content()
+    source = source if source is not None else cached_sample(content)
+    inputs = open_source(source)
+    report: ValidationReport | None = None
+    with staged_directory(dest) as staging:
+        collections = _build_into(staging, content, inputs)
+        if validate:
+            report = validate_catalog(staging, schema_dirs)
+    return BuildReport(dest=dest, source=source, collections=collections, validation=report)
+
+
+def create_collection(
+    modality: str,
+    source: Path,
+    dest: Path,
+    *,
+    content: CatalogContent | None = None,
+    schema_dirs: Sequence[Path] = (),
+    validate: bool = True,
+) -> BuildReport:
+    """Build one modality's collection alone into ``dest`` as a self-contained collection."""
+    content = content or load_content()
+    if modality not in WINGS:
+        raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(WINGS)}")
+    inputs = open_source(source)
+    wing = WINGS[modality]
+    report: ValidationReport | None = None
+    with staged_directory(dest) as staging:
+        collection = wing.build(content, inputs)
+        layout(collection, staging)
+        wing.write_assets(content, collection)
+        save(collection)
+        if validate:
+            report = validate_catalog(staging / "collection.json", schema_dirs)
+    return BuildReport(dest=dest, source=source, collections=[collection.id], validation=report)

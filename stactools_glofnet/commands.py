@@ -1,0 +1,123 @@
+"""The ``stac glofnet`` command group: parse arguments, call one library function, report."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+from stactools_glofnet import build, validate
+from stactools_glofnet.core.config import load_content
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.sample.framework import DEFAULT_SEED, SIZES, write_sample
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCHEMA_DIR_OPTION = click.option(
+    "--schema-dir",
+    "schema_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of JSON Schemas laid out by URL, searched before the cache and the network "
+    "(also $GLOFNET_SCHEMA_DIR).",
+)
+
+
+def _one_line_errors(function: F) -> F:
+    """Report :class:`GlofnetError` as one line and exit 1, without a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except GlofnetError as error:
+            raise click.ClickException(str(error)) from None
+
+    return cast(F, wrapper)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logger = logging.getLogger("stactools_glofnet")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def create_glofnet_command(cli: click.Group) -> click.Command:
+    """Add the ``glofnet`` group to the ``stac`` CLI."""
+
+    @cli.group("glofnet", short_help="Build and validate the GLOFNet STAC catalog.")
+    @click.option("-v", "--verbose", is_flag=True, help="Log progress and decisions.")
+    def glofnet(verbose: bool) -> None:
+        """GLOFNet: multimodal GLOF data for Shisper Glacier as a STAC catalog."""
+        _configure_logging(verbose)
+
+    @glofnet.command("create-catalog")
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[SOURCE] DEST")
+    @SCHEMA_DIR_OPTION
+    @_one_line_errors
+    def create_catalog_command(paths: tuple[Path, ...], schema_dirs: tuple[Path, ...]) -> None:
+        """Build the whole catalog from SOURCE (default: the bundled sample) into DEST.
+
+        Example: stac glofnet create-catalog build/catalog
+        """
+        if len(paths) not in (1, 2):
+            raise click.UsageError("expected [SOURCE] DEST")
+        source, dest = (None, paths[0]) if len(paths) == 1 else paths
+        report = build.create_catalog(dest, source, schema_dirs=schema_dirs)
+        checked = report.validation
+        click.echo(
+            f"{dest}: catalog with {', '.join(report.collections)} from {report.source}"
+            + (f"; {checked.objects} objects and {checked.assets} assets valid" if checked else "")
+        )
+
+    @glofnet.command("create-collection")
+    @click.argument("modality", type=click.Choice(sorted(build.WINGS)))
+    @click.argument("source", type=click.Path(path_type=Path))
+    @click.argument("dest", type=click.Path(path_type=Path))
+    @SCHEMA_DIR_OPTION
+    @_one_line_errors
+    def create_collection_command(
+        modality: str, source: Path, dest: Path, schema_dirs: tuple[Path, ...]
+    ) -> None:
+        """Build one MODALITY's collection from SOURCE into DEST.
+
+        Example: stac glofnet create-collection events build/sample build/events
+        """
+        report = build.create_collection(modality, source, dest, schema_dirs=schema_dirs)
+        click.echo(f"{dest}: collection {report.collections[0]}")
+
+    @glofnet.command("sample")
+    @click.argument("dest", type=click.Path(path_type=Path))
+    @click.option("--size", type=click.Choice(sorted(SIZES)), default="small", show_default=True,
+                  help="small: seconds and a few MB; full: GLOFNet scale, for benchmarks.")
+    @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                  help="Random seed; the same seed writes identical bytes.")
+    @_one_line_errors
+    def sample_command(dest: Path, size: str, seed: int) -> None:
+        """Write the synthetic Shisper sample, in the source products' formats, to DEST.
+
+        Example: stac glofnet sample build/sample --seed 7
+        """
+        manifest = write_sample(dest, load_content(), size=size, seed=seed)  # type: ignore[arg-type]
+        click.echo(f"{dest}: {size} sample, seed {seed}, {len(manifest['files'])} files")
+
+    @glofnet.command("validate")
+    @click.argument("catalog", type=click.Path(path_type=Path))
+    @SCHEMA_DIR_OPTION
+    @_one_line_errors
+    def validate_command(catalog: Path, schema_dirs: tuple[Path, ...]) -> None:
+        """Validate every object of CATALOG against its schemas and check its assets.
+
+        Example: stac glofnet validate build/catalog --schema-dir ../shared/stac-schemas
+        """
+        report = validate.validate_catalog(catalog, schema_dirs)
+        click.echo(f"{catalog}: {report.objects} objects and {report.assets} assets valid")
+
+    return glofnet

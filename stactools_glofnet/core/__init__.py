@@ -1,0 +1,1 @@
+"""The ground floor every modality wing uses: configuration, grids, STAC helpers, errors."""

@@ -1,0 +1,16 @@
+"""Names every wing shares: collection ids, asset keys, media types, layout."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ROOT_CATALOG_ID: Final = "glofnet"
+GEOJSON: Final = "application/geo+json"
+COG: Final = "image/tiff; application=geotiff; profile=cloud-optimized"
+ZARR: Final = "application/vnd.zarr"
+PARQUET: Final = "application/vnd.apache.parquet"
+PNG: Final = "image/png"
+
+LABELS_ASSET: Final = "labels"
+
+SOFTWARE_NAME: Final = "stactools-glofnet"

@@ -1,0 +1,15 @@
+"""The one error type the project raises for bad input: it carries the path and the reason."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class GlofnetError(Exception):
+    """A problem with an input or output, reported to users as one line: ``path: reason``."""
+
+    def __init__(self, path: str | PathLike[str], reason: str) -> None:
+        """Remember which file or directory is at fault and why."""
+        self.path = str(path)
+        self.reason = " ".join(reason.split())
+        super().__init__(f"{self.path}: {self.reason}")

@@ -1,0 +1,90 @@
+"""Offline-first JSON Schema resolution for pystac validation.
+
+Schema URLs resolve, in order, from the directories named by ``--schema-dir`` or
+``$GLOFNET_SCHEMA_DIR`` (laid out by URL: ``https://host/path`` is ``DIR/host/path``), from the
+package's own schemas, from the user cache, and last from the network; schemas fetched from the
+network are saved into the user cache so the next run works offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
+
+from stactools_glofnet.core.cache import user_cache_dir
+from stactools_glofnet.core.errors import GlofnetError
+
+SCHEMA_DIR_ENV = "GLOFNET_SCHEMA_DIR"
+PACKAGE_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+
+def schema_cache_dir() -> Path:
+    """Where schemas fetched from the network are kept."""
+    return user_cache_dir() / "schemas"
+
+
+def configured_schema_dirs(explicit: Sequence[Path] = ()) -> list[Path]:
+    """Schema directories in lookup order: explicit, environment, package, user cache."""
+    dirs = list(explicit)
+    env = os.environ.get(SCHEMA_DIR_ENV)
+    if env:
+        dirs.extend(Path(part) for part in env.split(os.pathsep) if part)
+    for directory in dirs:
+        if not directory.is_dir():
+            raise GlofnetError(directory, "schema directory does not exist")
+    return [*dirs, PACKAGE_SCHEMAS, schema_cache_dir()]
+
+
+def _schemas_in(directory: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.rglob("*.json")):
+        url = "https://" + path.relative_to(directory).as_posix()
+        try:
+            yield url, json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise GlofnetError(path, f"schema is not valid JSON ({error})") from None
+
+
+class OfflineFirstValidator(JsonSchemaSTACValidator):
+    """pystac's JSON Schema validator with its schema cache filled from local directories."""
+
+    def __init__(self, schema_dirs: Sequence[Path]) -> None:
+        """Pre-load every schema found in ``schema_dirs``; earlier directories win."""
+        super().__init__()
+        for directory in reversed(schema_dirs):
+            for url, schema in _schemas_in(directory):
+                self.schema_cache[url] = schema
+        self._preloaded = set(self.schema_cache)
+
+    def save_fetched(self, cache: Path) -> list[str]:
+        """Save schemas fetched from the network during validation into ``cache``."""
+        saved = []
+        for url, schema in self.schema_cache.items():
+            if url in self._preloaded or not url.startswith("https://"):
+                continue
+            path = cache / url.removeprefix("https://")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+            saved.append(url)
+        self._preloaded.update(saved)
+        return saved
+
+
+@contextmanager
+def offline_first_validation(explicit_dirs: Sequence[Path] = ()) -> Iterator[OfflineFirstValidator]:
+    """Install an :class:`OfflineFirstValidator` as pystac's validator for the block."""
+    validator = OfflineFirstValidator(configured_schema_dirs(explicit_dirs))
+    previous = RegisteredValidator.get_validator()
+    RegisteredValidator.set_validator(validator)
+    try:
+        yield validator
+    finally:
+        validator.save_fetched(schema_cache_dir())
+        RegisteredValidator.set_validator(previous)

@@ -1,0 +1,167 @@
+"""STAC helpers every wing shares: collection skeletons, year layout, deterministic saving."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pystac
+from pystac.extensions.processing import ProcessingExtension
+from pystac.extensions.scientific import Publication, ScientificExtension
+from pystac.extensions.version import VersionExtension
+from pystac.stac_io import DefaultStacIO
+
+from stactools_glofnet import __version__
+from stactools_glofnet.core.config import CatalogContent, Modality
+from stactools_glofnet.core.constants import ROOT_CATALOG_ID, SOFTWARE_NAME
+from stactools_glofnet.core.files import dumps_json
+
+
+class DeterministicStacIO(DefaultStacIO):
+    """Writes STAC JSON with sorted keys and a fixed layout, so builds are byte-identical."""
+
+    def json_dumps(self, json_dict: dict[str, Any], *args: Any, **kwargs: Any) -> str:
+        """Serialize ``json_dict`` deterministically."""
+        return dumps_json(json_dict)
+
+
+def build_datetime(content: CatalogContent) -> dt.datetime:
+    """The fixed ``created``/``updated``/processing time: SOURCE_DATE_EPOCH or the release date."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    return content.dataset.release_date
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """00:00:00 UTC of ``day``."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def day_end(day: dt.date) -> dt.datetime:
+    """23:59:59 UTC of ``day``."""
+    return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def providers_for(
+    content: CatalogContent, modality: Modality, processing: dict[str, Any] | None = None
+) -> list[pystac.Provider]:
+    """The providers listed for ``modality``; ``processing`` fields go on this software's entry."""
+    return [
+        pystac.Provider(
+            name=p.name,
+            description=p.description,
+            roles=list(p.roles),  # type: ignore[arg-type]
+            url=p.url,
+            extra_fields=processing if p.name == SOFTWARE_NAME and processing else None,
+        )
+        for p in content.providers
+        if p.applies_to(modality)
+    ]
+
+
+def root_catalog(content: CatalogContent) -> pystac.Catalog:
+    """The GLOFNet root catalog, with links to the paper and the licence."""
+    dataset = content.dataset
+    catalog = pystac.Catalog(
+        id=ROOT_CATALOG_ID,
+        title=dataset.title,
+        description=dataset.description,
+        catalog_type=pystac.CatalogType.SELF_CONTAINED,
+    )
+    _add_license_link(catalog, content)
+    catalog.add_link(
+        pystac.Link(
+            "cite-as",
+            f"https://doi.org/{dataset.citation.doi}",
+            media_type="text/html",
+            title="GLOFNet paper (DOI)",
+        )
+    )
+    return catalog
+
+
+def _add_license_link(obj: pystac.Catalog, content: CatalogContent) -> None:
+    license = content.dataset.license
+    obj.add_link(pystac.Link("license", license.url, media_type="text/html", title=license.title))
+
+
+def new_collection(
+    content: CatalogContent,
+    modality: Modality,
+    *,
+    bbox: list[float],
+    interval: tuple[dt.datetime | None, dt.datetime | None],
+    lineage: str,
+) -> pystac.Collection:
+    """A collection with the shared metadata: texts, licence, providers, citation, version."""
+    text = content.collection_text(modality)
+    dataset = content.dataset
+    collection = pystac.Collection(
+        id=text.id,
+        title=text.title,
+        description=text.description,
+        extent=pystac.Extent(
+            pystac.SpatialExtent([bbox]), pystac.TemporalExtent([[interval[0], interval[1]]])
+        ),
+        license=dataset.license.spdx,
+        keywords=sorted(set(dataset.keywords) | set(text.keywords), key=str.lower),
+        providers=providers_for(
+            content,
+            modality,
+            {
+                "processing:lineage": lineage,
+                "processing:software": {SOFTWARE_NAME: __version__},
+                "processing:datetime": pystac.utils.datetime_to_str(build_datetime(content)),
+            },
+        ),
+        catalog_type=pystac.CatalogType.SELF_CONTAINED,
+    )
+    _add_license_link(collection, content)
+    terms = dataset.source_terms.get(modality)
+    if terms is not None:
+        collection.add_link(
+            pystac.Link("license", terms.url, media_type="text/html", title=f"Source terms: {terms.title}")
+        )
+        collection.extra_fields["attribution"] = terms.attribution
+    sci = ScientificExtension.ext(collection, add_if_missing=True)
+    sci.apply(
+        citation=dataset.citation.text,
+        publications=[Publication(doi=p.doi, citation=p.citation) for p in dataset.publications],
+    )
+    VersionExtension.ext(collection, add_if_missing=True).apply(version=dataset.version)
+    ProcessingExtension.add_to(collection)
+    return collection
+
+
+def add_items_by_year(collection: pystac.Collection, items: Iterable[pystac.Item]) -> None:
+    """Add ``items`` under one sub-catalog per year so no JSON file grows without bound."""
+    by_year: dict[int, list[pystac.Item]] = defaultdict(list)
+    for item in items:
+        when = item.datetime or item.common_metadata.start_datetime
+        assert when is not None, f"item {item.id} has no datetime"
+        by_year[when.year].append(item)
+    for year in sorted(by_year):
+        year_catalog = pystac.Catalog(
+            id=f"{collection.id}-{year}",
+            title=f"{collection.title} - {year}",
+            description=f"Items of {collection.id} dated {year}.",
+        )
+        collection.add_child(year_catalog, title=str(year))
+        for item in sorted(by_year[year], key=lambda i: i.id):
+            year_catalog.add_item(item, title=item.common_metadata.title or item.id)
+
+
+def layout(root: pystac.Catalog, directory: Path) -> None:
+    """Give every object its final self href under ``directory`` (best-practice layout)."""
+    root.normalize_hrefs(str(directory))
+
+
+def save(root: pystac.Catalog) -> None:
+    """Write a laid-out catalog as a self-contained catalog with relative links."""
+    root.make_all_asset_hrefs_relative()
+    root.save(pystac.CatalogType.SELF_CONTAINED, stac_io=DeterministicStacIO())

@@ -1,0 +1,149 @@
+"""The ``glofnet-events`` collection: one labelled item per documented event at Shisper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pystac
+from pystac.extensions.file import FileExtension
+from pystac.extensions.label import LabelClasses, LabelExtension, LabelTask, LabelType
+from pystac.extensions.scientific import ScientificExtension
+
+from stactools_glofnet.core.config import CatalogContent, Event, Position
+from stactools_glofnet.core.constants import GEOJSON, LABELS_ASSET
+from stactools_glofnet.core.files import multihash_sha256, write_json
+from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
+
+EVENT_KINDS = ["dam-formation", "glof", "surge"]
+LABEL_PROPERTY = "kind"
+LABEL_DESCRIPTION = (
+    "Documented event at Shisper Glacier; the GeoJSON label carries its kind, confidence, "
+    "peak discharge and lake area where known."
+)
+LINEAGE = (
+    "Events transcribed by hand from HMAGLOFDB v1.1.0, ICIMOD reports, Bhambri et al. (2020) and "
+    "the IceWatch/GLOFNet label dates into catalog/events.toml; geometries from catalog/geometry.toml."
+)
+
+
+def _labels_definition() -> pystac.ItemAssetDefinition:
+    return pystac.ItemAssetDefinition.create(
+        title="Event label (GeoJSON)",
+        description="The event's geometry with its kind, confidence, discharge and lake area.",
+        media_type=GEOJSON,
+        roles=["labels", "labels-vector", "data"],
+    )
+
+
+def _geometry(content: CatalogContent, event: Event) -> list[Position]:
+    if event.kind == "surge":
+        return content.geometry.glacier.polygon
+    return content.geometry.lake.polygon
+
+
+def _label_feature(event: Event, ring: list[Position]) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "id": event.id,
+        "kind": event.kind,
+        "confidence": event.confidence,
+        "start": event.start.isoformat(),
+        "end": event.end.isoformat(),
+        "drains_lake": event.drains_lake,
+        "peak_discharge_m3_per_s": event.peak_discharge_m3_per_s,
+        "lake_area_km2": event.lake_area_km2,
+        "peak_speed_m_per_day": event.peak_speed_m_per_day,
+        "sources": [source.model_dump(exclude_none=True) for source in event.sources],
+    }
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": event.id,
+                "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]},
+                "properties": properties,
+            }
+        ],
+    }
+
+
+def create_event_item(content: CatalogContent, event: Event) -> pystac.Item:
+    """The STAC item of one event (its label asset is written by :func:`write_event_assets`)."""
+    ring = _geometry(content, event)
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    when = event.drainage_date if event.drains_lake else event.start
+    item = pystac.Item(
+        id=event.id,
+        geometry={"type": "Polygon", "coordinates": [[list(p) for p in ring]]},
+        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        datetime=day_start(when),
+        properties={},
+        start_datetime=day_start(event.start),
+        end_datetime=day_end(event.end),
+    )
+    item.common_metadata.title = event.title
+    item.common_metadata.description = event.description
+    item.properties["keywords"] = [event.kind, event.confidence]
+    label = LabelExtension.ext(item, add_if_missing=True)
+    label.apply(
+        label_description=LABEL_DESCRIPTION,
+        label_type=LabelType.VECTOR,
+        label_properties=[LABEL_PROPERTY],
+        label_classes=[LabelClasses.create(classes=EVENT_KINDS, name=LABEL_PROPERTY)],
+        label_tasks=[LabelTask.CLASSIFICATION],
+        label_methods=["manual"],
+    )
+    doi_sources = [s for s in event.sources if s.doi]
+    if doi_sources:
+        ScientificExtension.ext(item, add_if_missing=True).apply(
+            doi=doi_sources[0].doi, citation=doi_sources[0].title
+        )
+    for source in event.sources:
+        item.add_link(pystac.Link("via", source.url, media_type="text/html", title=source.title))
+    FileExtension.add_to(item)
+    return item
+
+
+def write_event_assets(content: CatalogContent, item: pystac.Item) -> None:
+    """Write the item's GeoJSON label beside its JSON and attach it with size and checksum."""
+    event = next(e for e in content.events.event if e.id == item.id)
+    item_dir = Path(item.get_self_href() or "").parent
+    path = item_dir / f"{item.id}.geojson"
+    write_json(path, _label_feature(event, _geometry(content, event)))
+    asset = _labels_definition().create_asset(str(path))
+    file = FileExtension.ext(asset)
+    file.size = path.stat().st_size
+    file.checksum = multihash_sha256(path)
+    item.add_asset(LABELS_ASSET, asset)
+
+
+def create_events_collection(content: CatalogContent) -> pystac.Collection:
+    """The events collection with one item per event in catalog/events.toml."""
+    events = sorted(content.events.event, key=lambda e: (e.start, e.id))
+    items = [create_event_item(content, e) for e in events]
+    lons = [v for item in items for v in (item.bbox or [])[0::2]]
+    lats = [v for item in items for v in (item.bbox or [])[1::2]]
+    collection = new_collection(
+        content,
+        "events",
+        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        interval=(day_start(events[0].start), day_end(max(e.end for e in events))),
+        lineage=LINEAGE,
+    )
+    collection.item_assets = {LABELS_ASSET: _labels_definition()}
+    FileExtension.add_to(collection)
+    summaries = LabelExtension.summaries(collection, add_if_missing=True)
+    summaries.label_type = [LabelType.VECTOR]
+    summaries.label_properties = [LABEL_PROPERTY]
+    summaries.label_classes = [LabelClasses.create(classes=EVENT_KINDS, name=LABEL_PROPERTY)]
+    summaries.label_tasks = [LabelTask.CLASSIFICATION]
+    summaries.label_methods = ["manual"]
+    add_items_by_year(collection, items)
+    return collection
+
+
+def write_events_assets(content: CatalogContent, collection: pystac.Collection) -> None:
+    """After layout: write every event item's label asset."""
+    for item in collection.get_items(recursive=True):
+        write_event_assets(content, item)
