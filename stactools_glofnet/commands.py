@@ -95,10 +95,20 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
     @glofnet.command("sample")
     @click.argument("dest", type=click.Path(path_type=Path))
-    @click.option("--size", type=click.Choice(sorted(SIZES)), default="small", show_default=True,
-                  help="small: seconds and a few MB; full: GLOFNet scale, for benchmarks.")
-    @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-                  help="Random seed; the same seed writes identical bytes.")
+    @click.option(
+        "--size",
+        type=click.Choice(sorted(SIZES)),
+        default="small",
+        show_default=True,
+        help="small: seconds and a few MB; full: GLOFNet scale, for benchmarks.",
+    )
+    @click.option(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        show_default=True,
+        help="Random seed; the same seed writes identical bytes.",
+    )
     @_one_line_errors
     def sample_command(dest: Path, size: str, seed: int) -> None:
         """Write the synthetic Shisper sample, in the source products' formats, to DEST.

@@ -39,7 +39,7 @@ class SourceInputs:
     def truth(self) -> dict[str, Any] | None:
         """The sample's truth, when SOURCE is a sample."""
         path = self.root / TRUTH_NAME
-        return read_json(path) if self.manifest is not None else None  # type: ignore[no-any-return]
+        return read_json(path) if self.manifest is not None else None
 
 
 def _check_manifest(root: Path) -> dict[str, Any]:
@@ -49,7 +49,8 @@ def _check_manifest(root: Path) -> dict[str, Any]:
         raise GlofnetError(path, f"not a GLOFNet sample manifest (format != {MANIFEST_FORMAT!r})")
     if manifest.get("format_version") != MANIFEST_FORMAT_VERSION:
         raise GlofnetError(
-            path, f"sample format_version {manifest.get('format_version')!r}, expected {MANIFEST_FORMAT_VERSION}"
+            path,
+            f"sample format_version {manifest.get('format_version')!r}, expected {MANIFEST_FORMAT_VERSION}",
         )
     files = manifest.get("files")
     if not isinstance(files, list):
@@ -61,7 +62,10 @@ def _check_manifest(root: Path) -> dict[str, Any]:
         if not listed.is_file():
             raise GlofnetError(listed, "listed in sample.json but missing")
         if listed.stat().st_size != entry["size"]:
-            raise GlofnetError(listed, f"has {listed.stat().st_size} bytes, sample.json says {entry['size']} (truncated or altered)")
+            raise GlofnetError(
+                listed,
+                f"has {listed.stat().st_size} bytes, sample.json says {entry['size']} (truncated or altered)",
+            )
         if sha256_file(listed) != entry["sha256"]:
             raise GlofnetError(listed, "content does not match its SHA-256 in sample.json (corrupt)")
     return manifest

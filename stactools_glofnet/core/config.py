@@ -426,7 +426,7 @@ def bundled_content_dir() -> Path:
     source_tree = Path(__file__).resolve().parents[2] / "catalog"
     if source_tree.is_dir():
         return source_tree
-    raise GlofnetError(packaged, "catalog content is missing from the installation")
+    raise GlofnetError(str(packaged), "catalog content is missing from the installation")
 
 
 def content_dir() -> Path:

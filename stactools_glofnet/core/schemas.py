@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 
@@ -45,11 +46,13 @@ def _schemas_in(directory: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if not directory.is_dir():
         return
     for path in sorted(directory.rglob("*.json")):
-        url = "https://" + path.relative_to(directory).as_posix()
+        relative = path.relative_to(directory).as_posix()
         try:
-            yield url, json.loads(path.read_text(encoding="utf-8"))
+            schema = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise GlofnetError(path, f"schema is not valid JSON ({error})") from None
+        yield "https://" + relative, schema
+        yield "http://" + relative, schema
 
 
 class OfflineFirstValidator(JsonSchemaSTACValidator):
@@ -67,9 +70,10 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         """Save schemas fetched from the network during validation into ``cache``."""
         saved = []
         for url, schema in self.schema_cache.items():
-            if url in self._preloaded or not url.startswith("https://"):
+            parsed = urlparse(url)
+            if url in self._preloaded or parsed.scheme not in ("http", "https"):
                 continue
-            path = cache / url.removeprefix("https://")
+            path = cache / parsed.netloc / parsed.path.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
             saved.append(url)

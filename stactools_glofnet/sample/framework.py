@@ -134,14 +134,25 @@ def make_timeline(content: CatalogContent, size: SampleSize, seed: int) -> Timel
 
 
 def _manifest(ctx: SampleContext, generators: Sequence[str]) -> dict[str, Any]:
-    grids = {name: ctx.grid(name).to_dict() for name, spec in ctx.content.processing.grids.items() if not spec.tiles}
+    grids = {
+        name: ctx.grid(name).to_dict()
+        for name, spec in ctx.content.processing.grids.items()
+        if not spec.tiles
+    }
     tiles = {
-        name: [{"tile": w.tile, "row_off": w.row_off, "col_off": w.col_off, **w.grid.to_dict()} for w in ctx.tile_windows(name)]
+        name: [
+            {"tile": w.tile, "row_off": w.row_off, "col_off": w.col_off, **w.grid.to_dict()}
+            for w in ctx.tile_windows(name)
+        ]
         for name, spec in ctx.content.processing.grids.items()
         if spec.tiles
     }
     files = [
-        {"path": path.relative_to(ctx.dest).as_posix(), "size": path.stat().st_size, "sha256": sha256_file(path)}
+        {
+            "path": path.relative_to(ctx.dest).as_posix(),
+            "size": path.stat().st_size,
+            "sha256": sha256_file(path),
+        }
         for path in sorted(set(ctx.files))
     ]
     return {

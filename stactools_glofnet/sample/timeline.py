@@ -62,7 +62,8 @@ class Drainage:
 
 def _day_of_year(days: Days) -> Floats:
     years = days.astype("datetime64[Y]")
-    return (days - years.astype("datetime64[D]")).astype(np.float64) + 1.0
+    offsets: Floats = (days - years.astype("datetime64[D]")).astype(np.float64)
+    return offsets + 1.0
 
 
 class Timeline:
@@ -118,7 +119,8 @@ class Timeline:
             return area
         # Filling cycles: (start day, area at start, peak day, peak area).
         cycles: list[tuple[np.datetime64, float, np.datetime64, float]] = []
-        begin, level = self.dam_date, 0.0
+        begin: np.datetime64 = self.dam_date
+        level = 0.0
         for drainage in self.drainages:
             cycles.append((begin, level, drainage.date - 1, drainage.peak_area_km2))
             begin, level = drainage.date, drainage.residual_area_km2
@@ -126,8 +128,9 @@ class Timeline:
         cycles.append((begin, level, begin + 365, last_peak))
         for first, low, peak_day, high in cycles:
             cycle_days = np.arange(first, peak_day + 1, dtype="datetime64[D]")
-            weights = np.cumsum(self._fill_weight(cycle_days))
-            progress = weights / weights[-1]
+            rate = self._fill_weight(cycle_days)
+            filled = np.cumsum(rate) - rate[0]  # nothing filled yet on the cycle's first day
+            progress = filled / filled[-1]
             inside = (days >= first) & (days <= peak_day)
             index = (days[inside] - first).astype(int)
             area[inside] = low + (high - low) * progress[index]

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated cache, ../shared (real data and schema mirror), a built catalog."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stactools_glofnet.core.config import CatalogContent, load_content
+from stactools_glofnet.sample.framework import write_sample
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ENV = "GLOFNET_SHARED_DIR"
+REQUIRE_SHARED_ENV = "GLOFNET_REQUIRE_SHARED"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test session gets its own sample and schema cache, and no ambient schema dir."""
+    cache = tmp_path_factory.mktemp("cache")
+    saved = {k: os.environ.get(k) for k in ("GLOFNET_CACHE_DIR", "GLOFNET_SCHEMA_DIR", "SOURCE_DATE_EPOCH")}
+    os.environ["GLOFNET_CACHE_DIR"] = str(cache)
+    os.environ.pop("GLOFNET_SCHEMA_DIR", None)
+    os.environ.pop("SOURCE_DATE_EPOCH", None)
+    yield cache
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the repository; skipped where absent unless CI requires it."""
+    path = Path(os.environ.get(SHARED_ENV) or REPO.parent / "shared")
+    if not (path / "stac-schemas").is_dir():
+        reason = f"{path} (real data and STAC schema mirror) is absent; set {SHARED_ENV}"
+        if os.environ.get(REQUIRE_SHARED_ENV) == "1":
+            pytest.fail(f"{REQUIRE_SHARED_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def schema_dir(shared_dir: Path) -> Path:
+    """The offline mirror of published STAC extension schemas."""
+    return shared_dir / "stac-schemas"
+
+
+@pytest.fixture(scope="session")
+def content() -> CatalogContent:
+    """The bundled catalog content."""
+    return load_content()
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory: pytest.TempPathFactory, content: CatalogContent) -> Path:
+    """The small sample with the default seed."""
+    dest = tmp_path_factory.mktemp("sample") / "small"
+    write_sample(dest, content)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_catalog(tmp_path_factory: pytest.TempPathFactory, schema_dir: Path) -> Path:
+    """The catalog built by ``create-catalog`` from the bundled sample (no SOURCE)."""
+    from stactools_glofnet.build import create_catalog
+
+    dest = tmp_path_factory.mktemp("built") / "catalog"
+    create_catalog(dest, schema_dirs=[schema_dir])
+    return dest

@@ -1,0 +1,157 @@
+"""create-catalog end to end: offline validation, relative links, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pystac
+import pytest
+from click.testing import CliRunner, Result
+from stactools.cli.cli import cli
+
+from stactools_glofnet.build import create_catalog
+from stactools_glofnet.core.schemas import offline_first_validation
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["glofnet", *args])
+
+
+def _one_error_line(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_every_object_validates_offline_with_pystac_validate_all(
+    built_catalog: Path, schema_dir: Path
+) -> None:
+    root = pystac.Catalog.from_file(str(built_catalog / "catalog.json"))
+    files = list(built_catalog.rglob("*.json"))
+    items = [f for f in files if json.loads(f.read_text())["type"] == "Feature"]
+    with offline_first_validation([schema_dir]):
+        # validate_all checks every catalog and collection and returns the number of items.
+        assert root.validate_all() == len(items) >= 10
+
+
+def test_links_are_relative_and_self_contained(built_catalog: Path) -> None:
+    for path in built_catalog.rglob("*.json"):
+        document = json.loads(path.read_text())
+        for link in document["links"]:
+            assert link["rel"] != "self", path
+            if link["rel"] in ("root", "parent", "child", "item", "collection"):
+                assert not link["href"].startswith(("/", "file:", "http")), (path, link)
+                assert (path.parent / link["href"]).resolve().is_file(), (path, link)
+                assert link.get("title"), (path, link)
+        for asset in document.get("assets", {}).values():
+            assert not asset["href"].startswith("/") and (path.parent / asset["href"]).is_file()
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path, small_sample: Path, schema_dir: Path) -> None:
+    create_catalog(tmp_path / "one", small_sample, schema_dirs=[schema_dir])
+    create_catalog(tmp_path / "two", small_sample, schema_dirs=[schema_dir])
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
+
+
+def test_source_date_epoch_sets_the_processing_time(
+    tmp_path: Path, small_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    create_catalog(tmp_path / "cat", small_sample, validate=False)
+    collection = json.loads((tmp_path / "cat" / "glofnet-events" / "collection.json").read_text())
+    processors = [p for p in collection["providers"] if "processing:datetime" in p]
+    assert [p["processing:datetime"] for p in processors] == ["2023-11-14T22:13:20Z"]
+
+
+def test_main_command_builds_from_the_bundled_sample(tmp_path: Path, schema_dir: Path) -> None:
+    dest = tmp_path / "catalog"
+    result = _run("create-catalog", str(dest), "--schema-dir", str(schema_dir))
+    assert result.exit_code == 0, result.output
+    assert "glofnet-events" in result.output and "valid" in result.output
+    assert (dest / "catalog.json").is_file()
+    assert not list(tmp_path.glob(".glofnet-staging-*"))
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "file", "no-inputs"])
+def test_unusable_source_is_one_line_and_leaves_no_dest(tmp_path: Path, problem: str) -> None:
+    source = tmp_path / "source"
+    if problem == "empty":
+        source.mkdir()
+    elif problem == "file":
+        source.write_text("not a directory")
+    elif problem == "no-inputs":
+        source.mkdir()
+        (source / "notes.txt").write_text("hello")
+    dest = tmp_path / "dest"
+    line = _one_error_line(_run("create-catalog", str(source), str(dest)))
+    assert line.startswith(f"Error: {source}: ")
+    assert not dest.exists()
+    assert not list(tmp_path.glob(".glofnet-staging-*"))
+
+
+@pytest.mark.parametrize(
+    ("victim", "damage", "expected"),
+    [
+        ("truth.json", "truncate", "truncated or altered"),
+        ("truth.json", "flip", "does not match its SHA-256"),
+        ("sample.json", "garble", "not valid JSON"),
+        ("truth.json", "delete", "listed in sample.json but missing"),
+    ],
+)
+def test_corrupt_source_file_is_named_and_an_existing_dest_survives(
+    tmp_path: Path, small_sample: Path, victim: str, damage: str, expected: str
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(small_sample, source)
+    target = source / victim
+    data = target.read_bytes()
+    if damage == "truncate":
+        target.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        target.write_bytes(data.replace(b"2019", b"2091", 1))
+    elif damage == "garble":
+        target.write_bytes(data[:-20])
+    else:
+        target.unlink()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "catalog.json").write_text("previous build")
+    line = _one_error_line(_run("create-catalog", str(source), str(dest)))
+    assert f"{target}: " in line and expected in line
+    assert _tree(dest) == {"catalog.json": b"previous build"}
+
+
+def test_cli_error_has_no_traceback_in_a_real_process(tmp_path: Path) -> None:
+    stac = Path(sys.executable).parent / "stac"
+    missing = tmp_path / "nowhere"
+    result = subprocess.run(
+        [str(stac), "glofnet", "create-catalog", str(missing), str(tmp_path / "dest")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {missing}: SOURCE does not exist"
+
+
+def test_create_collection_builds_the_events_alone(
+    tmp_path: Path, small_sample: Path, schema_dir: Path
+) -> None:
+    dest = tmp_path / "events"
+    result = _run(
+        "create-collection", "events", str(small_sample), str(dest), "--schema-dir", str(schema_dir)
+    )
+    assert result.exit_code == 0, result.output
+    collection = pystac.Collection.from_file(str(dest / "collection.json"))
+    assert collection.id == "glofnet-events"
+    assert len(list(collection.get_items(recursive=True))) >= 10
