@@ -15,7 +15,9 @@ from tests.conftest import REPO
 def _readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text()
     block = re.search(r"```bash\n(.*?)```", text, re.S)
-    assert block is not None and text.index("```bash") < text.index("## "), "README must open with the commands"
+    assert block is not None and text.index("```bash") < text.index("## "), (
+        "README must open with the commands"
+    )
     return [line.split("#")[0].strip() for line in block.group(1).strip().splitlines()]
 
 
