@@ -7,19 +7,22 @@ complete and valid, so a failed build never leaves a half-written catalog behind
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pystac
 
+from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, load_content
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import staged_directory
 from stactools_glofnet.core.stac import layout, root_catalog, save
-from stactools_glofnet.events import create_events_collection, write_events_assets
+from stactools_glofnet.events import create_events_collection
 from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
+from stactools_glofnet.sentinel2.collection import create_collection as sentinel2_collection
 from stactools_glofnet.source import SourceInputs, open_source
 from stactools_glofnet.validate import ValidationReport, validate_catalog
 
@@ -53,30 +56,48 @@ def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int =
     return path
 
 
-@dataclass(frozen=True)
-class Wing:
-    """How one modality builds its collection: items first, then (after layout) its assets."""
-
-    build: Callable[[CatalogContent, SourceInputs], pystac.Collection]
-    write_assets: Callable[[CatalogContent, pystac.Collection], None]
+WingBuilder = Callable[[CatalogContent, SourceInputs, Path], pystac.Collection | None]
+"""Builds one modality's collection, writing its files under the given work directory; returns
+None when SOURCE holds no input for the modality."""
 
 
-WINGS: dict[str, Wing] = {
-    "events": Wing(lambda content, _inputs: create_events_collection(content), write_events_assets),
-}
+def _events(content: CatalogContent, _inputs: SourceInputs, workdir: Path) -> pystac.Collection:
+    return create_events_collection(content, workdir)
+
+
+def _sentinel2(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
+    source_dir = inputs.modality_dir("sentinel2")
+    if source_dir is None:
+        return None
+    return sentinel2_collection(content, source_dir, workdir)
+
+
+WINGS: dict[str, WingBuilder] = {"sentinel2": _sentinel2, "events": _events}
 """The modalities in catalog order; ``create-collection`` accepts any of these keys."""
+
+WORKDIR = "_work"
+
+
+def _finish(root: pystac.Catalog, directory: Path) -> None:
+    """Lay out, move asset files beside their owners, and save."""
+    layout(root, directory)
+    relocate_assets(root, directory / WORKDIR)
+    shutil.rmtree(directory / WORKDIR, ignore_errors=True)
+    save(root)
 
 
 def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[str]:
     root = root_catalog(content)
-    collections = {name: wing.build(content, inputs) for name, wing in WINGS.items()}
-    for collection in collections.values():
+    built = []
+    for name, build in WINGS.items():
+        collection = build(content, inputs, directory / WORKDIR / name)
+        if collection is None:
+            logger.info("SOURCE has no %s inputs; %s is left out", name, name)
+            continue
         root.add_child(collection, title=collection.title)
-    layout(root, directory)
-    for name, collection in collections.items():
-        WINGS[name].write_assets(content, collection)
-    save(root)
-    return [collection.id for collection in collections.values()]
+        built.append(collection.id)
+    _finish(root, directory)
+    return built
 
 
 def create_catalog(
@@ -113,13 +134,12 @@ def create_collection(
     if modality not in WINGS:
         raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(WINGS)}")
     inputs = open_source(source)
-    wing = WINGS[modality]
     report: ValidationReport | None = None
     with staged_directory(dest) as staging:
-        collection = wing.build(content, inputs)
-        layout(collection, staging)
-        wing.write_assets(content, collection)
-        save(collection)
+        collection = WINGS[modality](content, inputs, staging / WORKDIR / modality)
+        if collection is None:
+            raise GlofnetError(source, f"SOURCE holds no {modality} inputs")
+        _finish(collection, staging)
         if validate:
             report = validate_catalog(staging / "collection.json", schema_dirs)
     return BuildReport(dest=dest, source=source, collections=[collection.id], validation=report)

@@ -10,9 +10,10 @@ from pystac.extensions.file import FileExtension
 from pystac.extensions.label import LabelClasses, LabelExtension, LabelTask, LabelType
 from pystac.extensions.scientific import ScientificExtension
 
+from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.config import CatalogContent, Event, Position
 from stactools_glofnet.core.constants import GEOJSON, LABELS_ASSET
-from stactools_glofnet.core.files import multihash_sha256, write_json
+from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
 
 EVENT_KINDS = ["dam-formation", "glof", "surge"]
@@ -105,23 +106,19 @@ def create_event_item(content: CatalogContent, event: Event) -> pystac.Item:
     return item
 
 
-def write_event_assets(content: CatalogContent, item: pystac.Item) -> None:
-    """Write the item's GeoJSON label beside its JSON and attach it with size and checksum."""
-    event = next(e for e in content.events.event if e.id == item.id)
-    item_dir = Path(item.get_self_href() or "").parent
-    path = item_dir / f"{item.id}.geojson"
-    write_json(path, _label_feature(event, _geometry(content, event)))
-    asset = _labels_definition().create_asset(str(path))
-    file = FileExtension.ext(asset)
-    file.size = path.stat().st_size
-    file.checksum = multihash_sha256(path)
-    item.add_asset(LABELS_ASSET, asset)
+def create_events_collection(content: CatalogContent, workdir: Path) -> pystac.Collection:
+    """The events collection with one item per event in catalog/events.toml.
 
-
-def create_events_collection(content: CatalogContent) -> pystac.Collection:
-    """The events collection with one item per event in catalog/events.toml."""
+    Label files are written under ``workdir``; the build moves them beside their items.
+    """
     events = sorted(content.events.event, key=lambda e: (e.start, e.id))
-    items = [create_event_item(content, e) for e in events]
+    items = []
+    for event in events:
+        item = create_event_item(content, event)
+        path = workdir / event.id / f"{event.id}.geojson"
+        write_json(path, _label_feature(event, _geometry(content, event)))
+        item.add_asset(LABELS_ASSET, file_asset(_labels_definition(), path))
+        items.append(item)
     lons = [v for item in items for v in (item.bbox or [])[0::2]]
     lats = [v for item in items for v in (item.bbox or [])[1::2]]
     collection = new_collection(
@@ -141,9 +138,3 @@ def create_events_collection(content: CatalogContent) -> pystac.Collection:
     summaries.label_methods = ["manual"]
     add_items_by_year(collection, items)
     return collection
-
-
-def write_events_assets(content: CatalogContent, collection: pystac.Collection) -> None:
-    """After layout: write every event item's label asset."""
-    for item in collection.get_items(recursive=True):
-        write_event_assets(content, item)

@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pystac
+import zarr
 from jsonschema.exceptions import ValidationError, best_match
 from pystac.errors import STACValidationError
 from pystac.validation.stac_validator import GetSchemaError
 
+from stactools_glofnet.core.constants import ZARR
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import multihash_sha256
 from stactools_glofnet.core.schemas import SCHEMA_DIR_ENV, offline_first_validation
@@ -78,6 +80,15 @@ def _schema_url(error: GetSchemaError) -> str:
     return message.split(": ", 1)[0]
 
 
+def _check_zarr(path: Path, where: str) -> None:
+    if not (path / ".zmetadata").is_file():
+        raise GlofnetError(path, f"{where} is not a consolidated Zarr store")
+    try:
+        zarr.open_consolidated(str(path), mode="r")
+    except Exception as error:  # zarr raises many types for a damaged store
+        raise GlofnetError(path, f"{where} does not open as Zarr ({error})") from None
+
+
 def _check_assets(obj: pystac.Catalog | pystac.Item) -> int:
     assets = obj.get_assets() if isinstance(obj, pystac.Item | pystac.Collection) else {}
     checked = 0
@@ -87,6 +98,10 @@ def _check_assets(obj: pystac.Catalog | pystac.Item) -> int:
             continue
         path = Path(urlparse(href).path)
         where = f"asset {key!r} of {obj.id}"
+        if asset.media_type == ZARR:
+            _check_zarr(path, where)
+            checked += 1
+            continue
         if not path.is_file():
             raise GlofnetError(path, f"{where} is missing")
         size = asset.extra_fields.get("file:size")

@@ -49,7 +49,7 @@ class SampleSize:
 
 SIZES: dict[SizeName, SampleSize] = {
     # Seconds and a few MB: every drainage of 2019-2022 around the lake.
-    "small": SampleSize("small", dt.date(2018, 10, 1), dt.date(2022, 10, 31), 1500.0),
+    "small": SampleSize("small", dt.date(2018, 10, 1), dt.date(2022, 10, 31), 800.0),
     # GLOFNet scale: MODIS from its first day, the whole AOI, to the end of 2024.
     "full": SampleSize("full", dt.date(2000, 2, 24), dt.date(2024, 12, 31), None),
 }
@@ -185,6 +185,7 @@ def write_sample(
     """
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / MANIFEST_NAME).exists())):
         raise GlofnetError(dest, "exists and is not an earlier sample; choose a new or empty directory")
+    load_generators()
     names = sorted(GENERATORS) if generators is None else list(generators)
     unknown = [n for n in names if n not in GENERATORS]
     if unknown:
@@ -199,3 +200,8 @@ def write_sample(
         manifest = _manifest(ctx, names)
         write_json(staging / MANIFEST_NAME, manifest)
     return manifest
+
+
+def load_generators() -> None:
+    """Import every wing's sample generator so it registers itself."""
+    import stactools_glofnet.sentinel2.sample  # noqa: F401

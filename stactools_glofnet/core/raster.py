@@ -1,0 +1,90 @@
+"""Raster helpers every wing shares: grid arithmetic, smooth noise, COG writing, rasterizing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+
+from stactools_glofnet.core.config import Position
+from stactools_glofnet.core.grids import Grid
+
+COG_PROFILE: dict[str, Any] = {
+    "driver": "COG",
+    "compress": "DEFLATE",
+    "predictor": "YES",
+    "blocksize": 256,
+    "overview_resampling": "NEAREST",
+    "num_threads": 1,
+}
+
+
+def refine(grid: Grid, factor: int) -> Grid:
+    """The same extent with pixels ``factor`` times smaller."""
+    t = grid.transform
+    return Grid(
+        grid.crs,
+        Affine(t.a / factor, 0, t.c, 0, t.e / factor, t.f),
+        grid.width * factor,
+        grid.height * factor,
+    )
+
+
+def intersect(grid: Grid, bounds: tuple[float, float, float, float]) -> Grid | None:
+    """The part of ``grid`` inside ``bounds`` (same CRS), on the grid's own lattice; None if empty."""
+    left, bottom, right, top = bounds
+    t = grid.transform
+    col0 = max(0, int(np.ceil(round((left - t.c) / t.a, 6))))
+    col1 = min(grid.width, int(np.floor(round((right - t.c) / t.a, 6))))
+    row0 = max(0, int(np.ceil(round((t.f - top) / -t.e, 6))))
+    row1 = min(grid.height, int(np.floor(round((t.f - bottom) / -t.e, 6))))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Grid(grid.crs, t @ Affine.translation(col0, row0), col1 - col0, row1 - row0)
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> NDArray[np.float64]:
+    """Spatially smooth standard-normal noise: a coarse lattice every ``cell`` pixels, bilinear."""
+    height, width = shape
+    coarse = rng.standard_normal((int(height / cell) + 2, int(width / cell) + 2))
+    yi, xi = np.arange(height) / cell, np.arange(width) / cell
+    y0, x0 = yi.astype(int), xi.astype(int)
+    fy, fx = (yi - y0)[:, None], xi - x0
+    top = coarse[y0][:, x0] * (1 - fx) + coarse[y0][:, x0 + 1] * fx
+    bottom = coarse[y0 + 1][:, x0] * (1 - fx) + coarse[y0 + 1][:, x0 + 1] * fx
+    result: NDArray[np.float64] = top * (1 - fy) + bottom * fy
+    return result
+
+
+def polygon_mask(grid: Grid, ring: list[Position]) -> NDArray[np.bool_]:
+    """Pixels of ``grid`` whose centre lies inside a WGS84 polygon."""
+    geometry = transform_geom("EPSG:4326", grid.crs, {"type": "Polygon", "coordinates": [ring]})
+    burned = rasterize([(geometry, 1)], out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8")
+    mask: NDArray[np.bool_] = burned.astype(bool)
+    return mask
+
+
+def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | None, **options: Any) -> None:
+    """Write a single-band COG (GDAL's COG driver through rasterio, fixed settings)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        **COG_PROFILE,
+        **options,
+        "dtype": data.dtype.name,
+        "count": 1,
+        "width": grid.width,
+        "height": grid.height,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+    }
+    if data.dtype.kind == "f":
+        profile["predictor"] = "FLOATING_POINT"
+    with rasterio.open(path, "w", **profile) as dataset:
+        dataset.write(data, 1)

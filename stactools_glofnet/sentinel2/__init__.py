@@ -1,0 +1,1 @@
+"""The optical wing: Sentinel-2 L2A scenes → cloud-masked COGs, indices, lake area, ML patches."""

@@ -1,0 +1,429 @@
+"""The ``glofnet-sentinel2`` collection: one item per kept scene, lake-area series, patches.
+
+Item assets are declared once in :data:`ITEM_ASSETS` (the collection's ``item_assets``) and
+stamped onto items. Band COGs hold reflectance as uint16 with ``raster:bands`` scale 0.0001 and
+offset -0.1 (the Earth Search baseline ≥ 04.00 convention, applied to every scene whatever its
+baseline, so one scale/offset describes the whole collection); cloud-masked pixels are nodata 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+from numpy.typing import NDArray
+from PIL import Image
+from pystac.extensions.classification import Classification, ClassificationExtension
+from pystac.extensions.eo import Band as EOBand
+from pystac.extensions.eo import EOExtension
+from pystac.extensions.file import FileExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
+from pystac.extensions.table import Column, TableExtension
+from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
+from rasterio.warp import transform_geom
+
+from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.raster import write_cog
+from stactools_glofnet.core.stac import add_items_by_year, new_collection
+from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
+from stactools_glofnet.sentinel2.patches import PatchWriter, glof_label
+from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
+from stactools_glofnet.sentinel2.read import HrefModifier, read_scene
+
+logger = logging.getLogger(__name__)
+
+SCALE, OFFSET = 0.0001, -0.1
+THUMBNAIL_MAX_PX = 600
+LINEAGE = (
+    "Sentinel-2 L2A (Earth Search COGs) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
+    "resampled with the method in glofnet:resampling, SCL with nearest; pixels whose SCL class is in "
+    "glofnet:masked_classes set to nodata; NDWI, MNDWI and NDSI computed from physical reflectance."
+)
+
+
+def _band_definition(key: str) -> pystac.ItemAssetDefinition:
+    band = next(b for b in BANDS if b.key == key)
+    return pystac.ItemAssetDefinition.create(
+        title=f"{band.key} ({band.band_id}) reflectance, 10 m",
+        description=f"Surface reflectance of {band.band_id} (native {band.gsd} m), cloud-masked.",
+        media_type=COG,
+        roles=["data", "reflectance"],
+        extra_fields={
+            "gsd": 10,
+            "eo:bands": [
+                EOBand.create(
+                    name=band.key,
+                    common_name=band.key,
+                    center_wavelength=band.center_wavelength_um,
+                    full_width_half_max=band.full_width_half_max_um,
+                ).to_dict()
+            ],
+            "raster:bands": [
+                RasterBand.create(
+                    nodata=0, data_type=DataType.UINT16, spatial_resolution=10, scale=SCALE, offset=OFFSET
+                ).to_dict()
+            ],
+        },
+    )
+
+
+def _classification(values: list[tuple[int, str, str, str]]) -> list[dict[str, Any]]:
+    return [
+        Classification.create(value=v, name=name, description=text, color_hint=color).to_dict()
+        for v, name, text, color in values
+    ]
+
+
+def _index_definition(name: str, formula: str) -> pystac.ItemAssetDefinition:
+    return pystac.ItemAssetDefinition.create(
+        title=f"{name.upper()}, 10 m",
+        description=f"{name.upper()} = {formula} from cloud-masked reflectance; NaN where masked.",
+        media_type=COG,
+        roles=["data", "index"],
+        extra_fields={
+            "raster:bands": [
+                RasterBand.create(
+                    nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, spatial_resolution=10
+                ).to_dict()
+            ]
+        },
+    )
+
+
+ITEM_ASSETS: dict[str, pystac.ItemAssetDefinition] = {
+    **{band.key: _band_definition(band.key) for band in BANDS},
+    "scl": pystac.ItemAssetDefinition.create(
+        title="Scene classification (SCL), 10 m",
+        description="Sentinel-2 L2A scene classification, resampled to 10 m with nearest neighbour.",
+        media_type=COG,
+        roles=["data", "classification"],
+        extra_fields={
+            "raster:bands": [
+                RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=10).to_dict()
+            ],
+            "classification:classes": _classification(list(SCL_CLASSES)),
+        },
+    ),
+    "cloud_mask": pystac.ItemAssetDefinition.create(
+        title="Cloud mask, 10 m",
+        description="1 where the SCL class is in glofnet:masked_classes (cloud, shadow, cirrus, no data).",
+        media_type=COG,
+        roles=["data-mask", "cloud"],
+        extra_fields={
+            "raster:bands": [RasterBand.create(data_type=DataType.UINT8, spatial_resolution=10).to_dict()],
+            "classification:classes": _classification(
+                [
+                    (0, "clear", "Clear: used", "000000"),
+                    (1, "masked", "Cloud, shadow, cirrus or no data", "ffffff"),
+                ]
+            ),
+        },
+    ),
+    "ndwi": _index_definition("ndwi", "(B03 - B08) / (B03 + B08)"),
+    "mndwi": _index_definition("mndwi", "(B03 - B11) / (B03 + B11)"),
+    "ndsi": _index_definition("ndsi", "(B03 - B11) / (B03 + B11), the MNDWI formula; same file as mndwi"),
+    "thumbnail": pystac.ItemAssetDefinition.create(
+        title="True-colour thumbnail",
+        description="B04/B03/B02 reflectance 0-0.9 stretched to 8 bits; masked pixels black.",
+        media_type=PNG,
+        roles=["thumbnail"],
+    ),
+}
+
+
+def _to_dn(reflectance: NDArray[np.float32]) -> NDArray[np.uint16]:
+    dn = np.round((reflectance.astype(np.float64) - OFFSET) / SCALE)
+    dn = np.clip(np.nan_to_num(dn, nan=0.0), 0, 65535)
+    dn[~np.isnan(reflectance) & (dn < 1)] = 1
+    return dn.astype(np.uint16)
+
+
+def _thumbnail(scene: ProcessedScene, path: Path) -> None:
+    rgb = np.stack([scene.reflectance[k] for k in ("red", "green", "blue")], axis=-1)
+    image = np.clip(np.nan_to_num(rgb / 0.9, nan=0.0) * 255, 0, 255).astype(np.uint8)
+    step = max(1, -(-max(image.shape[:2]) // THUMBNAIL_MAX_PX))
+    Image.fromarray(image[::step, ::step]).save(path, format="PNG")
+
+
+def _footprint(grid: Grid) -> dict[str, Any]:
+    left, bottom, right, top = grid.bounds
+    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
+    geometry: dict[str, Any] = transform_geom(
+        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
+    )
+    return geometry
+
+
+def _derived_from(scene: ProcessedScene) -> str:
+    for link in scene.source.item.links:
+        if link.rel == "self" and link.href.startswith(("http://", "https://", "s3://")):
+            return str(link.href)
+    return str(Path(scene.source.path).absolute())
+
+
+def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
+    """Write the scene's COGs and thumbnail into ``directory`` and describe them in an item."""
+    source = scene.source
+    grid = scene.grid
+    geometry = _footprint(grid)
+    lons = [p[0] for p in geometry["coordinates"][0]]
+    lats = [p[1] for p in geometry["coordinates"][0]]
+    item = pystac.Item(
+        id=source.id,
+        geometry=geometry,
+        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        datetime=source.datetime,
+        properties={},
+    )
+    common = item.common_metadata
+    common.platform = source.item.properties.get("platform")
+    common.constellation = source.item.properties.get("constellation", "sentinel-2")
+    common.instruments = source.item.properties.get("instruments", ["msi"])
+    common.gsd = 10
+    files: dict[str, Path] = {}
+    for band in BANDS:
+        files[band.key] = directory / f"{band.band_id}.tif"
+        write_cog(files[band.key], _to_dn(scene.reflectance[band.key]), grid, nodata=0)
+    files["scl"] = directory / "SCL.tif"
+    write_cog(files["scl"], scene.scl, grid, nodata=0)
+    files["cloud_mask"] = directory / "cloud_mask.tif"
+    write_cog(files["cloud_mask"], scene.masked.astype(np.uint8), grid, nodata=None)
+    for name in ("ndwi", "mndwi"):
+        files[name] = directory / f"{name.upper()}.tif"
+        write_cog(files[name], scene.indices[name], grid, nodata=float("nan"))
+    files["ndsi"] = files["mndwi"]
+    files["thumbnail"] = directory / "thumbnail.png"
+    _thumbnail(scene, files["thumbnail"])
+    for key, definition in ITEM_ASSETS.items():
+        item.add_asset(key, file_asset(definition, files[key]))
+
+    projection = ProjectionExtension.ext(item, add_if_missing=True)
+    projection.code = f"EPSG:{grid.crs.to_epsg()}"
+    projection.shape = [grid.height, grid.width]
+    projection.transform = list(grid.transform)[:6]
+    projection.bbox = list(grid.bounds)
+    eo = EOExtension.ext(item, add_if_missing=True)
+    eo.cloud_cover = round(100 * scene.cloud_fraction, 4)
+    eo.snow_cover = round(100 * scene.snow_ice_fraction, 4)
+    RasterExtension.add_to(item)
+    ClassificationExtension.add_to(item)
+    FileExtension.add_to(item)
+    params = content.processing.sentinel2
+    day = source.datetime.date()
+    item.properties.update(
+        {
+            "glofnet:masked_classes": list(params.cloud_mask_classes),
+            "glofnet:cloud_fraction": round(scene.cloud_fraction, 6),
+            "glofnet:resampling": {"reflectance_20m": params.reflectance_resampling, "scl": "nearest"},
+            "glofnet:lake_area_km2": scene.lake_area_km2,
+            "glofnet:lake_quality": scene.lake_quality,
+            "glofnet:split": content.splits.split_of(day),
+            "glofnet:label": "glof" if glof_label(content, day) else "no_glof",
+            "glofnet:source_processing_baseline": source.baseline,
+        }
+    )
+    item.add_link(
+        pystac.Link("derived_from", _derived_from(scene), media_type="application/json", title=source.id)
+    )
+    return item
+
+
+def _lake_row(scene: ProcessedScene | Skipped, content: CatalogContent) -> dict[str, Any]:
+    day = scene.source.datetime.date()
+    row: dict[str, Any] = {
+        "scene_id": scene.source.id,
+        "datetime": pd.Timestamp(scene.source.datetime).tz_convert("UTC"),
+        "platform": scene.source.item.properties.get("platform"),
+        "split": content.splits.split_of(day),
+        "label": "glof" if glof_label(content, day) else "no_glof",
+        "aoi_cloud_fraction": scene.cloud_fraction,
+    }
+    if isinstance(scene, Skipped):
+        return {**row, "status": "skipped", "reason": scene.reason, "quality": "skipped"}
+    return {
+        **row,
+        "status": "kept",
+        "reason": None,
+        "quality": scene.lake_quality,
+        "lake_masked_fraction": round(scene.lake_masked_fraction, 6),
+        "water_pixels": scene.lake_water_pixels,
+        "lake_area_km2": scene.lake_area_km2,
+    }
+
+
+LAKE_COLUMNS = {
+    "scene_id": "Source Sentinel-2 item id",
+    "datetime": "Acquisition time (UTC)",
+    "platform": "sentinel-2a or sentinel-2b",
+    "split": "ml-aoi split of the acquisition day (null inside a buffer)",
+    "label": "glof or no_glof",
+    "aoi_cloud_fraction": "Fraction of the AOI-clipped scene masked by SCL",
+    "status": "kept or skipped",
+    "reason": "Why a scene was skipped",
+    "quality": "clear, partly_cloudy, cloudy (area null), outside (basin not covered) or skipped",
+    "lake_masked_fraction": "Fraction of the lake basin masked",
+    "water_pixels": "10 m pixels in the basin with NDWI above the water threshold",
+    "lake_area_km2": "Open-water area of the lake (km2); null where quality is cloudy or outside",
+}
+
+
+def _write_lake_table(rows: list[dict[str, Any]], path: Path) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(LAKE_COLUMNS)).sort_values("datetime", kind="stable")
+    frame["water_pixels"] = frame["water_pixels"].astype("Int64")
+    frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+    return frame
+
+
+def _write_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
+    measured = frame[frame["lake_area_km2"].notna()]
+    axis.plot(measured["datetime"].dt.tz_localize(None), measured["lake_area_km2"], "o-", ms=3, lw=1)
+    for event in content.events.drainages:
+        axis.axvline(pd.Timestamp(event.drainage_date), color="tab:red", lw=0.8, ls="--")
+    axis.set_ylabel("lake area (km²)")
+    axis.set_title("Shisper ice-dammed lake from Sentinel-2 (dashed: documented drainages)")
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
+
+
+def scene_paths(source_dir: Path) -> list[Path]:
+    """The Earth Search item JSON files of a SOURCE's sentinel2/ directory."""
+    return sorted(p for p in source_dir.glob("*/*.json") if p.parent.name == p.stem)
+
+
+def create_collection(
+    content: CatalogContent, source_dir: Path, workdir: Path, read_href_modifier: HrefModifier | None = None
+) -> pystac.Collection:
+    """Process every scene under ``source_dir`` into the Sentinel-2 collection (files in ``workdir``)."""
+    paths = scene_paths(source_dir)
+    if not paths:
+        raise GlofnetError(source_dir, "no Sentinel-2 items (expected <id>/<id>.json)")
+    patches = PatchWriter(workdir / "patches.zarr", content)
+    items: list[pystac.Item] = []
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for path in paths:
+        scene = read_scene(path, read_href_modifier)
+        result = process_scene(scene, content)
+        rows.append(_lake_row(result, content))
+        if isinstance(result, Skipped):
+            logger.info("skipped %s: %s", scene.id, result.reason)
+            skipped.append({"id": scene.id, "reason": result.reason})
+            continue
+        items.append(create_item(result, content, workdir / scene.id))
+        split = content.splits.split_of(scene.datetime.date())
+        if split is not None:
+            patches.add_scene(scene.id, scene.datetime.date(), split, result.grid, result.reflectance)
+    if not items:
+        raise GlofnetError(source_dir, "every Sentinel-2 scene was skipped; nothing to publish")
+    patch_summary = patches.finish()
+    frame = _write_lake_table(rows, workdir / "lake_area.parquet")
+    _write_figure(frame, content, workdir / "lake_area.png")
+    return _assemble(content, items, frame, skipped, patch_summary, workdir)
+
+
+def _assemble(
+    content: CatalogContent,
+    items: list[pystac.Item],
+    frame: pd.DataFrame,
+    skipped: list[dict[str, Any]],
+    patch_summary: dict[str, Any],
+    workdir: Path,
+) -> pystac.Collection:
+    bboxes = np.array([item.bbox for item in items])
+    times = sorted(item.datetime for item in items if item.datetime)
+    collection = new_collection(
+        content,
+        "sentinel2",
+        bbox=[
+            float(bboxes[:, 0].min()),
+            float(bboxes[:, 1].min()),
+            float(bboxes[:, 2].max()),
+            float(bboxes[:, 3].max()),
+        ],
+        interval=(times[0], times[-1]),
+        lineage=LINEAGE,
+    )
+    collection.item_assets = dict(ITEM_ASSETS)
+    for extension in (
+        ProjectionExtension,
+        EOExtension,
+        RasterExtension,
+        ClassificationExtension,
+        FileExtension,
+    ):
+        extension.add_to(collection)
+    summaries = collection.summaries
+    summaries.add(
+        "platform", sorted({i.common_metadata.platform for i in items if i.common_metadata.platform})
+    )
+    summaries.add("constellation", ["sentinel-2"])
+    summaries.add("instruments", ["msi"])
+    summaries.add("gsd", [10])
+    summaries.add("proj:code", sorted({i.properties["proj:code"] for i in items}))
+    clouds = [i.properties["eo:cloud_cover"] for i in items]
+    summaries.add("eo:cloud_cover", pystac.RangeSummary(min(clouds), max(clouds)))
+    summaries.add(
+        "eo:bands", [b for key in [b.key for b in BANDS] for b in ITEM_ASSETS[key].properties["eo:bands"]]
+    )
+    collection.extra_fields["glofnet:skipped_scenes"] = skipped
+    collection.extra_fields["glofnet:patch_counts"] = patch_summary.get("counts", {})
+
+    table_asset = file_asset(
+        pystac.ItemAssetDefinition.create(
+            title="Lake-area time series",
+            description="One row per source scene: lake area where the basin is clear, quality flag, skips.",
+            media_type=PARQUET,
+            roles=["data"],
+        ),
+        workdir / "lake_area.parquet",
+    )
+    table = TableExtension.ext(table_asset, add_if_missing=False)
+    table.columns = [Column({"name": name, "description": text}) for name, text in LAKE_COLUMNS.items()]
+    table.row_count = len(frame)
+    TableExtension.add_to(collection)
+    collection.add_asset("lake_area", table_asset)
+    collection.add_asset(
+        "lake_area_figure",
+        file_asset(
+            pystac.ItemAssetDefinition.create(
+                title="Lake-area figure",
+                description="Lake area per clear scene with the documented drainage dates.",
+                media_type=PNG,
+                roles=["overview", "visual"],
+            ),
+            workdir / "lake_area.png",
+        ),
+    )
+    if patch_summary.get("patches"):
+        patches_asset = pystac.Asset(
+            href=str(workdir / "patches.zarr"),
+            title="ML patches (Zarr v2, consolidated)",
+            description=(
+                "128x128x6 patches (B02 B03 B04 B08 B11 B12) around the lake: reflectance, normalized "
+                "(train statistics), label, split, augmentation and source scene per patch."
+            ),
+            media_type=ZARR,
+            roles=["data"],
+        )
+        xarray_fields = AssetXarrayAssetsExtension(patches_asset)
+        xarray_fields.open_kwargs = {"engine": "zarr", "consolidated": True}
+        XarrayAssetsExtension.add_to(collection)
+        collection.add_asset("patches", patches_asset)
+    add_items_by_year(collection, items)
+    return collection

@@ -1,0 +1,193 @@
+"""ML patches: 128x128x6 windows around the lake, labelled, split, normalized, augmented.
+
+Patches are appended scene by scene to a Zarr store (zarr format 2, consolidated), so memory
+holds one scene at a time. Normalization statistics come from the train split's original
+(non-augmented) patches only, and are applied chunk by chunk in a second pass. Augmentation
+(flips, 90° rotations) is applied to train patches only and recorded per patch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from numpy.typing import NDArray
+
+from stactools_glofnet.core.config import CatalogContent, SplitName
+from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.sentinel2.bands import BAND_BY_KEY
+
+AUGMENT = {
+    "flip_horizontal": lambda a: a[..., ::-1],
+    "flip_vertical": lambda a: a[..., ::-1, :],
+    "rot90": lambda a: np.rot90(a, 1, axes=(-2, -1)),
+    "rot180": lambda a: np.rot90(a, 2, axes=(-2, -1)),
+    "rot270": lambda a: np.rot90(a, 3, axes=(-2, -1)),
+}
+GLOF, NO_GLOF = 1, 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A patch window: its index and its upper-left pixel on the AOI 10 m grid."""
+
+    index: int
+    row: int
+    col: int
+
+
+def patch_windows(content: CatalogContent) -> tuple[Grid, list[Window]]:
+    """Windows tiling the lake's bounding box, centred on it, on the AOI 10 m lattice."""
+    size = content.processing.sentinel2.patch_size
+    spec = content.processing.grids["sentinel2_10m"]
+    aoi = aoi_grid(spec, content.geometry.aoi.bbox)
+    lake = aoi_grid(spec, content.geometry.lake.bbox)
+    col0 = round((lake.transform.c - aoi.transform.c) / spec.resolution)
+    row0 = round((aoi.transform.f - lake.transform.f) / spec.resolution)
+    ny, nx = math.ceil(lake.height / size), math.ceil(lake.width / size)
+    top = row0 + (lake.height - ny * size) // 2
+    left = col0 + (lake.width - nx * size) // 2
+    windows = [Window(j * nx + i, top + j * size, left + i * size) for j in range(ny) for i in range(nx)]
+    return aoi, windows
+
+
+def glof_label(content: CatalogContent, day: dt.date) -> int:
+    """GLOF when ``day`` falls in an outburst's dates or the configured window after it."""
+    window = dt.timedelta(days=content.processing.sentinel2.glof_window_days)
+    for event in content.events.event:
+        if (
+            event.kind == "glof"
+            and event.confidence != "uncertain"
+            and event.start <= day <= event.end + window
+        ):
+            return GLOF
+    return NO_GLOF
+
+
+def _augmentation_for(patch_id: str, choices: Sequence[str]) -> str:
+    return choices[zlib.crc32(patch_id.encode()) % len(choices)]
+
+
+class PatchWriter:
+    """Appends each scene's patches to a Zarr store, then normalizes with train statistics."""
+
+    def __init__(self, path: Path, content: CatalogContent) -> None:
+        """Start an empty patch store at ``path``."""
+        self.path = path
+        self.content = content
+        self.params = content.processing.sentinel2
+        self.aoi, self.windows = patch_windows(content)
+        self.bands = list(self.params.patch_bands)
+        self.written = 0
+
+    def add_scene(
+        self,
+        scene_id: str,
+        day: dt.date,
+        split: SplitName,
+        grid: Grid,
+        reflectance: dict[str, NDArray[np.float32]],
+    ) -> int:
+        """Cut, label and (train only) augment the scene's patches; returns how many were added."""
+        size = self.params.patch_size
+        col_off = round((grid.transform.c - self.aoi.transform.c) / grid.transform.a)
+        row_off = round((self.aoi.transform.f - grid.transform.f) / -grid.transform.e)
+        stack = np.stack([reflectance[key] for key in self.bands])
+        label = glof_label(self.content, day)
+        records: list[dict[str, Any]] = []
+        for window in self.windows:
+            row, col = window.row - row_off, window.col - col_off
+            if row < 0 or col < 0 or row + size > grid.height or col + size > grid.width:
+                continue
+            data = stack[:, row : row + size, col : col + size]
+            patch_id = f"{scene_id}_w{window.index}"
+            base = {"scene_id": scene_id, "window": window.index, "origin": patch_id, "label": label}
+            records.append({**base, "patch_id": patch_id, "augmentation": "none", "data": data})
+            if split != "train":
+                continue
+            augmentations = list(self.params.augmentations)
+            chosen = augmentations if label == GLOF else [_augmentation_for(patch_id, augmentations)]
+            for name in chosen:
+                augmented = np.ascontiguousarray(AUGMENT[name](data))
+                records.append(
+                    {**base, "patch_id": f"{patch_id}_{name}", "augmentation": name, "data": augmented}
+                )
+        if not records:
+            return 0
+        n = len(records)
+        dataset = xr.Dataset(
+            {
+                "reflectance": (("patch", "band", "y", "x"), np.stack([r["data"] for r in records])),
+                "label": ("patch", np.array([r["label"] for r in records], dtype=np.int8)),
+                "split": ("patch", np.array([split] * n, dtype="<U8")),
+                "augmentation": ("patch", np.array([r["augmentation"] for r in records], dtype="<U16")),
+                "patch_id": ("patch", np.array([r["patch_id"] for r in records], dtype="<U64")),
+                "origin": ("patch", np.array([r["origin"] for r in records], dtype="<U64")),
+                "scene_id": ("patch", np.array([r["scene_id"] for r in records], dtype="<U64")),
+                "window": ("patch", np.array([r["window"] for r in records], dtype=np.int16)),
+                "datetime": ("patch", np.array([np.datetime64(day, "ns")] * n)),
+            },
+            coords={"band": self.bands},
+        )
+        encoding = {"reflectance": {"chunks": (1, len(self.bands), size, size)}}
+        if self.written == 0:
+            dataset.to_zarr(self.path, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
+        else:
+            dataset.to_zarr(self.path, append_dim="patch", zarr_format=2, consolidated=False)
+        self.written += n
+        return n
+
+    def finish(self) -> dict[str, Any]:
+        """Compute train statistics, write the normalized patches, consolidate; return a summary."""
+        if self.written == 0:
+            return {"patches": 0}
+        store = xr.open_zarr(self.path, consolidated=False, chunks={"patch": 64})
+        train = ((store.split == "train") & (store.augmentation == "none")).compute()
+        if not bool(train.any()):
+            raise ValueError("no train patches: the split leaves no scene in the train block")
+        values = store.reflectance.where(train, drop=True)
+        mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
+        std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
+        normalized = ((store.reflectance - mean) / std).astype(np.float32)
+        extra = xr.Dataset(
+            {
+                "normalized": normalized,
+                "mean": ("band", mean.values),
+                "std": ("band", std.values),
+            }
+        )
+        extra.normalized.attrs = {"description": "(reflectance - mean) / std, statistics of the train split"}
+        extra.to_zarr(self.path, mode="a", zarr_format=2, consolidated=False)
+        counts: dict[str, dict[str, int]] = {}
+        labels, splits, augment = store.label.values, store.split.values, store.augmentation.values
+        for split in ("train", "validate", "test"):
+            chosen = splits == split
+            counts[split] = {
+                "glof": int(((labels == GLOF) & chosen).sum()),
+                "no_glof": int(((labels == NO_GLOF) & chosen).sum()),
+                "augmented": int((chosen & (augment != "none")).sum()),
+            }
+        attrs = {
+            "title": "GLOFNet Sentinel-2 patches",
+            "bands": ",".join(f"{k}={BAND_BY_KEY[k].band_id}" for k in self.bands),
+            "units": "reflectance (unitless); NaN where cloud-masked",
+            "normalization": "per-band mean and std over the train split's non-augmented patches",
+            "label": "1 = GLOF (within glof_window_days after an outburst), 0 = no GLOF",
+        }
+        group = zarr.open_group(str(self.path), mode="a", zarr_format=2)
+        group.attrs.update(attrs)
+        zarr.consolidate_metadata(str(self.path))
+        return {
+            "patches": self.written,
+            "counts": counts,
+            "mean": mean.values.tolist(),
+            "std": std.values.tolist(),
+        }

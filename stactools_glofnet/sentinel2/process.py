@@ -1,0 +1,138 @@
+"""Preprocessing of one scene: AOI clip, resampling to 10 m, cloud mask, indices, lake area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rasterio.enums import Resampling
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.raster import intersect, polygon_mask
+from stactools_glofnet.sentinel2.bands import BANDS, SCL_KEY
+from stactools_glofnet.sentinel2.read import SourceScene, file_bounds, own_grid, read_dn, read_reflectance
+
+Float32 = NDArray[np.float32]
+LAKE_QUALITY = ("clear", "partly_cloudy", "cloudy", "outside")
+
+
+@dataclass
+class ProcessedScene:
+    """A scene clipped to the AOI on the 10 m grid, masked, with indices and lake statistics."""
+
+    source: SourceScene
+    grid: Grid
+    reflectance: dict[str, Float32]
+    scl: NDArray[np.uint8]
+    masked: NDArray[np.bool_]
+    indices: dict[str, Float32]
+    cloud_fraction: float
+    snow_ice_fraction: float
+    lake_masked_fraction: float
+    lake_quality: str
+    lake_water_pixels: int
+    lake_area_km2: float | None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A scene left out, and why."""
+
+    source: SourceScene
+    reason: str
+    cloud_fraction: float | None
+
+
+def scene_grid(scene: SourceScene, content: CatalogContent) -> Grid:
+    """The AOI's 10 m grid clipped to the scene; every band file must cover the same area."""
+    target = aoi_grid(content.processing.grids["sentinel2_10m"], content.geometry.aoi.bbox)
+    reference = file_bounds(scene, BANDS[0].key, target.crs)
+    coarsest = 0.0
+    for key in [band.key for band in BANDS[1:]] + [SCL_KEY]:
+        bounds = file_bounds(scene, key, target.crs)
+        coarsest = max(coarsest, abs(own_grid(scene, key).transform.a))
+        if max(abs(a - b) for a, b in zip(bounds, reference, strict=True)) > coarsest:
+            href = scene.asset(key).href
+            shape = own_grid(scene, key).shape
+            raise GlofnetError(
+                href,
+                f"{key!r} ({shape[0]}x{shape[1]} px) covers {bounds},"
+                f" but the scene's bands cover {reference}",
+            )
+    grid = intersect(target, reference)
+    if grid is None:
+        raise GlofnetError(scene.path, f"scene {scene.id} lies outside the AOI {content.geometry.aoi.bbox}")
+    return grid
+
+
+def basin_pixels(content: CatalogContent) -> int:
+    """How many 10 m pixels the whole lake basin has on the AOI lattice."""
+    lake_grid = aoi_grid(content.processing.grids["sentinel2_10m"], content.geometry.lake.bbox)
+    return int(polygon_mask(lake_grid, content.geometry.lake.polygon).sum())
+
+
+def _ratio(a: Float32, b: Float32) -> Float32:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: Float32 = ((a - b) / (a + b)).astype(np.float32)
+    return result
+
+
+def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene | Skipped:
+    """Clip, resample, mask and measure one scene; a scene too cloudy to use is Skipped."""
+    params = content.processing.sentinel2
+    grid = scene_grid(scene, content)
+    scl = read_dn(scene, SCL_KEY, grid, Resampling.nearest).astype(np.uint8)
+    masked = np.isin(scl, params.cloud_mask_classes)
+    cloud_fraction = float(masked.mean())
+    if cloud_fraction >= 1.0 or cloud_fraction > params.max_aoi_cloud_fraction:
+        reason = (
+            "100 % of the AOI is cloud or no data"
+            if cloud_fraction >= 1.0
+            else f"AOI cloud fraction {cloud_fraction:.3f} exceeds"
+            f" max_aoi_cloud_fraction {params.max_aoi_cloud_fraction}"
+        )
+        return Skipped(scene, reason, cloud_fraction)
+    resampling = Resampling[params.reflectance_resampling]
+    reflectance: dict[str, Float32] = {}
+    for band in BANDS:
+        values = read_reflectance(scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling)
+        values[masked] = np.nan
+        reflectance[band.key] = values
+    ndwi = _ratio(reflectance["green"], reflectance["nir"])
+    mndwi = _ratio(reflectance["green"], reflectance["swir16"])
+    indices = {"ndwi": ndwi, "mndwi": mndwi, "ndsi": mndwi}
+    water = ndwi > params.water_threshold
+    snow_ice = (mndwi > params.snow_threshold) & ~water
+    clear = ~masked
+    basin = polygon_mask(grid, content.geometry.lake.polygon)
+    expected = basin_pixels(content)
+    lake_masked = float(masked[basin].mean()) if basin.any() else 1.0
+    pixel_km2 = abs(grid.transform.a * grid.transform.e) / 1e6
+    water_pixels = int((water & basin & clear).sum())
+    if basin.sum() < expected:
+        quality, area = "outside", None
+    elif lake_masked == 0:
+        quality, area = "clear", water_pixels * pixel_km2
+    elif lake_masked <= params.max_lake_cloud_fraction:
+        quality, area = "partly_cloudy", water_pixels * pixel_km2
+    else:
+        quality, area = "cloudy", None
+    return ProcessedScene(
+        source=scene,
+        grid=grid,
+        reflectance=reflectance,
+        scl=scl,
+        masked=masked,
+        indices=indices,
+        cloud_fraction=cloud_fraction,
+        snow_ice_fraction=float(snow_ice[clear].mean()) if clear.any() else 0.0,
+        lake_masked_fraction=lake_masked,
+        lake_quality=quality,
+        lake_water_pixels=water_pixels,
+        lake_area_km2=None if area is None else round(area, 6),
+    )

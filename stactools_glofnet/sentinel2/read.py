@@ -1,0 +1,186 @@
+"""Reader for Earth Search ``sentinel-2-l2a`` items and their band COGs.
+
+Bands are read through a warped view onto a target grid, so only the blocks over that grid are
+fetched, never whole tiles. Physical reflectance comes from each asset's own ``raster:bands``
+scale/offset; only where those are absent is it derived from the processing baseline and
+``earthsearch:boa_offset_applied`` (DOMAIN.md §4). The offset is never applied twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+import rasterio
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.sentinel2.bands import BOA_ADD_OFFSET, BOA_OFFSET_BASELINE, QUANTIFICATION, SCL_KEY
+
+HrefModifier = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class BandAsset:
+    """One band file of a source scene and how to turn its DN into reflectance."""
+
+    key: str
+    href: str
+    scale: float
+    offset: float
+    nodata: float | None
+
+
+@dataclass(frozen=True)
+class SourceScene:
+    """A source Sentinel-2 L2A item, checked."""
+
+    path: str
+    item: pystac.Item
+    crs: CRS
+    datetime: dt.datetime
+    baseline: str | None
+    boa_offset_applied: bool | None
+    read_href_modifier: HrefModifier | None = None
+
+    @property
+    def id(self) -> str:
+        """The source item's id."""
+        return self.item.id
+
+    def asset(self, key: str) -> BandAsset:
+        """The band asset ``key`` with its DN → reflectance conversion."""
+        asset = self.item.assets.get(key)
+        if asset is None:
+            raise GlofnetError(self.path, f"missing band asset {key!r}")
+        href = asset.get_absolute_href() or asset.href
+        if self.read_href_modifier is not None:
+            href = self.read_href_modifier(href)
+        bands: list[dict[str, Any]] = asset.extra_fields.get("raster:bands") or [{}]
+        declared = bands[0]
+        if key == SCL_KEY:
+            return BandAsset(key, href, 1.0, 0.0, declared.get("nodata", 0))
+        if "scale" in declared or "offset" in declared:
+            scale, offset = float(declared.get("scale", 1.0)), float(declared.get("offset", 0.0))
+        else:
+            scale, offset = 1 / QUANTIFICATION, self._baseline_offset()
+        return BandAsset(key, href, scale, offset, declared.get("nodata", 0))
+
+    def _baseline_offset(self) -> float:
+        """The reflectance offset implied by the processing baseline, if the item declares none."""
+        if self.baseline is None:
+            raise GlofnetError(self.path, "no raster:bands scale/offset and no s2:processing_baseline")
+        if self.baseline >= BOA_OFFSET_BASELINE and not self.boa_offset_applied:
+            return BOA_ADD_OFFSET / QUANTIFICATION
+        return 0.0
+
+
+def _item_crs(path: str, item: pystac.Item) -> CRS:
+    code = item.properties.get("proj:code")
+    epsg = item.properties.get("proj:epsg")
+    if code:
+        return CRS.from_user_input(code)
+    if epsg:
+        return CRS.from_epsg(int(epsg))
+    raise GlofnetError(path, "item declares no proj:code or proj:epsg")
+
+
+def read_scene(href: str | Path, read_href_modifier: HrefModifier | None = None) -> SourceScene:
+    """Read and check one Earth Search Sentinel-2 L2A item (a local path or a URL)."""
+    path = str(href)
+    try:
+        item = pystac.Item.from_file(path)
+    except Exception as error:  # pystac raises many types for unreadable JSON
+        raise GlofnetError(path, f"not a readable STAC item ({error})") from None
+    if item.datetime is None:
+        raise GlofnetError(path, "item has no datetime")
+    applied = item.properties.get("earthsearch:boa_offset_applied")
+    return SourceScene(
+        path=path,
+        item=item,
+        crs=_item_crs(path, item),
+        datetime=item.datetime,
+        baseline=item.properties.get("s2:processing_baseline"),
+        boa_offset_applied=None if applied is None else bool(applied),
+        read_href_modifier=read_href_modifier,
+    )
+
+
+def file_bounds(scene: SourceScene, key: str, crs: CRS | None = None) -> tuple[float, float, float, float]:
+    """Bounds of a band file, in ``crs`` (default: its own); checks it matches the item's CRS."""
+    band = scene.asset(key)
+    try:
+        with rasterio.open(band.href) as source:
+            if source.crs != scene.crs:
+                raise GlofnetError(
+                    band.href, f"band {key!r} is in {source.crs}, but its item {scene.id} says {scene.crs}"
+                )
+            bounds = tuple(source.bounds)
+            source_crs = source.crs
+    except RasterioError as error:
+        raise GlofnetError(band.href, f"unreadable raster ({error})") from None
+    if crs is not None and crs != source_crs:
+        left, bottom, right, top = transform_bounds(source_crs, crs, *bounds)
+        return (float(left), float(bottom), float(right), float(top))
+    return (bounds[0], bounds[1], bounds[2], bounds[3])
+
+
+def own_grid(scene: SourceScene, key: str) -> Grid:
+    """The band file's own grid (trusted over the item's proj:shape, which may describe another file)."""
+    band = scene.asset(key)
+    try:
+        with rasterio.open(band.href) as source:
+            return Grid(source.crs, source.transform, source.width, source.height)
+    except RasterioError as error:
+        raise GlofnetError(band.href, f"unreadable raster ({error})") from None
+
+
+def read_dn(scene: SourceScene, key: str, grid: Grid, resampling: Resampling) -> NDArray[Any]:
+    """The band's DN on ``grid`` (nodata where the file has none or no data)."""
+    band = scene.asset(key)
+    try:
+        with rasterio.open(band.href) as source:
+            if source.crs != scene.crs:
+                raise GlofnetError(
+                    band.href, f"band {key!r} is in {source.crs}, but its item {scene.id} says {scene.crs}"
+                )
+            nodata = source.nodata if source.nodata is not None else band.nodata
+            with WarpedVRT(
+                source,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=resampling,
+                src_nodata=nodata,
+                nodata=nodata,
+            ) as view:
+                data: NDArray[Any] = view.read(1)
+    except RasterioError as error:
+        raise GlofnetError(band.href, f"unreadable raster ({error})") from None
+    return data
+
+
+def read_reflectance(
+    scene: SourceScene, key: str, grid: Grid | None = None, resampling: Resampling = Resampling.nearest
+) -> NDArray[np.float32]:
+    """Physical reflectance of band ``key`` on ``grid`` (default: the file's own), NaN for no data."""
+    band = scene.asset(key)
+    target = grid or own_grid(scene, key)
+    dn = read_dn(scene, key, target, resampling)
+    reflectance = dn.astype(np.float64) * band.scale + band.offset
+    if band.nodata is not None:
+        reflectance[dn == band.nodata] = np.nan
+    result: NDArray[np.float32] = reflectance.astype(np.float32)
+    return result

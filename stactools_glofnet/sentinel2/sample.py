@@ -1,0 +1,321 @@
+"""Synthetic Sentinel-2 L2A scenes over the lake, written the way Earth Search publishes them.
+
+Each scene is ``sentinel2/<item-id>/<item-id>.json`` (an Earth Search v1-style item) beside one
+COG per band (uint16 DN, 10 m or 20 m) and ``SCL.tif`` (20 m). The landscape: the lake basin
+filled to the time line's area (water fills the basin from its deepest part), ice in the rest of
+the basin and on the glacier tongue east of it, bedrock elsewhere, seasonal snow, and clouds with
+cirrus edges and offset shadows. Clouds are drawn on the 20 m grid so the SCL and the 10 m truth
+agree. The truth (per scene: planted lake area, cloud and snow fractions, and a 10 m truth raster
+of masked / water / snow-ice pixels) goes into truth.json and ``truth/sentinel2/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rasterio.warp import transform_bounds, transform_geom
+
+from stactools_glofnet.core.constants import COG
+from stactools_glofnet.core.files import write_json
+from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.raster import polygon_mask, refine, smooth_noise, write_cog
+from stactools_glofnet.sample.framework import SampleContext, register_generator
+from stactools_glofnet.sentinel2.bands import BANDS, QUANTIFICATION, SCL_KEY
+
+# Surface classes, their reflectance (bands in BANDS order), noise and SCL code.
+ROCK, ICE, SNOW, WATER = 0, 1, 2, 3
+REFLECTANCE = np.array(
+    [
+        (0.10, 0.12, 0.14, 0.20, 0.26, 0.22),  # bedrock and debris
+        (0.75, 0.73, 0.70, 0.62, 0.12, 0.09),  # glacier ice: bright, NDWI below 0.1
+        (0.90, 0.89, 0.87, 0.80, 0.08, 0.06),  # snow
+        (0.06, 0.07, 0.05, 0.02, 0.012, 0.008),  # lake water: NDWI about 0.55
+    ]
+)
+NOISE = np.array([0.004, 0.004, 0.004, 0.002])
+SCL_CODE = np.array([5, 11, 11, 6], dtype=np.uint8)
+CLOUD_REFLECTANCE = np.array([0.65, 0.64, 0.63, 0.62, 0.45, 0.35])
+SHADOW_SHIFT_PX20 = (14, 9)
+TRUTH_MASKED, TRUTH_WATER, TRUTH_SNOW_ICE = 1, 2, 4
+BASELINE_04 = dt.date(2022, 1, 25)
+
+
+def processing_baseline(day: dt.date) -> str:
+    """The processing baseline Earth Search items carry for a date."""
+    if day >= dt.date(2023, 1, 1):
+        return "05.09"
+    if day >= BASELINE_04:
+        return "04.00"
+    return "03.01" if day >= dt.date(2021, 1, 1) else "02.14"
+
+
+def scene_schedule(ctx: SampleContext) -> list[tuple[dt.date, float]]:
+    """(date, target cloud fraction) of every scene: around each drainage, winters, cloudy days."""
+    rng = ctx.rng("sentinel2.schedule")
+    scenes: dict[dt.date, float] = {}
+    span = (ctx.size.start, ctx.size.end)
+    step = 5 if ctx.size.name == "full" else None
+    if step is None:
+        for drainage in ctx.content.events.drainages:
+            for offset in (-25, -6, 3, 21):
+                scenes[drainage.drainage_date + dt.timedelta(days=offset)] = float(
+                    rng.choice([0.0, 0.0, 0.05, 0.15])
+                )
+        for year in range(span[0].year, span[1].year + 1):
+            scenes[dt.date(year, 1, 20)] = float(rng.uniform(0.05, 0.3))
+        scenes[dt.date(2022, 2, 15)] = 0.1
+        scenes[dt.date(2020, 7, 15)] = 1.0  # overcast: must be skipped and recorded
+        scenes[dt.date(2021, 8, 10)] = 0.9  # above the AOI cloud threshold
+    else:
+        day = max(span[0], dt.date(2017, 3, 28))
+        while day <= span[1]:
+            scenes[day] = float(rng.choice([0.0, 0.05, 0.2, 0.5, 0.95], p=[0.3, 0.3, 0.2, 0.15, 0.05]))
+            day += dt.timedelta(days=step * 2)
+    return sorted((d, c) for d, c in scenes.items() if span[0] <= d <= span[1])
+
+
+class Landscape:
+    """The static surface on the 10 m grid: basin fill order, glacier ice, bedrock."""
+
+    def __init__(self, ctx: SampleContext, grid10: Grid) -> None:
+        """Rasterize the lake basin and lay out the glacier tongue beside it."""
+        self.grid = grid10
+        geometry = ctx.content.geometry
+        self.basin = polygon_mask(grid10, geometry.lake.polygon)
+        rows, cols = np.indices(grid10.shape)
+        xs = grid10.transform.c + (cols + 0.5) * grid10.transform.a
+        ys = grid10.transform.f + (rows + 0.5) * grid10.transform.e
+        lake_bounds = transform_bounds("EPSG:4326", grid10.crs, *geometry.lake.bbox)
+        cx, cy = (lake_bounds[0] + lake_bounds[2]) / 2, (lake_bounds[1] + lake_bounds[3]) / 2
+        # The basin fills from its eastern end (against the ice dam) westwards.
+        half_x, half_y = (lake_bounds[2] - lake_bounds[0]) / 2, (lake_bounds[3] - lake_bounds[1]) / 2
+        depth = np.hypot((xs - (cx + 0.6 * half_x)) / half_x, (ys - cy) / half_y)
+        self.fill_order = np.argsort(np.where(self.basin, depth, np.inf), axis=None, kind="stable")
+        self.basin_pixels = int(self.basin.sum())
+        # Shisper's ice: a tongue along the basin's eastern shore and down-valley.
+        self.glacier = ((xs > lake_bounds[2] - 60) & (xs < lake_bounds[2] + 900)) & ~self.basin
+        self.pixel_area_km2 = abs(grid10.transform.a * grid10.transform.e) / 1e6
+
+    def water(self, area_km2: float) -> NDArray[np.bool_]:
+        """The water pixels of a lake of ``area_km2``."""
+        count = min(self.basin_pixels, round(area_km2 / self.pixel_area_km2))
+        water = np.zeros(self.grid.shape, dtype=bool)
+        water.flat[self.fill_order[:count]] = True
+        return water
+
+
+def _snow_fraction(day: dt.date) -> float:
+    """Seasonal snow on bedrock: most in mid-winter, none from June to September."""
+    doy = day.timetuple().tm_yday
+    return float(np.clip(0.5 + 0.5 * np.cos(2 * np.pi * (doy - 20) / 365.25), 0, 1) ** 2)
+
+
+def _clouds(rng: np.random.Generator, grid20: Grid, fraction: float) -> NDArray[np.uint8]:
+    """SCL cloud codes on the 20 m grid (0 = clear) for a target cloud fraction."""
+    codes = np.zeros(grid20.shape, dtype=np.uint8)
+    if fraction <= 0:
+        return codes
+    if fraction >= 1:
+        codes[:] = 9
+        return codes
+    field = smooth_noise(rng, grid20.shape, 24)
+    threshold = np.quantile(field, 1 - fraction)
+    cloud = field > threshold
+    codes[cloud] = 8
+    codes[field > threshold + 0.6] = 9
+    cirrus = (field > threshold - 0.1) & ~cloud
+    codes[cirrus] = 10
+    dy, dx = SHADOW_SHIFT_PX20
+    shadow = np.zeros_like(cloud)
+    shadow[dy:, dx:] = cloud[:-dy, :-dx]
+    codes[shadow & (codes == 0)] = 3
+    return codes
+
+
+def _scene(
+    ctx: SampleContext, landscape: Landscape, grid20: Grid, day: dt.date, cloud_fraction: float
+) -> tuple[dict[str, NDArray[Any]], NDArray[np.uint8], dict[str, Any]]:
+    rng = ctx.rng(f"sentinel2.scene.{day.isoformat()}")
+    grid10 = landscape.grid
+    lake_km2 = float(ctx.timeline.lake_area_km2(np.array([day], dtype="datetime64[D]"))[0])
+    water = landscape.water(lake_km2)
+    snow_field = smooth_noise(rng, grid10.shape, 40)
+    snow_fraction = _snow_fraction(day)
+    classes = np.full(grid10.shape, ROCK, dtype=np.uint8)
+    if snow_fraction > 0.01:
+        classes[snow_field < np.quantile(snow_field, snow_fraction)] = SNOW
+    classes[landscape.glacier | landscape.basin] = ICE
+    classes[water] = WATER
+
+    cloud20 = _clouds(rng, grid20, cloud_fraction)
+    cloud10 = np.repeat(np.repeat(cloud20, 2, axis=0), 2, axis=1)
+    illumination = 0.85 + 0.15 * np.cos(2 * np.pi * (day.timetuple().tm_yday - 172) / 365.25)
+    reflectance = np.moveaxis(REFLECTANCE[classes], -1, 0) * illumination
+    reflectance += rng.standard_normal(reflectance.shape) * NOISE[classes]
+    opaque = np.isin(cloud10, (8, 9))
+    reflectance[:, opaque] = CLOUD_REFLECTANCE[:, None] + rng.normal(0, 0.01, (len(BANDS), int(opaque.sum())))
+    reflectance[:, cloud10 == 10] += 0.12
+    reflectance[:, cloud10 == 3] *= 0.35
+
+    scl10 = SCL_CODE[classes]
+    scl10[cloud10 > 0] = cloud10[cloud10 > 0]
+    scl20 = scl10[::2, ::2].copy()
+    masked = np.isin(cloud10, (3, 8, 9, 10))
+    snow_ice = (classes == ICE) | (classes == SNOW)
+    truth_raster = (masked * TRUTH_MASKED + water * TRUTH_WATER + snow_ice * TRUTH_SNOW_ICE).astype(np.uint8)
+
+    baseline = processing_baseline(day)
+    add_offset = 1000.0 if baseline >= "04.00" else 0.0
+    dn = {}
+    for b, band in enumerate(BANDS):
+        values = reflectance[b]
+        if band.gsd == 20:
+            values = values.reshape(grid20.height, 2, grid20.width, 2).mean(axis=(1, 3))
+        dn[band.key] = np.clip(np.round(values * QUANTIFICATION + add_offset), 1, 65535).astype(np.uint16)
+    dn[SCL_KEY] = scl20
+    truth = {
+        "date": day.isoformat(),
+        "target_cloud_fraction": cloud_fraction,
+        "timeline_lake_area_km2": round(lake_km2, 6),
+        "planted_lake_area_km2": round(float(water.sum()) * landscape.pixel_area_km2, 6),
+        "masked_fraction": round(float(masked.mean()), 6),
+        "snow_fraction_bedrock": round(snow_fraction, 4),
+        "snow_ice_fraction": round(float(snow_ice.mean()), 6),
+        "processing_baseline": baseline,
+    }
+    return dn, truth_raster, truth
+
+
+def _item(
+    item_id: str, day: dt.date, index: int, grid10: Grid, grid20: Grid, truth: dict[str, Any]
+) -> dict[str, Any]:
+    baseline = truth["processing_baseline"]
+    offset_applied = baseline >= "04.00"
+    west, south, east, north = transform_bounds(grid10.crs, "EPSG:4326", *grid10.bounds)
+    footprint = transform_geom(
+        grid10.crs,
+        "EPSG:4326",
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    (grid10.bounds[0], grid10.bounds[1]),
+                    (grid10.bounds[2], grid10.bounds[1]),
+                    (grid10.bounds[2], grid10.bounds[3]),
+                    (grid10.bounds[0], grid10.bounds[3]),
+                    (grid10.bounds[0], grid10.bounds[1]),
+                ]
+            ],
+        },
+    )
+    platform = "sentinel-2a" if index % 2 == 0 else "sentinel-2b"
+    stamp = f"{day:%Y%m%d}T053649"
+    mission = platform[-2:].upper()
+    assets: dict[str, Any] = {}
+    for band in BANDS:
+        grid = grid10 if band.gsd == 10 else grid20
+        assets[band.key] = {
+            "href": f"./{band.band_id}.tif",
+            "type": COG,
+            "title": f"{band.key} ({band.band_id}) - {band.gsd}m",
+            "eo:bands": [
+                {
+                    "name": band.key,
+                    "common_name": band.key,
+                    "center_wavelength": band.center_wavelength_um,
+                    "full_width_half_max": band.full_width_half_max_um,
+                }
+            ],
+            "gsd": band.gsd,
+            "proj:shape": [grid.height, grid.width],
+            "proj:transform": list(grid.transform)[:6],
+            "raster:bands": [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "bits_per_sample": 15,
+                    "spatial_resolution": band.gsd,
+                    "scale": 0.0001,
+                    "offset": -0.1 if offset_applied else 0,
+                }
+            ],
+            "roles": ["data", "reflectance"],
+        }
+    assets[SCL_KEY] = {
+        "href": "./SCL.tif",
+        "type": COG,
+        "title": "Scene classification map (SCL)",
+        "proj:shape": [grid20.height, grid20.width],
+        "proj:transform": list(grid20.transform)[:6],
+        "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}],
+        "roles": ["data", "reflectance"],
+    }
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [
+            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
+            "https://stac-extensions.github.io/grid/v1.0.0/schema.json",
+        ],
+        "id": item_id,
+        "bbox": [west, south, east, north],
+        "geometry": footprint,
+        "properties": {
+            "datetime": f"{day.isoformat()}T05:50:{10 + index % 40:02d}.000000Z",
+            "platform": platform,
+            "constellation": "sentinel-2",
+            "instruments": ["msi"],
+            "eo:cloud_cover": round(100 * truth["target_cloud_fraction"], 4),
+            "proj:epsg": 32643,
+            "mgrs:utm_zone": 43,
+            "mgrs:latitude_band": "S",
+            "mgrs:grid_square": "DA",
+            "grid:code": "MGRS-43SDA",
+            "s2:processing_baseline": baseline,
+            "s2:product_uri": f"{mission}_MSIL2A_{stamp}_N{baseline.replace('.', '')}_R005_T43SDA_{stamp}.SAFE",  # noqa: E501
+            "earthsearch:boa_offset_applied": offset_applied,
+        },
+        "links": [],
+        "assets": assets,
+        "collection": "sentinel-2-l2a",
+    }
+
+
+@register_generator("sentinel2")
+def generate(ctx: SampleContext) -> dict[str, Any]:
+    """Write every scene of the schedule; return the per-scene truth."""
+    grid20 = ctx.grid("sentinel2_20m")
+    grid10 = refine(grid20, 2)
+    landscape = Landscape(ctx, grid10)
+    scenes = []
+    for index, (day, cloud_fraction) in enumerate(scene_schedule(ctx)):
+        dn, truth_raster, truth = _scene(ctx, landscape, grid20, day, cloud_fraction)
+        platform_letter = "A" if index % 2 == 0 else "B"
+        item_id = f"S2{platform_letter}_43SDA_{day:%Y%m%d}_0_L2A"
+        folder = f"sentinel2/{item_id}"
+        for band in BANDS:
+            grid = grid10 if band.gsd == 10 else grid20
+            write_cog(ctx.path(f"{folder}/{band.band_id}.tif"), dn[band.key], grid, nodata=0)
+        write_cog(ctx.path(f"{folder}/SCL.tif"), dn[SCL_KEY], grid20, nodata=0)
+        truth_path = f"truth/sentinel2/{item_id}.tif"
+        write_cog(ctx.path(truth_path), truth_raster, grid10, nodata=None)
+        write_json(ctx.path(f"{folder}/{item_id}.json"), _item(item_id, day, index, grid10, grid20, truth))
+        scenes.append({"id": item_id, "truth_raster": truth_path, **truth})
+    return {
+        "grid_10m": grid10.to_dict(),
+        "truth_raster_bits": {"masked": TRUTH_MASKED, "water": TRUTH_WATER, "snow_ice": TRUTH_SNOW_ICE},
+        "basin_area_km2": round(landscape.basin_pixels * landscape.pixel_area_km2, 6),
+        "scenes": scenes,
+    }
+
+
+def sample_items(root: Path) -> list[Path]:
+    """The item JSON files of a sample's (or a SOURCE's) sentinel2/ directory."""
+    return sorted(root.glob("sentinel2/*/*.json"))
