@@ -19,10 +19,13 @@ from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, load_content
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import staged_directory
-from stactools_glofnet.core.stac import layout, root_catalog, save
+from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.events import create_events_collection
 from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
 from stactools_glofnet.sentinel2.collection import create_collection as sentinel2_collection
+from stactools_glofnet.sentinel2.collection import create_item as sentinel2_item
+from stactools_glofnet.sentinel2.process import Skipped, process_scene
+from stactools_glofnet.sentinel2.read import read_scene
 from stactools_glofnet.source import SourceInputs, open_source
 from stactools_glofnet.validate import ValidationReport, validate_catalog
 
@@ -143,3 +146,24 @@ def create_collection(
         if validate:
             report = validate_catalog(staging / "collection.json", schema_dirs)
     return BuildReport(dest=dest, source=source, collections=[collection.id], validation=report)
+
+
+def create_item(modality: str, source: Path, dest: Path, *, content: CatalogContent | None = None) -> str:
+    """Build one item from one source item file into ``dest``; returns what happened, in one line.
+
+    Only ``sentinel2`` items are built from single source files. A scene too cloudy to use is
+    reported (and nothing is written), not an error.
+    """
+    content = content or load_content()
+    if modality != "sentinel2":
+        raise GlofnetError(source, f"create-item builds sentinel2 items; {modality!r} has no per-file items")
+    scene = read_scene(source)
+    result = process_scene(scene, content)
+    if isinstance(result, Skipped):
+        return f"{source}: skipped: {result.reason}"
+    with staged_directory(dest) as staging:
+        item = sentinel2_item(result, content, staging)
+        item.set_self_href(str(staging / f"{item.id}.json"))
+        item.make_asset_hrefs_relative()
+        item.save_object(include_self_link=False, stac_io=DeterministicStacIO())
+    return f"{dest / (item.id + '.json')}: item with {len(item.assets)} assets"

@@ -93,6 +93,18 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         report = build.create_collection(modality, source, dest, schema_dirs=schema_dirs)
         click.echo(f"{dest}: collection {report.collections[0]}")
 
+    @glofnet.command("create-item")
+    @click.argument("modality", type=click.Choice(["sentinel2"]))
+    @click.argument("source", type=click.Path(path_type=Path))
+    @click.argument("dest", type=click.Path(path_type=Path))
+    @_one_line_errors
+    def create_item_command(modality: str, source: Path, dest: Path) -> None:
+        """Build one item from one SOURCE item file into the directory DEST.
+
+        Example: stac glofnet create-item sentinel2 S2A_43SDA_20210420_0_L2A.json build/item
+        """
+        click.echo(build.create_item(modality, source, dest))
+
     @glofnet.command("sample")
     @click.argument("dest", type=click.Path(path_type=Path))
     @click.option(

@@ -12,7 +12,7 @@ from stactools.cli.cli import cli
 
 from tests.conftest import REPO
 
-COMMANDS = ["create-catalog", "create-collection", "sample", "validate"]
+COMMANDS = ["create-catalog", "create-collection", "create-item", "sample", "validate"]
 
 
 def test_help_lists_commands_via_click_runner() -> None:

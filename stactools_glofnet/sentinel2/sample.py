@@ -58,13 +58,13 @@ def scene_schedule(ctx: SampleContext) -> list[tuple[dt.date, float]]:
     rng = ctx.rng("sentinel2.schedule")
     scenes: dict[dt.date, float] = {}
     span = (ctx.size.start, ctx.size.end)
-    step = 5 if ctx.size.name == "full" else None
+    step = 30 if ctx.size.name == "full" else None
     if step is None:
         for drainage in ctx.content.events.drainages:
-            for offset in (-25, -6, 3, 21):
-                scenes[drainage.drainage_date + dt.timedelta(days=offset)] = float(
-                    rng.choice([0.0, 0.0, 0.05, 0.15])
-                )
+            # Clear skies just before and after each drainage, so the drop is always observed.
+            for offset, cloud in ((-25, None), (-6, 0.0), (3, 0.0), (21, None)):
+                when = drainage.drainage_date + dt.timedelta(days=offset)
+                scenes[when] = float(rng.choice([0.0, 0.05, 0.15])) if cloud is None else cloud
         for year in range(span[0].year, span[1].year + 1):
             scenes[dt.date(year, 1, 20)] = float(rng.uniform(0.05, 0.3))
         scenes[dt.date(2022, 2, 15)] = 0.1
@@ -74,7 +74,7 @@ def scene_schedule(ctx: SampleContext) -> list[tuple[dt.date, float]]:
         day = max(span[0], dt.date(2017, 3, 28))
         while day <= span[1]:
             scenes[day] = float(rng.choice([0.0, 0.05, 0.2, 0.5, 0.95], p=[0.3, 0.3, 0.2, 0.15, 0.05]))
-            day += dt.timedelta(days=step * 2)
+            day += dt.timedelta(days=step)
     return sorted((d, c) for d, c in scenes.items() if span[0] <= d <= span[1])
 
 

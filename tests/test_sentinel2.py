@@ -1,0 +1,274 @@
+"""The Sentinel-2 wing against the sample's planted truth, real Earth Search files and odc-stac."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+import xarray as xr
+from PIL import Image
+from rio_cogeo.cogeo import cog_validate
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.sentinel2.bands import BANDS
+from stactools_glofnet.sentinel2.patches import glof_label
+from stactools_glofnet.sentinel2.read import read_reflectance, read_scene
+
+
+@pytest.fixture(scope="module")
+def collection(built_catalog: Path) -> pystac.Collection:
+    root = pystac.Catalog.from_file(str(built_catalog / "catalog.json"))
+    child = root.get_child("glofnet-sentinel2")
+    assert isinstance(child, pystac.Collection)
+    return child
+
+
+@pytest.fixture(scope="module")
+def items(collection: pystac.Collection) -> list[pystac.Item]:
+    return sorted(collection.get_items(recursive=True), key=lambda i: i.id)
+
+
+@pytest.fixture(scope="module")
+def truth(small_sample: Path) -> dict[str, dict[str, Any]]:
+    scenes = json.loads((small_sample / "truth.json").read_text())["sentinel2"]["scenes"]
+    return {scene["id"]: scene for scene in scenes}
+
+
+def _read(href: str | None) -> tuple[np.ndarray[Any, Any], Grid]:
+    assert href is not None
+    with rasterio.open(href) as dataset:
+        return dataset.read(1), Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+
+
+def _truth_raster(small_sample: Path, scene: dict[str, Any]) -> tuple[np.ndarray[Any, Any], Grid]:
+    return _read(str(small_sample / scene["truth_raster"]))
+
+
+# ------------------------------------------------------------------------------- reader
+def test_sample_and_real_scenes_share_structure(small_sample: Path, shared_dir: Path) -> None:
+    real_dir = shared_dir / "real-data" / "sentinel2" / "S2A_29RKH_20200219_0_L2A_downsampled"
+    real = read_scene(
+        real_dir / "S2A_29RKH_20200219_0_L2A.json", lambda href: str(real_dir / Path(href).name)
+    )
+    sample = read_scene(sorted(small_sample.glob("sentinel2/*/*.json"))[0])
+    for scene in (real, sample):
+        assert {"blue", "green", "red", "nir", "swir16", "swir22", "scl"} <= set(scene.item.assets)
+        assert scene.crs.is_projected and scene.crs.to_epsg() in range(32601, 32661)
+        for key, dtype in (("green", "uint16"), ("swir16", "uint16"), ("scl", "uint8")):
+            with rasterio.open(scene.asset(key).href) as dataset:
+                assert dataset.dtypes[0] == dtype and dataset.nodata == 0
+                assert dataset.crs == scene.crs
+            declared = scene.item.assets[key].extra_fields["raster:bands"][0]
+            assert declared["data_type"] == dtype and declared["nodata"] == 0
+        assert scene.asset("green").scale == 0.0001
+        assert scene.item.properties["s2:processing_baseline"]
+        assert isinstance(scene.item.properties["earthsearch:boa_offset_applied"], bool)
+
+
+@pytest.mark.parametrize(
+    ("name", "baseline", "offset"),
+    [("S2A_13TDE_20231008_0_L2A.json", "05.09", -0.1), ("S2B_31QGB_20200831_0_L2A.json", "02.14", 0.0)],
+)
+def test_real_earth_search_items_give_their_scale_and_offset(
+    shared_dir: Path, tmp_path: Path, name: str, baseline: str, offset: float
+) -> None:
+    path = shared_dir / "real-data" / "sentinel2" / "earthsearch-v1-items" / name
+    scene = read_scene(path)
+    assert scene.baseline == baseline
+    for band in BANDS:
+        assert (scene.asset(band.key).scale, scene.asset(band.key).offset) == (0.0001, offset)
+    # Without raster:bands the baseline decides, and an applied offset is not applied again.
+    document = json.loads(path.read_text())
+    for asset in document["assets"].values():
+        asset.pop("raster:bands", None)
+    for applied, expected in ((False, -0.1 if baseline >= "04.00" else 0.0), (True, 0.0)):
+        document["properties"]["earthsearch:boa_offset_applied"] = applied
+        stripped = tmp_path / f"{applied}.json"
+        stripped.write_text(json.dumps(document))
+        assert read_scene(stripped).asset("green").offset == expected
+
+
+def test_real_downsampled_scene_reads_on_its_own_grid(shared_dir: Path) -> None:
+    real_dir = shared_dir / "real-data" / "sentinel2" / "S2A_29RKH_20200219_0_L2A_downsampled"
+    scene = read_scene(
+        real_dir / "S2A_29RKH_20200219_0_L2A.json", lambda href: str(real_dir / Path(href).name)
+    )
+    green = read_reflectance(scene, "green")
+    swir = read_reflectance(scene, "swir16")
+    assert green.shape == (1098, 1098) and swir.shape == (549, 549)
+    for values in (green, swir):
+        valid = values[~np.isnan(values)]
+        assert valid.size > 0.9 * values.size and valid.min() >= 0 and valid.max() <= 1.5
+    scl = read_reflectance(scene, "scl")
+    assert set(np.unique(scl[~np.isnan(scl)]).astype(int)) <= {2, 5, 7, 8, 9, 10}
+
+
+# ------------------------------------------------------------------------------ outputs
+def test_every_cog_is_valid(collection: pystac.Collection, items: list[pystac.Item]) -> None:
+    checked = 0
+    for item in items:
+        for asset in item.assets.values():
+            if asset.media_type and "cloud-optimized" in asset.media_type:
+                valid, errors, _ = cog_validate(asset.get_absolute_href() or "")
+                assert valid, (item.id, errors)
+                checked += 1
+    assert checked == len(items) * 11
+
+
+def test_items_carry_the_required_metadata(items: list[pystac.Item], content: CatalogContent) -> None:
+    for item in items:
+        props = item.properties
+        assert props["proj:code"] == "EPSG:32643" and len(props["proj:shape"]) == 2
+        assert props["platform"] in ("sentinel-2a", "sentinel-2b") and props["constellation"] == "sentinel-2"
+        assert 0 <= props["eo:cloud_cover"] <= 100 * content.processing.sentinel2.max_aoi_cloud_fraction
+        assert props["glofnet:masked_classes"] == [0, 1, 3, 8, 9, 10]
+        assert [link for link in item.links if link.rel == "derived_from"]
+        for key, asset in item.assets.items():
+            assert asset.extra_fields["file:size"] > 0 and asset.extra_fields["file:checksum"].startswith(
+                "1220"
+            )
+            assert asset.roles, key
+        with Image.open(item.assets["thumbnail"].get_absolute_href() or "") as thumbnail:
+            assert thumbnail.format == "PNG" and max(thumbnail.size) <= 600
+
+
+def test_odc_stac_loads_source_reflectance(items: list[pystac.Item], small_sample: Path) -> None:
+    from odc.stac import load
+
+    chosen = [
+        item for item in items if item.properties["glofnet:lake_quality"] in ("clear", "partly_cloudy")
+    ][:3]
+    data = load(chosen, bands=["green", "swir16", "cloud_mask"], chunks={})
+    data = data.compute()
+    rng = np.random.default_rng(0)
+    for k, item in enumerate(sorted(chosen, key=lambda i: i.datetime or 0)):
+        source = read_scene(small_sample / "sentinel2" / item.id / f"{item.id}.json")
+        with rasterio.open(source.asset("green").href) as raw:
+            source_dn = raw.read(1)
+            rows, cols = rng.integers(0, raw.height, 200), rng.integers(0, raw.width, 200)
+            t = raw.transform
+            xs, ys = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+        loaded_green = (
+            data.green.isel(time=k).sel(x=xr.DataArray(xs), y=xr.DataArray(ys), method="nearest").values
+        )
+        mask = (
+            data.cloud_mask.isel(time=k).sel(x=xr.DataArray(xs), y=xr.DataArray(ys), method="nearest").values
+        )
+        expected = source_dn[rows, cols] * 0.0001 + source.asset("green").offset
+        clear = mask == 0
+        assert clear.sum() > 50
+        np.testing.assert_allclose(loaded_green[clear] * 0.0001 - 0.1, expected[clear], atol=1e-4)
+        assert (loaded_green[~clear] == 0).all()
+        swir_expected = read_reflectance(
+            source, "swir16", _item_grid(item), rasterio.enums.Resampling.bilinear
+        )
+        swir = data.swir16.isel(time=k).values * 0.0001 - 0.1
+        both = (data.cloud_mask.isel(time=k).values == 0) & ~np.isnan(swir_expected)
+        np.testing.assert_allclose(swir[both], swir_expected[both], atol=1e-4)
+
+
+def _item_grid(item: pystac.Item) -> Grid:
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    height, width = item.properties["proj:shape"]
+    return Grid(
+        CRS.from_user_input(item.properties["proj:code"]),
+        Affine(*item.properties["proj:transform"]),
+        width,
+        height,
+    )
+
+
+def test_cloud_mask_matches_the_truth(
+    items: list[pystac.Item], truth: dict[str, Any], small_sample: Path
+) -> None:
+    for item in items:
+        mask, grid = _read(item.assets["cloud_mask"].get_absolute_href())
+        planted, truth_grid = _truth_raster(small_sample, truth[item.id])
+        assert grid.transform == truth_grid.transform and grid.shape == truth_grid.shape
+        predicted, actual = mask == 1, (planted & 1) == 1
+        union = (predicted | actual).sum()
+        iou = 1.0 if union == 0 else (predicted & actual).sum() / union
+        assert iou >= 0.95, (item.id, iou)
+
+
+def test_lake_area_recovers_the_truth_and_ice_is_never_water(
+    items: list[pystac.Item], truth: dict[str, Any], small_sample: Path
+) -> None:
+    clear = [item for item in items if item.properties["glofnet:lake_quality"] == "clear"]
+    assert len(clear) >= 8
+    for item in clear:
+        planted = truth[item.id]["planted_lake_area_km2"]
+        assert item.properties["glofnet:lake_area_km2"] == pytest.approx(planted, rel=0.05), item.id
+        ndwi, _ = _read(item.assets["ndwi"].get_absolute_href())
+        mndwi, _ = _read(item.assets["mndwi"].get_absolute_href())
+        raster, _ = _truth_raster(small_sample, truth[item.id])
+        ice = ((raster & 4) == 4) & ((raster & 1) == 0)
+        assert not (ndwi[ice] > 0.2).any(), item.id
+        assert (mndwi[ice] > 0.2).mean() > 0.9  # the trap: MNDWI alone would call the ice water
+
+
+def test_every_drainage_shows_as_a_drop(collection: pystac.Collection, content: CatalogContent) -> None:
+    table = pd.read_parquet(collection.assets["lake_area"].get_absolute_href())
+    measured = table[table["lake_area_km2"].notna()]
+    for event in content.events.drainages:
+        day = pd.Timestamp(event.drainage_date, tz="UTC")
+        before = measured[(measured["datetime"] < day) & (measured["datetime"] > day - pd.Timedelta(days=30))]
+        after = measured[(measured["datetime"] >= day) & (measured["datetime"] < day + pd.Timedelta(days=30))]
+        assert len(before) and len(after), event.id
+        assert after["lake_area_km2"].iloc[0] < 0.3 * before["lake_area_km2"].iloc[-1], event.id
+
+
+def test_overcast_scene_is_skipped_and_recorded(
+    collection: pystac.Collection, items: list[pystac.Item]
+) -> None:
+    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped_scenes"]}
+    assert "100 %" in skipped["S2A_43SDA_20200715_0_L2A"]
+    assert "exceeds max_aoi_cloud_fraction" in skipped["S2A_43SDA_20210810_0_L2A"]
+    assert not set(skipped) & {item.id for item in items}
+    table = pd.read_parquet(collection.assets["lake_area"].get_absolute_href())
+    assert set(table[table["status"] == "skipped"]["scene_id"]) == set(skipped)
+
+
+# ------------------------------------------------------------------------------ patches
+def test_patches_are_split_normalized_and_augmented_without_leakage(
+    collection: pystac.Collection, content: CatalogContent
+) -> None:
+    patches = xr.open_zarr(collection.assets["patches"].get_absolute_href(), consolidated=True).load()
+    assert patches.reflectance.shape[1:] == (6, 128, 128)
+    splits_per_scene = pd.Series(patches.split.values).groupby(patches.scene_id.values).nunique()
+    assert (splits_per_scene == 1).all()
+    for scene_id, split, day in zip(
+        patches.scene_id.values, patches.split.values, patches.datetime.values, strict=True
+    ):
+        assert content.splits.split_of(pd.Timestamp(day).date()) == split, scene_id
+    assert set(patches.augmentation.values[patches.split.values != "train"]) == {"none"}
+    assert (patches.augmentation.values[patches.split.values == "train"] != "none").any()
+    train = (patches.split == "train") & (patches.augmentation == "none")
+    values = patches.reflectance.where(train, drop=True)
+    np.testing.assert_allclose(patches["mean"], values.mean(dim=("patch", "y", "x")), rtol=1e-5)
+    np.testing.assert_allclose(patches["std"], values.std(dim=("patch", "y", "x")), rtol=1e-4)
+    for patch, day in zip(patches.label.values, patches.datetime.values, strict=True):
+        assert patch == glof_label(content, pd.Timestamp(day).date())
+    counts = collection.extra_fields["glofnet:patch_counts"]
+    for split in ("train", "validate", "test"):
+        chosen = patches.split.values == split
+        assert counts[split]["glof"] == int((patches.label.values[chosen] == 1).sum())
+        assert counts[split]["no_glof"] == int((patches.label.values[chosen] == 0).sum())
+        assert counts[split]["glof"] > 0
+
+
+def test_glof_label_window(content: CatalogContent) -> None:
+    window = content.processing.sentinel2.glof_window_days
+    assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window)) == 1
+    assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window + 1)) == 0
+    assert glof_label(content, dt.date(2020, 4, 15)) == 0  # the uncertain April 2020 report labels nothing
