@@ -155,3 +155,18 @@ def test_create_collection_builds_the_events_alone(
     collection = pystac.Collection.from_file(str(dest / "collection.json"))
     assert collection.id == "glofnet-events"
     assert len(list(collection.get_items(recursive=True))) >= 10
+
+
+def test_pystac_client_browses_the_static_catalog(built_catalog: Path) -> None:
+    import warnings
+
+    from pystac_client import Client
+
+    with warnings.catch_warnings():
+        # pystac-client warns that a static catalog is not a STAC API; that is what it is.
+        warnings.simplefilter("ignore")
+        client = Client.open(str(built_catalog / "catalog.json"))
+        collections = {c.id: c for c in client.get_collections()}
+        assert set(collections) == {"glofnet-events", "glofnet-sentinel2"}
+        scenes = list(collections["glofnet-sentinel2"].get_items(recursive=True))
+    assert len(scenes) >= 15 and all(item.collection_id == "glofnet-sentinel2" for item in scenes)

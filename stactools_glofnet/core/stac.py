@@ -154,6 +154,7 @@ def add_items_by_year(collection: pystac.Collection, items: Iterable[pystac.Item
         collection.add_child(year_catalog, title=str(year))
         for item in sorted(by_year[year], key=lambda i: i.id):
             year_catalog.add_item(item, title=item.common_metadata.title or item.id)
+            item.set_collection(collection)  # the year catalog is its parent, the collection its owner
 
 
 def layout(root: pystac.Catalog, directory: Path) -> None:

@@ -32,6 +32,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items_by_year, new_collection
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
@@ -317,7 +318,7 @@ def create_collection(
     items: list[pystac.Item] = []
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    for path in paths:
+    for path in progress(paths, desc="sentinel2 scenes", unit="scene"):
         scene = read_scene(path, read_href_modifier)
         result = process_scene(scene, content)
         rows.append(_lake_row(result, content))

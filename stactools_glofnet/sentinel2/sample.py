@@ -22,6 +22,7 @@ from rasterio.warp import transform_bounds, transform_geom
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, refine, smooth_noise, write_cog
 from stactools_glofnet.sample.framework import SampleContext, register_generator
 from stactools_glofnet.sentinel2.bands import BANDS, QUANTIFICATION, SCL_KEY
@@ -295,7 +296,8 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
     grid10 = refine(grid20, 2)
     landscape = Landscape(ctx, grid10)
     scenes = []
-    for index, (day, cloud_fraction) in enumerate(scene_schedule(ctx)):
+    schedule = scene_schedule(ctx)
+    for index, (day, cloud_fraction) in enumerate(progress(schedule, desc="sample sentinel2", unit="scene")):
         dn, truth_raster, truth = _scene(ctx, landscape, grid20, day, cloud_fraction)
         platform_letter = "A" if index % 2 == 0 else "B"
         item_id = f"S2{platform_letter}_43SDA_{day:%Y%m%d}_0_L2A"
