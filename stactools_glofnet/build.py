@@ -158,6 +158,8 @@ def create_item(modality: str, source: Path, dest: Path, *, content: CatalogCont
     if modality != "sentinel2":
         raise GlofnetError(source, f"create-item builds sentinel2 items; {modality!r} has no per-file items")
     scene = read_scene(source)
+    if dest.exists() and any(dest.iterdir()) and not (dest / f"{scene.id}.json").exists():
+        raise GlofnetError(dest, f"exists and does not hold item {scene.id}; choose a new or empty directory")
     result = process_scene(scene, content)
     if isinstance(result, Skipped):
         return f"{source}: skipped: {result.reason}"

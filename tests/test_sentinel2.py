@@ -21,6 +21,7 @@ from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.sentinel2.bands import BANDS
 from stactools_glofnet.sentinel2.patches import glof_label
 from stactools_glofnet.sentinel2.read import read_reflectance, read_scene
+from tests.conftest import serve_directory
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +83,15 @@ def test_real_earth_search_items_give_their_scale_and_offset(
 ) -> None:
     path = shared_dir / "real-data" / "sentinel2" / "earthsearch-v1-items" / name
     scene = read_scene(path)
-    assert scene.baseline == baseline
+    assert scene.item.properties["s2:processing_baseline"] == baseline
     for band in BANDS:
         assert (scene.asset(band.key).scale, scene.asset(band.key).offset) == (0.0001, offset)
     # Without raster:bands the baseline decides, and an applied offset is not applied again.
     document = json.loads(path.read_text())
     for asset in document["assets"].values():
         asset.pop("raster:bands", None)
-    for applied, expected in ((False, -0.1 if baseline >= "04.00" else 0.0), (True, 0.0)):
+    assert scene.baseline is not None
+    for applied, expected in ((False, -0.1 if scene.baseline >= (4, 0) else 0.0), (True, 0.0)):
         document["properties"]["earthsearch:boa_offset_applied"] = applied
         stripped = tmp_path / f"{applied}.json"
         stripped.write_text(json.dumps(document))
@@ -272,3 +274,21 @@ def test_glof_label_window(content: CatalogContent) -> None:
     assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window)) == 1
     assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window + 1)) == 0
     assert glof_label(content, dt.date(2020, 4, 15)) == 0  # the uncertain April 2020 report labels nothing
+
+
+def test_scene_read_over_http_equals_local_read(small_sample: Path, tmp_path: Path) -> None:
+    import shutil
+
+    scene_id = "S2A_43SDA_20210420_0_L2A"
+    served = tmp_path / "www" / scene_id
+    shutil.copytree(small_sample / "sentinel2" / scene_id, served)
+    with serve_directory(served.parent) as url:
+        base = f"{url}/{scene_id}"
+        document = json.loads((served / f"{scene_id}.json").read_text())
+        for asset in document["assets"].values():
+            asset["href"] = f"{base}/{Path(asset['href']).name}"
+        (served / f"{scene_id}.json").write_text(json.dumps(document))
+        remote = read_scene(f"{base}/{scene_id}.json")
+        local = read_scene(small_sample / "sentinel2" / scene_id / f"{scene_id}.json")
+        assert remote.asset("nir").href.startswith("http://127.0.0.1")
+        np.testing.assert_array_equal(read_reflectance(remote, "nir"), read_reflectance(local, "nir"))

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -136,3 +137,34 @@ def test_create_item_builds_one_valid_scene(small_sample: Path, tmp_path: Path, 
     with offline_first_validation([schema_dir]):
         item.validate()
     assert all((dest / Path(asset.href).name).is_file() for asset in item.assets.values())
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda d: d["properties"].update({"proj:epsg": "abc"}), "proj:epsg"),
+        (lambda d: d["properties"].update({"earthsearch:boa_offset_applied": "false"}), "true or false"),
+        (lambda d: d["properties"].update({"s2:processing_baseline": "four"}), "s2:processing_baseline"),
+        (lambda d: d["assets"]["green"].update({"raster:bands": {"scale": 1}}), "malformed raster:bands"),
+        (lambda d: d["properties"].update({"datetime": "2021-04-20T05:50:10"}), "time zone"),
+    ],
+)
+def test_malformed_item_fields(
+    source: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None], words: str
+) -> None:
+    item = source / "sentinel2" / SCENE / f"{SCENE}.json"
+    document = json.loads(item.read_text())
+    edit(document)
+    item.write_text(json.dumps(document))
+    dest = tmp_path / "dest"
+    _assert_one_line_error(_run("create-collection", "sentinel2", str(source), str(dest)), item, words, dest)
+
+
+def test_create_item_will_not_overwrite_another_directory(small_sample: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("keep")
+    item = small_sample / "sentinel2" / SCENE / f"{SCENE}.json"
+    result = _run("create-item", "sentinel2", str(item), str(dest))
+    assert result.exit_code == 1 and "choose a new or empty directory" in result.output
+    assert (dest / "notes.txt").read_text() == "keep"

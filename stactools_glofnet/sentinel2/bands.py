@@ -46,5 +46,5 @@ SCL_CLASSES: Final = (
 
 # Baseline 04.00 (from 2022-01-25) adds BOA_ADD_OFFSET = -1000 to the DN (DOMAIN.md §4).
 QUANTIFICATION: Final = 10000.0
-BOA_OFFSET_BASELINE: Final = "04.00"
+BOA_OFFSET_BASELINE: Final = (4, 0)
 BOA_ADD_OFFSET: Final = -1000.0

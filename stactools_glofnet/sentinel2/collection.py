@@ -116,7 +116,7 @@ ITEM_ASSETS: dict[str, pystac.ItemAssetDefinition] = {
     ),
     "cloud_mask": pystac.ItemAssetDefinition.create(
         title="Cloud mask, 10 m",
-        description="1 where the SCL class is in glofnet:masked_classes (cloud, shadow, cirrus, no data).",
+        description="1 where the SCL class is in glofnet:masked_classes or a band has no data.",
         media_type=COG,
         roles=["data-mask", "cloud"],
         extra_fields={
@@ -162,13 +162,6 @@ def _footprint(grid: Grid) -> dict[str, Any]:
         grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
     )
     return geometry
-
-
-def _derived_from(scene: ProcessedScene) -> str:
-    for link in scene.source.item.links:
-        if link.rel == "self" and link.href.startswith(("http://", "https://", "s3://")):
-            return str(link.href)
-    return str(Path(scene.source.path).absolute())
 
 
 def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
@@ -229,11 +222,11 @@ def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path)
             "glofnet:lake_quality": scene.lake_quality,
             "glofnet:split": content.splits.split_of(day),
             "glofnet:label": "glof" if glof_label(content, day) else "no_glof",
-            "glofnet:source_processing_baseline": source.baseline,
+            "glofnet:source_processing_baseline": source.item.properties.get("s2:processing_baseline"),
         }
     )
     item.add_link(
-        pystac.Link("derived_from", _derived_from(scene), media_type="application/json", title=source.id)
+        pystac.Link("derived_from", source.origin_href, media_type="application/json", title=source.id)
     )
     return item
 
@@ -273,7 +266,10 @@ LAKE_COLUMNS = {
     "quality": "clear, partly_cloudy, cloudy (area null), outside (basin not covered) or skipped",
     "lake_masked_fraction": "Fraction of the lake basin masked",
     "water_pixels": "10 m pixels in the basin with NDWI above the water threshold",
-    "lake_area_km2": "Open-water area of the lake (km2); null where quality is cloudy or outside",
+    "lake_area_km2": (
+        "Open-water area (km2) of the clear part of the basin: a lower bound when partly_cloudy;"
+        " null where quality is cloudy or outside"
+    ),
 }
 
 

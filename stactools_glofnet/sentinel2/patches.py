@@ -22,6 +22,7 @@ import zarr
 from numpy.typing import NDArray
 
 from stactools_glofnet.core.config import CatalogContent, SplitName
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.sentinel2.bands import BAND_BY_KEY
 
@@ -152,7 +153,12 @@ class PatchWriter:
         store = xr.open_zarr(self.path, consolidated=False, chunks={"patch": 64})
         train = ((store.split == "train") & (store.augmentation == "none")).compute()
         if not bool(train.any()):
-            raise ValueError("no train patches: the split leaves no scene in the train block")
+            block = next(b for b in self.content.splits.block if b.split == "train")
+            raise GlofnetError(
+                self.content.directory / "splits.toml",
+                f"no kept Sentinel-2 scene falls in the train block {block.start}..{block.end},"
+                " so there are no statistics to normalize the patches with",
+            )
         values = store.reflectance.where(train, drop=True)
         mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
         std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
+from rasterio.warp import transform_bounds
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
@@ -70,10 +71,11 @@ def scene_grid(scene: SourceScene, content: CatalogContent) -> Grid:
     return grid
 
 
-def basin_pixels(content: CatalogContent) -> int:
-    """How many 10 m pixels the whole lake basin has on the AOI lattice."""
-    lake_grid = aoi_grid(content.processing.grids["sentinel2_10m"], content.geometry.lake.bbox)
-    return int(polygon_mask(lake_grid, content.geometry.lake.polygon).sum())
+def _covers_lake(grid: Grid, content: CatalogContent) -> bool:
+    """Whether the whole lake basin lies inside ``grid``."""
+    west, south, east, north = transform_bounds("EPSG:4326", grid.crs, *content.geometry.lake.bbox)
+    left, bottom, right, top = grid.bounds
+    return bool(left <= west and east <= right and bottom <= south and north <= top)
 
 
 def _ratio(a: Float32, b: Float32) -> Float32:
@@ -86,9 +88,9 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     """Clip, resample, mask and measure one scene; a scene too cloudy to use is Skipped."""
     params = content.processing.sentinel2
     grid = scene_grid(scene, content)
-    scl = read_dn(scene, SCL_KEY, grid, Resampling.nearest).astype(np.uint8)
+    scl = read_dn(scene, SCL_KEY, grid, Resampling.nearest)[0].astype(np.uint8)
     masked = np.isin(scl, params.cloud_mask_classes)
-    cloud_fraction = float(masked.mean())
+    cloud_fraction = float(masked.mean())  # before band nodata is added: what SCL calls unusable
     if cloud_fraction >= 1.0 or cloud_fraction > params.max_aoi_cloud_fraction:
         reason = (
             "100 % of the AOI is cloud or no data"
@@ -100,9 +102,14 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     resampling = Resampling[params.reflectance_resampling]
     reflectance: dict[str, Float32] = {}
     for band in BANDS:
-        values = read_reflectance(scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling)
+        reflectance[band.key] = read_reflectance(
+            scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling
+        )
+    # A pixel any band has no data for is as unusable as a cloudy one.
+    for values in reflectance.values():
+        masked |= np.isnan(values)
+    for values in reflectance.values():
         values[masked] = np.nan
-        reflectance[band.key] = values
     ndwi = _ratio(reflectance["green"], reflectance["nir"])
     mndwi = _ratio(reflectance["green"], reflectance["swir16"])
     indices = {"ndwi": ndwi, "mndwi": mndwi, "ndsi": mndwi}
@@ -110,11 +117,10 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     snow_ice = (mndwi > params.snow_threshold) & ~water
     clear = ~masked
     basin = polygon_mask(grid, content.geometry.lake.polygon)
-    expected = basin_pixels(content)
     lake_masked = float(masked[basin].mean()) if basin.any() else 1.0
     pixel_km2 = abs(grid.transform.a * grid.transform.e) / 1e6
     water_pixels = int((water & basin & clear).sum())
-    if basin.sum() < expected:
+    if not _covers_lake(grid, content):
         quality, area = "outside", None
     elif lake_masked == 0:
         quality, area = "clear", water_pixels * pixel_km2

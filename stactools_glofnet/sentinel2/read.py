@@ -9,6 +9,7 @@ scale/offset; only where those are absent is it derived from the processing base
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import rasterio
 from numpy.typing import NDArray
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import CRSError, RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
@@ -50,8 +51,9 @@ class SourceScene:
     item: pystac.Item
     crs: CRS
     datetime: dt.datetime
-    baseline: str | None
+    baseline: tuple[int, ...] | None
     boa_offset_applied: bool | None
+    origin_href: str
     read_href_modifier: HrefModifier | None = None
 
     @property
@@ -67,15 +69,20 @@ class SourceScene:
         href = asset.get_absolute_href() or asset.href
         if self.read_href_modifier is not None:
             href = self.read_href_modifier(href)
-        bands: list[dict[str, Any]] = asset.extra_fields.get("raster:bands") or [{}]
-        declared = bands[0]
-        if key == SCL_KEY:
-            return BandAsset(key, href, 1.0, 0.0, declared.get("nodata", 0))
-        if "scale" in declared or "offset" in declared:
-            scale, offset = float(declared.get("scale", 1.0)), float(declared.get("offset", 0.0))
-        else:
-            scale, offset = 1 / QUANTIFICATION, self._baseline_offset()
-        return BandAsset(key, href, scale, offset, declared.get("nodata", 0))
+        try:
+            bands: list[dict[str, Any]] = asset.extra_fields.get("raster:bands") or [{}]
+            declared = bands[0]
+            nodata = declared.get("nodata", 0)
+            nodata = None if nodata is None else float(nodata)
+            if key == SCL_KEY:
+                return BandAsset(key, href, 1.0, 0.0, nodata)
+            if "scale" in declared or "offset" in declared:
+                scale, offset = float(declared.get("scale", 1.0)), float(declared.get("offset", 0.0))
+            else:
+                scale, offset = 1 / QUANTIFICATION, self._baseline_offset()
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise GlofnetError(self.path, f"asset {key!r} has malformed raster:bands ({error!r})") from None
+        return BandAsset(key, href, scale, offset, nodata)
 
     def _baseline_offset(self) -> float:
         """The reflectance offset implied by the processing baseline, if the item declares none."""
@@ -89,30 +96,59 @@ class SourceScene:
 def _item_crs(path: str, item: pystac.Item) -> CRS:
     code = item.properties.get("proj:code")
     epsg = item.properties.get("proj:epsg")
-    if code:
-        return CRS.from_user_input(code)
-    if epsg:
-        return CRS.from_epsg(int(epsg))
+    try:
+        if code:
+            return CRS.from_user_input(code)
+        if epsg:
+            return CRS.from_epsg(int(epsg))
+    except (CRSError, ValueError, TypeError) as error:
+        raise GlofnetError(path, f"invalid proj:code / proj:epsg ({error})") from None
     raise GlofnetError(path, "item declares no proj:code or proj:epsg")
+
+
+def _baseline(path: str, value: Any) -> tuple[int, ...] | None:
+    """``"04.00"`` → (4, 0); compared as numbers, so "3.01" is older than "04.00"."""
+    if value is None:
+        return None
+    try:
+        return tuple(int(part) for part in str(value).split("."))
+    except ValueError:
+        raise GlofnetError(path, f"s2:processing_baseline {value!r} is not like '04.00'") from None
+
+
+def _origin(document: dict[str, Any], path: str) -> str:
+    """Where the source item lives: its own absolute self/canonical URL, else the file read."""
+    for rel in ("self", "canonical"):
+        for link in document.get("links", []):
+            href = str(link.get("href", "")) if isinstance(link, dict) else ""
+            if link.get("rel") == rel and href.startswith(("http://", "https://", "s3://")):
+                return href
+    return path if "://" in path else str(Path(path).absolute())
 
 
 def read_scene(href: str | Path, read_href_modifier: HrefModifier | None = None) -> SourceScene:
     """Read and check one Earth Search Sentinel-2 L2A item (a local path or a URL)."""
     path = str(href)
     try:
-        item = pystac.Item.from_file(path)
+        document = json.loads(pystac.StacIO.default().read_text(path))
+        item = pystac.Item.from_dict(document, href=path, preserve_dict=True)
     except Exception as error:  # pystac raises many types for unreadable JSON
         raise GlofnetError(path, f"not a readable STAC item ({error})") from None
     if item.datetime is None:
         raise GlofnetError(path, "item has no datetime")
+    if item.datetime.tzinfo is None:
+        raise GlofnetError(path, "item datetime has no time zone")
     applied = item.properties.get("earthsearch:boa_offset_applied")
+    if applied is not None and not isinstance(applied, bool):
+        raise GlofnetError(path, f"earthsearch:boa_offset_applied must be true or false, not {applied!r}")
     return SourceScene(
         path=path,
         item=item,
         crs=_item_crs(path, item),
-        datetime=item.datetime,
-        baseline=item.properties.get("s2:processing_baseline"),
-        boa_offset_applied=None if applied is None else bool(applied),
+        datetime=item.datetime.astimezone(dt.UTC),
+        baseline=_baseline(path, item.properties.get("s2:processing_baseline")),
+        boa_offset_applied=applied,
+        origin_href=_origin(document, path),
         read_href_modifier=read_href_modifier,
     )
 
@@ -146,8 +182,10 @@ def own_grid(scene: SourceScene, key: str) -> Grid:
         raise GlofnetError(band.href, f"unreadable raster ({error})") from None
 
 
-def read_dn(scene: SourceScene, key: str, grid: Grid, resampling: Resampling) -> NDArray[Any]:
-    """The band's DN on ``grid`` (nodata where the file has none or no data)."""
+def read_dn(
+    scene: SourceScene, key: str, grid: Grid, resampling: Resampling
+) -> tuple[NDArray[Any], float | None]:
+    """The band's DN on ``grid`` and the nodata value used (the file's, else the item's)."""
     band = scene.asset(key)
     try:
         with rasterio.open(band.href) as source:
@@ -169,7 +207,7 @@ def read_dn(scene: SourceScene, key: str, grid: Grid, resampling: Resampling) ->
                 data: NDArray[Any] = view.read(1)
     except RasterioError as error:
         raise GlofnetError(band.href, f"unreadable raster ({error})") from None
-    return data
+    return data, nodata
 
 
 def read_reflectance(
@@ -178,9 +216,9 @@ def read_reflectance(
     """Physical reflectance of band ``key`` on ``grid`` (default: the file's own), NaN for no data."""
     band = scene.asset(key)
     target = grid or own_grid(scene, key)
-    dn = read_dn(scene, key, target, resampling)
+    dn, nodata = read_dn(scene, key, target, resampling)
     reflectance = dn.astype(np.float64) * band.scale + band.offset
-    if band.nodata is not None:
-        reflectance[dn == band.nodata] = np.nan
+    if nodata is not None:
+        reflectance[dn == nodata] = np.nan
     result: NDArray[np.float32] = reflectance.astype(np.float32)
     return result

@@ -35,11 +35,12 @@ REFLECTANCE = np.array(
         (0.75, 0.73, 0.70, 0.62, 0.12, 0.09),  # glacier ice: bright, NDWI below 0.1
         (0.90, 0.89, 0.87, 0.80, 0.08, 0.06),  # snow
         (0.06, 0.07, 0.05, 0.02, 0.012, 0.008),  # lake water: NDWI about 0.55
-    ]
+    ],
+    dtype=np.float32,
 )
-NOISE = np.array([0.004, 0.004, 0.004, 0.002])
+NOISE = np.array([0.004, 0.004, 0.004, 0.002], dtype=np.float32)
 SCL_CODE = np.array([5, 11, 11, 6], dtype=np.uint8)
-CLOUD_REFLECTANCE = np.array([0.65, 0.64, 0.63, 0.62, 0.45, 0.35])
+CLOUD_REFLECTANCE = np.array([0.65, 0.64, 0.63, 0.62, 0.45, 0.35], dtype=np.float32)
 SHADOW_SHIFT_PX20 = (14, 9)
 TRUTH_MASKED, TRUTH_WATER, TRUTH_SNOW_ICE = 1, 2, 4
 BASELINE_04 = dt.date(2022, 1, 25)
@@ -155,12 +156,17 @@ def _scene(
     cloud20 = _clouds(rng, grid20, cloud_fraction)
     cloud10 = np.repeat(np.repeat(cloud20, 2, axis=0), 2, axis=1)
     illumination = 0.85 + 0.15 * np.cos(2 * np.pi * (day.timetuple().tm_yday - 172) / 365.25)
-    reflectance = np.moveaxis(REFLECTANCE[classes], -1, 0) * illumination
-    reflectance += rng.standard_normal(reflectance.shape) * NOISE[classes]
+    # Band by band, in float32, so a full-AOI scene needs a few hundred MB at most.
+    reflectance = np.empty((len(BANDS), *grid10.shape), dtype=np.float32)
+    sigma = NOISE[classes]
+    for b in range(len(BANDS)):
+        reflectance[b] = REFLECTANCE[:, b][classes] * np.float32(illumination)
+        reflectance[b] += rng.standard_normal(grid10.shape, dtype=np.float32) * sigma
     opaque = np.isin(cloud10, (8, 9))
-    reflectance[:, opaque] = CLOUD_REFLECTANCE[:, None] + rng.normal(0, 0.01, (len(BANDS), int(opaque.sum())))
-    reflectance[:, cloud10 == 10] += 0.12
-    reflectance[:, cloud10 == 3] *= 0.35
+    cloud_noise = rng.standard_normal((len(BANDS), int(opaque.sum())), dtype=np.float32) * np.float32(0.01)
+    reflectance[:, opaque] = CLOUD_REFLECTANCE[:, None] + cloud_noise
+    reflectance[:, cloud10 == 10] += np.float32(0.12)
+    reflectance[:, cloud10 == 3] *= np.float32(0.35)
 
     scl10 = SCL_CODE[classes]
     scl10[cloud10 > 0] = cloud10[cloud10 > 0]
@@ -176,7 +182,8 @@ def _scene(
         values = reflectance[b]
         if band.gsd == 20:
             values = values.reshape(grid20.height, 2, grid20.width, 2).mean(axis=(1, 3))
-        dn[band.key] = np.clip(np.round(values * QUANTIFICATION + add_offset), 1, 65535).astype(np.uint16)
+        scaled = np.round(values.astype(np.float64) * QUANTIFICATION + add_offset)
+        dn[band.key] = np.clip(scaled, 1, 65535).astype(np.uint16)
     dn[SCL_KEY] = scl20
     truth = {
         "date": day.isoformat(),
