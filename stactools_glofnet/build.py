@@ -6,6 +6,7 @@ complete and valid, so a failed build never leaves a half-written catalog behind
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -42,11 +43,19 @@ class BuildReport:
     validation: ValidationReport | None
 
 
+def _code_digest() -> str:
+    """SHA-256 over the package's own source: a cached sample is stale once any generator changes."""
+    sha = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        sha.update(path.relative_to(package).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
 def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int = DEFAULT_SEED) -> Path:
     """The bundled sample, generated once into the user cache and reused while it is current."""
-    from stactools_glofnet import __version__
-
-    key = f"sample-{size}-seed{seed}-{__version__}-{content.digest[:12]}"
+    key = f"sample-{size}-seed{seed}-{_code_digest()[:12]}-{content.digest[:12]}"
     path = user_cache_dir() / key
     if (path / MANIFEST_NAME).is_file():
         try:

@@ -117,3 +117,12 @@ def serve_directory(directory: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-expectations`` rewrites tests/expected/ from the current build."""
+    parser.addoption(
+        "--update-expectations",
+        action="store_true",
+        help="rewrite the expected STAC JSON in tests/expected/ instead of comparing with it",
+    )
