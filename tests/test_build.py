@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from stactools.cli.cli import cli
 
-from stactools_glofnet.build import create_catalog
+from stactools_glofnet.build import create_catalog, create_collection
 from stactools_glofnet.core.schemas import offline_first_validation
 
 
@@ -67,8 +67,8 @@ def test_source_date_epoch_sets_the_processing_time(
     tmp_path: Path, small_sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    create_catalog(tmp_path / "cat", small_sample, validate=False)
-    collection = json.loads((tmp_path / "cat" / "glofnet-events" / "collection.json").read_text())
+    create_collection("events", small_sample, tmp_path / "events", validate=False)
+    collection = json.loads((tmp_path / "events" / "collection.json").read_text())
     processors = [p for p in collection["providers"] if "processing:datetime" in p]
     assert [p["processing:datetime"] for p in processors] == ["2023-11-14T22:13:20Z"]
 
@@ -167,6 +167,6 @@ def test_pystac_client_browses_the_static_catalog(built_catalog: Path) -> None:
         warnings.simplefilter("ignore")
         client = Client.open(str(built_catalog / "catalog.json"))
         collections = {c.id: c for c in client.get_collections()}
-        assert set(collections) == {"glofnet-events", "glofnet-sentinel2"}
+        assert set(collections) == {"glofnet-events", "glofnet-sentinel2", "glofnet-itslive"}
         scenes = list(collections["glofnet-sentinel2"].get_items(recursive=True))
     assert len(scenes) >= 15 and all(item.collection_id == "glofnet-sentinel2" for item in scenes)

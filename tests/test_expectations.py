@@ -19,6 +19,7 @@ DOCUMENTS = [
     "glofnet-events/glofnet-events-2019/shisper-glof-2019-06-22/shisper-glof-2019-06-22.json",
     "glofnet-sentinel2/collection.json",
     "glofnet-sentinel2/glofnet-sentinel2-2021/S2A_43SDA_20210420_0_L2A/S2A_43SDA_20210420_0_L2A.json",
+    "glofnet-itslive/collection.json",
 ]
 
 

@@ -163,6 +163,7 @@ class Geometry(_Model):
     aoi: Area
     lake: Lake
     glacier: Area
+    trunk: Area
     impact: Place
 
 
@@ -312,9 +313,22 @@ class ItsLiveParams(_Model):
 
     drop_interpolated: bool
     max_v_error_m_per_yr: float = Field(gt=0)
-    min_valid_percentage: int = Field(ge=0, le=100)
-    min_date_dt_days: float = Field(ge=0)
-    max_date_dt_days: float = Field(gt=0)
+    max_relative_error: float = Field(gt=0)
+    min_speed_for_relative_error: float = Field(ge=0)
+    outlier_window: int = Field(ge=3)
+    outlier_min_m_per_yr: float = Field(gt=0)
+    outlier_relative: float = Field(gt=0)
+    min_glacier_valid_fraction: float = Field(ge=0, le=1)
+    date_dt_days: dict[Literal["sentinel-1", "sentinel-2", "landsat"], tuple[float, float]]
+
+    @model_validator(mode="after")
+    def _odd_window_and_ordered_ranges(self) -> ItsLiveParams:
+        if self.outlier_window % 2 == 0:
+            raise ValueError("outlier_window must be odd")
+        for group, (low, high) in self.date_dt_days.items():
+            if not 0 <= low < high:
+                raise ValueError(f"date_dt_days.{group}: need 0 <= min < max")
+        return self
 
 
 class ModisParams(_Model):

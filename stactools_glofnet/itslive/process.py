@@ -1,0 +1,151 @@
+"""Quality filtering of one granule and its clip to the AOI's 120 m grid.
+
+Rules and thresholds come from ``catalog/processing.toml`` ``[itslive]``. Every pixel rule counts
+what it removed; a granule that breaks a granule rule is returned as :class:`Skipped` with the
+reason.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.raster import polygon_mask
+from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
+from stactools_glofnet.itslive.read import Float32, Granule
+
+
+@dataclass
+class FilteredGranule:
+    """A granule after quality filtering, on the AOI grid."""
+
+    granule: Granule
+    grid: Grid
+    velocity: dict[str, Float32]
+    removed: dict[str, int]
+    glacier_valid_fraction: float
+    glacier_mean: float
+    glacier_p90: float
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A granule left out, and why."""
+
+    granule: Granule
+    reason: str
+
+
+def target_grid(content: CatalogContent) -> Grid:
+    """The AOI on the ITS_LIVE 120 m lattice."""
+    return aoi_grid(content.processing.grids["itslive"], content.geometry.aoi.bbox)
+
+
+def glacier_mask(content: CatalogContent, grid: Grid) -> NDArray[np.bool_]:
+    """Pixels of ``grid`` on the glacier trunk of catalog/geometry.toml (where statistics are taken)."""
+    return polygon_mask(grid, content.geometry.trunk.polygon)
+
+
+def _local_median(values: Float32, window: int) -> Float32:
+    pad = window // 2
+    padded = np.pad(values, pad, mode="constant", constant_values=np.nan)
+    windows = sliding_window_view(padded, (window, window))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows have no median
+        median: Float32 = np.nanmedian(windows, axis=(-2, -1)).astype(np.float32)
+    return median
+
+
+def _to_grid(values: Float32, source: Grid, target: Grid) -> Float32:
+    out = np.full(target.shape, np.nan, dtype=np.float32)
+    reproject(
+        values,
+        out,
+        src_transform=source.transform,
+        src_crs=source.crs,
+        dst_transform=target.transform,
+        dst_crs=target.crs,
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest,
+    )
+    return out
+
+
+def _overlaps(granule: Granule, grid: Grid) -> bool:
+    left, bottom, right, top = transform_bounds(granule.crs, grid.crs, *granule.grid.bounds)
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    return bool(left < g_right and g_left < right and bottom < g_top and g_bottom < top)
+
+
+def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule | Skipped:
+    """Apply every pixel and granule rule; clip to the AOI grid."""
+    params = content.processing.itslive
+    low, high = params.date_dt_days[granule.group]
+    if not low <= granule.date_dt_days <= high:
+        return Skipped(
+            granule,
+            f"date separation {granule.date_dt_days:.1f} d outside [{low}, {high}] for {granule.group}",
+        )
+    v = granule.velocity["v"].copy()
+    if not np.isfinite(v).any():
+        return Skipped(
+            granule, f"no valid velocity pixels (roi_valid_percentage {granule.valid_percentage:g})"
+        )
+    grid = target_grid(content)
+    if not _overlaps(granule, grid):
+        return Skipped(granule, "does not intersect the AOI")
+    error = granule.velocity["v_error"]
+    valid = np.isfinite(v)
+    removed = {"no_data": int((~valid).sum())}
+    rules: list[tuple[str, NDArray[np.bool_]]] = []
+    if params.drop_interpolated:
+        rules.append(("interpolated", granule.interpolated))
+    rules.append(("v_error", error > params.max_v_error_m_per_yr))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = (v > params.min_speed_for_relative_error) & (error / v > params.max_relative_error)
+    rules.append(("relative_error", relative))
+    for name, bad in rules:
+        hit = valid & bad
+        removed[name] = int(hit.sum())
+        valid &= ~hit
+    v[~valid] = np.nan
+    median = _local_median(v, params.outlier_window)
+    with np.errstate(invalid="ignore"):
+        outlier = valid & (
+            np.abs(v - median) > np.maximum(params.outlier_min_m_per_yr, params.outlier_relative * median)
+        )
+    removed["outlier"] = int(outlier.sum())
+    valid &= ~outlier
+    velocity: dict[str, Float32] = {}
+    for name in VELOCITY_VARIABLES:
+        values = granule.velocity[name].copy()
+        values[~valid] = np.nan
+        velocity[name] = _to_grid(values, granule.grid, grid)
+    glacier = glacier_mask(content, grid)
+    on_glacier = velocity["v"][glacier]
+    fraction = float(np.isfinite(on_glacier).mean()) if on_glacier.size else 0.0
+    if fraction < params.min_glacier_valid_fraction:
+        return Skipped(
+            granule,
+            f"{100 * fraction:.1f} % of glacier pixels valid after filtering,"
+            f" below min_glacier_valid_fraction {params.min_glacier_valid_fraction}",
+        )
+    measured = on_glacier[np.isfinite(on_glacier)]
+    return FilteredGranule(
+        granule=granule,
+        grid=grid,
+        velocity=velocity,
+        removed=removed,
+        glacier_valid_fraction=fraction,
+        glacier_mean=float(measured.mean()),
+        glacier_p90=float(np.percentile(measured, 90)),
+    )

@@ -1,0 +1,280 @@
+"""Synthetic ITS_LIVE v2 image-pair granules over Shisper, written as real granules are.
+
+Each granule is ``itslive/<img1>_X_<img2>_G0120V02_P<valid>.nc`` (NetCDF4 through h5netcdf) with
+int16 vx, vy, v, v_error (fill -32767), uint16 chip sizes, the uint8 interp_mask, and the string
+scalars ``mapping`` and ``img_pair_info`` carrying their attributes. Speeds follow the shared time
+line (seasonal cycle, 2018-2019 surge) averaged over each pair's dates, on a glacier trunk that
+fades to stable ground; noise shrinks with the date separation. Planted flaws: holes, interpolated
+pixels (biased), wild outliers, and bad granules (too few valid pixels, huge errors, separations
+beyond the accepted range, a footprint outside the AOI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+from rasterio.warp import transform, transform_bounds
+
+from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.progress import progress
+from stactools_glofnet.itslive.names import DATE_FORMAT, FILL_INT16
+from stactools_glofnet.sample.framework import SampleContext, register_generator
+
+FLOW_DIRECTION = (-0.2, -0.98)  # unit vector of ice flow (x east, y north): south, slightly west
+MARGIN_M = 300.0
+GROUPS = {
+    "sentinel-2": (5, 10, 15, 20, 25, 30, 40, 45),
+    "landsat": (16, 32, 48),
+    "sentinel-1": (12, 24),
+}
+
+
+def _image_id(group: str, day: dt.date, index: int) -> str:
+    if group == "sentinel-2":
+        letter = "A" if index % 2 == 0 else "B"
+        return f"S2{letter}_MSIL1C_{day:%Y%m%d}T053649_N0500_R005_T43SDA_{day:%Y%m%d}T074512"
+    if group == "sentinel-1":
+        return f"S1A_IW_SLC__1SSV_{day:%Y%m%d}T005522_{day:%Y%m%d}T005549_027481_031A1B_A9B8"
+    mission = "LE07" if day.year < 2013 else "LC08"
+    return f"{mission}_L1TP_149035_{day:%Y%m%d}_{day + dt.timedelta(days=9):%Y%m%d}_02_T1"
+
+
+def schedule(ctx: SampleContext) -> list[dict[str, Any]]:
+    """Every granule to write: group, first date, separation, and any planted flaw."""
+    rng = ctx.rng("itslive.schedule")
+    step = 25 if ctx.size.name == "small" else 8
+    pairs: list[dict[str, Any]] = []
+    day = ctx.size.start
+    index = 0
+    while day <= ctx.size.end - dt.timedelta(days=50):
+        groups = ["landsat"]
+        if day >= dt.date(2015, 6, 1):
+            groups.append("sentinel-1")
+        if day >= dt.date(2017, 3, 1):
+            groups.append("sentinel-2")
+        group = groups[index % len(groups)]
+        pairs.append({"group": group, "start": day, "dt": int(rng.choice(GROUPS[group])), "flaw": None})
+        day += dt.timedelta(days=step)
+        index += 1
+    flaws = ["sparse", "noisy", "long", "very_long", "outside"]
+    chosen = rng.choice(len(pairs), size=len(flaws), replace=False)
+    for flaw, k in zip(flaws, sorted(int(c) for c in chosen), strict=True):
+        pairs[k]["flaw"] = flaw
+        if flaw == "long":
+            pairs[k]["dt"] = 180
+        elif flaw == "very_long":
+            pairs[k]["dt"] = 365
+    return pairs
+
+
+def _trunk(grid: Grid, ctx: SampleContext) -> NDArray[np.float32]:
+    """Relative speed of the surface: plug flow on the trunk (1, falling to 0.5 at its margins)."""
+    west, south, east, north = transform_bounds("EPSG:4326", grid.crs, *ctx.content.geometry.trunk.bbox)
+    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
+    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    inside = ((xs[None, :] > west) & (xs[None, :] < east)) & ((ys[:, None] > south) & (ys[:, None] < north))
+    margin = np.minimum.outer(np.minimum(ys - south, north - ys), np.minimum(xs - west, east - xs))
+    plug = 0.5 + 0.5 * np.clip(margin / MARGIN_M, 0, 1)
+    result: NDArray[np.float32] = np.where(inside, plug, 0.0).astype(np.float32)
+    return result
+
+
+def _encode(values: NDArray[np.float32]) -> NDArray[np.int16]:
+    encoded = np.where(np.isnan(values), FILL_INT16, np.clip(np.round(values), -32766, 32767))
+    result: NDArray[np.int16] = encoded.astype(np.int16)
+    return result
+
+
+def _granule(
+    ctx: SampleContext, grid: Grid, trunk: NDArray[np.float32], pair: dict[str, Any], index: int
+) -> tuple[str, xr.Dataset, dict[str, Any]]:
+    rng = ctx.rng(f"itslive.granule.{index}")
+    start: dt.date = pair["start"]
+    end = start + dt.timedelta(days=pair["dt"])
+    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
+    speed = float(ctx.timeline.glacier_speed_m_per_yr(days).mean())
+    sigma = 5.0 + 100.0 / pair["dt"]
+    if pair["flaw"] == "noisy":
+        sigma = 400.0
+    shape = grid.shape
+    v_true = trunk * speed
+    vx = v_true * FLOW_DIRECTION[0] + rng.normal(0, sigma, shape).astype(np.float32)
+    vy = v_true * FLOW_DIRECTION[1] + rng.normal(0, sigma, shape).astype(np.float32)
+    interp = rng.random(shape) < 0.03
+    vx[interp] *= 1.6
+    vy[interp] *= 1.6
+    outliers = rng.random(shape) < 0.005
+    vx[outliers] += 3000.0
+    holes = rng.random(shape) < (0.97 if pair["flaw"] == "sparse" else 0.05)
+    vx[holes] = np.nan
+    vy[holes] = np.nan
+    v = np.hypot(vx, vy)
+    v_error = np.where(holes, np.nan, np.float32(sigma)).astype(np.float32)
+    valid_percentage = int(np.floor(100 * (1 - holes.mean())))
+
+    group = pair["group"]
+    id1, id2 = _image_id(group, start, index), _image_id(group, end, index + 1)
+    name = f"{id1}_X_{id2}_G0120V02_P{valid_percentage:03d}"
+    x_offset = 300_000.0 if pair["flaw"] == "outside" else 0.0
+    xs = grid.transform.c + x_offset + (np.arange(grid.width) + 0.5) * grid.transform.a
+    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    t1 = dt.datetime(start.year, start.month, start.day, 5, 36, 49, 24000)
+    t2 = dt.datetime(end.year, end.month, end.day, 5, 36, 51, 515000)
+    centre = t1 + (t2 - t1) / 2
+    lon, lat = transform(grid.crs, "EPSG:4326", [float(xs.mean())], [float(ys.mean())])
+    radar = group == "sentinel-1"
+    velocity_attrs = {"units": "meter/year", "grid_mapping": "mapping"}
+    error_attrs = {
+        "error": sigma,
+        "error_modeled": sigma,
+        "error_slow": sigma,
+        "error_stationary": sigma,
+        "stable_shift": 0.0,
+        "stable_shift_flag": 1,
+        "stable_shift_slow": 0.0,
+        "stable_shift_stationary": 0.0,
+        "stable_count_slow": 1000,
+        "stable_count_stationary": 1000,
+    }
+    crs_wkt = grid.crs.to_wkt()
+    ds = xr.Dataset(
+        {
+            "img_pair_info": (
+                (),
+                "",
+                {
+                    "standard_name": "image_pair_information",
+                    "id_img1": id1,
+                    "id_img2": id2,
+                    "acquisition_date_img1": t1.strftime(DATE_FORMAT),
+                    "acquisition_date_img2": t2.strftime(DATE_FORMAT),
+                    "date_center": centre.strftime(DATE_FORMAT),
+                    "date_dt": float(pair["dt"]) + (t2 - t1).seconds / 86400,
+                    "mission_img1": id1[0],
+                    "mission_img2": id2[0],
+                    "satellite_img1": id1[1:3] if id1[0] == "S" else str(int(id1[2:4])),
+                    "satellite_img2": id2[1:3] if id2[0] == "S" else str(int(id2[2:4])),
+                    "sensor_img1": "C" if radar else ("MSI" if group == "sentinel-2" else "O"),
+                    "sensor_img2": "C" if radar else ("MSI" if group == "sentinel-2" else "O"),
+                    "time_standard_img1": "UTC",
+                    "time_standard_img2": "UTC",
+                    "latitude": round(float(lat[0]), 2),
+                    "longitude": round(float(lon[0]), 2),
+                    "roi_valid_percentage": float(valid_percentage),
+                },
+            ),
+            "mapping": (
+                (),
+                "",
+                {
+                    "grid_mapping_name": "universal_transverse_mercator",
+                    "utm_zone_number": 43.0,
+                    "spatial_epsg": 32643,
+                    "crs_wkt": crs_wkt,
+                    "spatial_ref": crs_wkt,
+                    "proj4text": grid.crs.to_proj4(),
+                    # As in real v2 granules: the origin given is the first pixel *centre*.
+                    "GeoTransform": f"{xs[0]} {grid.transform.a} 0.0 {ys[0]} 0.0 {grid.transform.e}",
+                },
+            ),
+            "vx": (
+                ("y", "x"),
+                _encode(vx),
+                {**velocity_attrs, "standard_name": "land_ice_surface_x_velocity", **error_attrs},
+            ),
+            "vy": (
+                ("y", "x"),
+                _encode(vy),
+                {**velocity_attrs, "standard_name": "land_ice_surface_y_velocity", **error_attrs},
+            ),
+            "v": (("y", "x"), _encode(v), {**velocity_attrs, "standard_name": "land_ice_surface_velocity"}),
+            "v_error": (("y", "x"), _encode(v_error), {**velocity_attrs, "standard_name": "velocity_error"}),
+            "chip_size_width": (
+                ("y", "x"),
+                np.where(holes, 0, 240).astype(np.uint16),
+                {"units": "m", "grid_mapping": "mapping"},
+            ),
+            "chip_size_height": (
+                ("y", "x"),
+                np.where(holes, 0, 240).astype(np.uint16),
+                {"units": "m", "grid_mapping": "mapping"},
+            ),
+            "interp_mask": (
+                ("y", "x"),
+                interp.astype(np.uint8),
+                {
+                    "standard_name": "interpolated_value_mask",
+                    "flag_values": np.array([0, 1], dtype=np.uint8),
+                    "flag_meanings": "measured interpolated",
+                    "grid_mapping": "mapping",
+                },
+            ),
+        },
+        coords={
+            "x": ("x", xs, {"standard_name": "projection_x_coordinate", "units": "m"}),
+            "y": ("y", ys, {"standard_name": "projection_y_coordinate", "units": "m"}),
+        },
+        attrs={
+            "Conventions": "CF-1.8",
+            "title": "autoRIFT surface velocities",
+            "autoRIFT_software_version": "1.5.0",
+            "scene_pair_type": "radar" if radar else "optical",
+            "satellite": group,
+            "date_created": f"{end + dt.timedelta(days=3):%d-%b-%Y} 00:00:00",
+            "source": "Synthetic GLOFNet sample in the layout of NASA MEaSUREs ITS_LIVE v2 granules",
+            "references": "https://its-live.jpl.nasa.gov/",
+        },
+    )
+    glacier = trunk > 0
+    truth = {
+        "granule": f"itslive/{name}.nc",
+        "group": group,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "flaw": pair["flaw"],
+        "pair_mean_speed_m_per_yr": round(speed, 3),
+        "trunk_mean_speed_m_per_yr": round(float(v_true[glacier].mean()), 3),
+        "noise_sigma_m_per_yr": round(sigma, 3),
+    }
+    return name, ds, truth
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    encoding: dict[str, dict[str, Any]] = {}
+    for name in ("vx", "vy", "v", "v_error"):
+        encoding[name] = {"_FillValue": np.int16(FILL_INT16), "zlib": True, "complevel": 2, "shuffle": True}
+    for name in ("chip_size_width", "chip_size_height", "interp_mask"):
+        encoding[name] = {"_FillValue": ds[name].dtype.type(0), "zlib": True, "complevel": 2, "shuffle": True}
+    for name in ("x", "y"):
+        encoding[name] = {"_FillValue": None}
+    return encoding
+
+
+@register_generator("itslive")
+def generate(ctx: SampleContext) -> dict[str, Any]:
+    """Write every granule of the schedule; return per-granule truth."""
+    spec = ctx.content.processing.grids["itslive"]
+    area = (
+        ctx.content.geometry.aoi.bbox if ctx.size.lake_margin_m is None else ctx.content.geometry.glacier.bbox
+    )
+    grid = aoi_grid(spec, area)
+    trunk = _trunk(grid, ctx)
+    granules = []
+    for index, pair in enumerate(progress(schedule(ctx), desc="sample itslive", unit="granule")):
+        name, ds, truth = _granule(ctx, grid, trunk, pair, index)
+        ds.to_netcdf(ctx.path(f"itslive/{name}.nc"), engine="h5netcdf", encoding=_encoding(ds))
+        granules.append(truth)
+    p = ctx.timeline.p
+    return {
+        "grid": grid.to_dict(),
+        "flow_direction": list(FLOW_DIRECTION),
+        "trunk_margin_m": MARGIN_M,
+        "seasonal_amplitude": p.seasonal_speed_amplitude,
+        "seasonal_peak_doy": p.seasonal_speed_peak_doy,
+        "base_speed_m_per_yr": p.base_speed_m_per_yr,
+        "granules": granules,
+    }

@@ -1,0 +1,266 @@
+"""The ITS_LIVE wing against the sample's planted truth, the real granules, and xarray reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import xarray as xr
+from click.testing import CliRunner, Result
+from rio_cogeo.cogeo import cog_validate
+from stactools.cli.cli import cli
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.itslive.process import Skipped, filter_granule
+from stactools_glofnet.itslive.read import read_granule
+from stactools_glofnet.sample.framework import SIZES, make_timeline
+
+REAL_V2 = (
+    "LT05_L1GS_219121_19841206_20200918_02_T2_X_LT05_L1GS_226120_19850124_20200918_02_T2_G0120V02_P000.nc"
+)
+REAL_V1 = (
+    "LE07_L1GT_001113_20121118_20161127_01_T2_X_LE07_L1GT_232113_20121104_20161127_01_T2_G0240V01_P059.nc"
+)
+
+
+@pytest.fixture(scope="module")
+def collection(built_catalog: Path) -> pystac.Collection:
+    root = pystac.Catalog.from_file(str(built_catalog / "catalog.json"))
+    child = root.get_child("glofnet-itslive")
+    assert isinstance(child, pystac.Collection)
+    return child
+
+
+@pytest.fixture(scope="module")
+def series(collection: pystac.Collection) -> pd.DataFrame:
+    return pd.read_parquet(collection.assets["velocity_daily"].get_absolute_href())
+
+
+def _granules(small_sample: Path) -> list[Path]:
+    return sorted((small_sample / "itslive").glob("*.nc"))
+
+
+# ------------------------------------------------------------------------------ reader
+def test_sample_granule_has_the_structure_of_the_real_v2_granule(
+    small_sample: Path, shared_dir: Path
+) -> None:
+    real = xr.open_dataset(
+        shared_dir / "real-data" / "itslive" / REAL_V2, engine="h5netcdf", mask_and_scale=False
+    )
+    sample = xr.open_dataset(_granules(small_sample)[0], engine="h5netcdf", mask_and_scale=False)
+    for name in ("vx", "vy", "v", "v_error", "chip_size_width", "chip_size_height", "interp_mask", "x", "y"):
+        assert sample[name].dtype == real[name].dtype, name
+        assert sample[name].dims == real[name].dims, name
+        assert sample[name].attrs.get("_FillValue") == real[name].attrs.get("_FillValue"), name
+        assert sample[name].attrs.get("grid_mapping") == real[name].attrs.get("grid_mapping"), name
+    for name in ("mapping", "img_pair_info"):
+        assert sample[name].dims == () and sample[name].dtype.kind == real[name].dtype.kind == "U"
+    real_info, sample_info = real["img_pair_info"].attrs, sample["img_pair_info"].attrs
+    for key in (
+        "id_img1",
+        "id_img2",
+        "acquisition_date_img1",
+        "acquisition_date_img2",
+        "date_center",
+        "date_dt",
+        "mission_img1",
+        "satellite_img1",
+        "sensor_img1",
+        "roi_valid_percentage",
+    ):
+        assert key in real_info and key in sample_info, key
+    for key in ("grid_mapping_name", "spatial_epsg", "crs_wkt", "GeoTransform"):
+        assert key in real["mapping"].attrs and key in sample["mapping"].attrs, key
+    assert {"Conventions", "title", "autoRIFT_software_version", "scene_pair_type"} <= set(sample.attrs)
+    assert sample.attrs["Conventions"] == real.attrs["Conventions"] == "CF-1.8"
+
+
+def test_real_v2_granule_is_read_and_skipped_for_having_no_valid_pixels(
+    shared_dir: Path, content: CatalogContent
+) -> None:
+    granule = read_granule(shared_dir / "real-data" / "itslive" / REAL_V2)
+    assert granule.crs.to_epsg() == 3031
+    assert granule.acquired[0] == dt.datetime(1984, 12, 6, 12, 52, 19, 377000, tzinfo=dt.UTC)
+    assert granule.acquired[1].date() == dt.date(1985, 1, 24)
+    assert granule.centre.date() == dt.date(1984, 12, 31)
+    assert granule.date_dt_days == pytest.approx(49.03, abs=0.01)
+    assert granule.group == "landsat" and granule.platforms == ("landsat-5", "landsat-5")
+    assert granule.grid.shape == (1879, 2016)
+    # x/y are pixel centres: the corner is half a pixel before the GeoTransform's "origin".
+    assert (granule.grid.transform.c, granule.grid.transform.f) == (-849967.5, -457072.5)
+    result = filter_granule(granule, content)
+    assert isinstance(result, Skipped) and "no valid velocity pixels" in result.reason
+
+
+def test_real_v1_granule_is_refused_in_one_line(shared_dir: Path) -> None:
+    with pytest.raises(GlofnetError, match="version 1 granules are not supported") as caught:
+        read_granule(shared_dir / "real-data" / "itslive" / REAL_V1)
+    assert "\n" not in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- outputs
+def test_every_cog_is_valid_and_items_span_their_pair(collection: pystac.Collection) -> None:
+    items = list(collection.get_items(recursive=True))
+    assert len(items) >= 40
+    for item in items:
+        start, end = item.common_metadata.start_datetime, item.common_metadata.end_datetime
+        assert start and end and item.datetime and start < item.datetime < end
+        assert len(item.properties["glofnet:platforms"]) == 2
+        for key in ("v", "vx", "vy", "v_error"):
+            valid, errors, _ = cog_validate(item.assets[key].get_absolute_href() or "")
+            assert valid, (item.id, key, errors)
+
+
+def test_cube_opens_from_its_asset_and_equals_the_filtered_granules(
+    collection: pystac.Collection, small_sample: Path, content: CatalogContent
+) -> None:
+    asset = collection.assets["velocity_cube"]
+    cube = xr.open_dataset(asset.get_absolute_href() or "", **asset.extra_fields["xarray:open_kwargs"])
+    assert set(asset.extra_fields["cube:dimensions"]) == {"mid_date", "x", "y"}
+    assert cube["v"].dims == ("mid_date", "y", "x") and cube["v"].attrs["units"] == "m/yr"
+    assert bool((np.diff(cube["mid_date"].values) >= np.timedelta64(0)).all())
+    rng = np.random.default_rng(1)
+    checked = 0
+    for path in _granules(small_sample)[::7]:
+        result = filter_granule(read_granule(path), content)
+        if isinstance(result, Skipped):
+            continue
+        index = list(cube["granule_id"].values).index(result.granule.id)
+        rows, cols = rng.integers(0, cube.sizes["y"], 300), rng.integers(0, cube.sizes["x"], 300)
+        for name in ("v", "vx", "v_error"):
+            np.testing.assert_array_equal(
+                cube[name].values[index, rows, cols], result.velocity[name][rows, cols]
+            )
+        checked += 1
+    assert checked >= 5
+
+
+def test_seasonal_amplitude_and_phase_are_recovered(series: pd.DataFrame, small_sample: Path) -> None:
+    truth = json.loads((small_sample / "truth.json").read_text())["itslive"]
+    days = pd.to_datetime(series["date"])
+    quiet = (series["flag"] == "measured") & (days >= "2020-03-01")
+    doy = days[quiet].dt.day_of_year.to_numpy(dtype=float)
+    speed = series.loc[quiet, "glacier_mean_m_per_yr"].to_numpy()
+    angle = 2 * np.pi * doy / 365.25
+    design = np.column_stack([np.ones_like(angle), np.cos(angle), np.sin(angle)])
+    (mean, a, b), *_ = np.linalg.lstsq(design, speed, rcond=None)
+    amplitude = np.hypot(a, b) / mean
+    phase = (np.degrees(np.arctan2(b, a)) % 360) * 365.25 / 360
+    assert amplitude == pytest.approx(truth["seasonal_amplitude"], rel=0.15)
+    assert abs(phase - truth["seasonal_peak_doy"]) <= 15
+
+
+def test_surge_window_is_recovered(series: pd.DataFrame, content: CatalogContent) -> None:
+    days = pd.to_datetime(series["date"])
+    speed = series["glacier_mean_m_per_yr"]
+    quiet = speed[days >= "2020-03-01"].median()
+    surging = days[speed > 3 * quiet]
+    timeline = make_timeline(content, SIZES["small"], 20190622)
+    planted_days = timeline.days()
+    planted = timeline.glacier_speed_m_per_yr(planted_days)
+    planted_quiet = np.median(planted[planted_days >= np.datetime64("2020-03-01")])
+    planted_last = pd.Timestamp(planted_days[planted > 3 * planted_quiet].max())
+    assert abs((surging.max() - planted_last).days) <= 30
+    assert surging.min() <= pd.Timestamp("2018-12-01")  # surging from the start of the span
+    assert speed[(days >= "2018-04-01") & (days <= "2019-08-01")].max() / 365.25 > 10  # m/day at the peaks
+
+
+def test_interpolation_never_bridges_a_gap_longer_than_the_maximum(
+    series: pd.DataFrame, content: CatalogContent
+) -> None:
+    max_gap = content.processing.harmonized.max_gap_days["itslive"]
+    runs = (series["flag"] != "interpolated").cumsum()[series["flag"] == "interpolated"]
+    assert runs.value_counts().max() < max_gap
+    assert (series["flag"] == "missing").any()
+    assert series.loc[series["flag"] == "missing", "glacier_mean_m_per_yr"].isna().all()
+
+
+def test_bad_granules_are_skipped_with_their_reason(
+    collection: pystac.Collection, small_sample: Path
+) -> None:
+    truth = json.loads((small_sample / "truth.json").read_text())["itslive"]["granules"]
+    flawed = {Path(g["granule"]).stem: g["flaw"] for g in truth if g["flaw"]}
+    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped_granules"]}
+    assert set(skipped) == set(flawed)
+    expected = {
+        "sparse": "glacier pixels valid",
+        "noisy": "glacier pixels valid",
+        "long": "date separation",
+        "very_long": "date separation",
+        "outside": "does not intersect the AOI",
+    }
+    for granule, flaw in flawed.items():
+        assert expected[flaw] in skipped[granule]
+
+
+# ---------------------------------------------------------------------------- bad input
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["glofnet", *args])
+
+
+def _edit(path: Path, change: Any) -> None:
+    with xr.open_dataset(path, engine="h5netcdf", mask_and_scale=False) as ds:
+        edited = change(ds.load())
+    path.unlink()
+    edited.to_netcdf(path, engine="h5netcdf")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("text", "not a NetCDF4 granule"),
+        (lambda ds: ds.drop_vars("v"), "'v' is missing"),
+        (lambda ds: ds.drop_vars("mapping"), "'mapping' is missing"),
+        (lambda ds: ds.assign(mapping=ds["mapping"].assign_attrs(spatial_epsg=99999)), "not a known EPSG"),
+        (
+            lambda ds: ds.assign(
+                img_pair_info=ds["img_pair_info"].assign_attrs(acquisition_date_img1="June 1st")
+            ),
+            "is not a date",
+        ),
+    ],
+)
+def test_bad_granule_is_one_line_naming_the_file(
+    small_sample: Path, tmp_path: Path, change: Any, words: str
+) -> None:
+    source = tmp_path / "source" / "itslive"
+    source.mkdir(parents=True)
+    for path in _granules(small_sample)[:3]:
+        shutil.copy(path, source / path.name)
+    victim = sorted(source.glob("*.nc"))[1]
+    if change == "text":
+        victim.write_text("this is not NetCDF")
+    else:
+        _edit(victim, change)
+    dest = tmp_path / "dest"
+    result = _run("create-collection", "itslive", str(source.parent), str(dest))
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(victim) in lines[0] and words in lines[0], result.output
+    assert not dest.exists()
+
+
+def test_real_granule_beside_sample_ones_is_recorded_as_skipped(
+    small_sample: Path, shared_dir: Path, tmp_path: Path, schema_dir: Path
+) -> None:
+    source = tmp_path / "source" / "itslive"
+    source.mkdir(parents=True)
+    for path in _granules(small_sample)[:4]:
+        shutil.copy(path, source / path.name)
+    shutil.copy(shared_dir / "real-data" / "itslive" / REAL_V2, source / REAL_V2)
+    dest = tmp_path / "dest"
+    result = _run(
+        "create-collection", "itslive", str(source.parent), str(dest), "--schema-dir", str(schema_dir)
+    )
+    assert result.exit_code == 0, result.output
+    collection = json.loads((dest / "collection.json").read_text())
+    reasons = {entry["id"]: entry["reason"] for entry in collection["glofnet:skipped_granules"]}
+    assert "no valid velocity pixels" in reasons[Path(REAL_V2).stem]
