@@ -108,3 +108,16 @@ def test_schema_fetched_once_is_cached_for_offline_use(
     assert server_less.exit_code == 1
     assert "demo:flag" in server_less.output
     cached.unlink()
+
+
+def test_offline_failure_prints_no_traceback(catalog: Path) -> None:
+    import subprocess
+    import sys
+
+    stac = Path(sys.executable).parent / "stac"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GLOFNET_SCHEMA_DIR"}
+    result = subprocess.run(
+        [str(stac), "glofnet", "validate", str(catalog)], capture_output=True, text=True, check=False, env=env
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -9,6 +9,7 @@ network are saved into the user cache so the next run works offline.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,8 +88,13 @@ def offline_first_validation(explicit_dirs: Sequence[Path] = ()) -> Iterator[Off
     validator = OfflineFirstValidator(configured_schema_dirs(explicit_dirs))
     previous = RegisteredValidator.get_validator()
     RegisteredValidator.set_validator(validator)
+    # pystac logs a traceback before raising; the caller reports the error in one line instead.
+    pystac_logger = logging.getLogger("pystac.validation.stac_validator")
+    disabled = pystac_logger.disabled
+    pystac_logger.disabled = True
     try:
         yield validator
     finally:
+        pystac_logger.disabled = disabled
         validator.save_fetched(schema_cache_dir())
         RegisteredValidator.set_validator(previous)
