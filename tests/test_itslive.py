@@ -226,6 +226,12 @@ def _edit(path: Path, change: Any) -> None:
             ),
             "is not a date",
         ),
+        (lambda ds: ds.isel(y=slice(None, None, -1)), "north-up"),
+        (lambda ds: ds.assign(v=ds["v"].transpose("x", "y")), "expected ('y', 'x')"),
+        (
+            lambda ds: ds.assign(img_pair_info=ds["img_pair_info"].assign_attrs(id_img2="XYZ")),
+            "unknown sensor",
+        ),
     ],
 )
 def test_bad_granule_is_one_line_naming_the_file(

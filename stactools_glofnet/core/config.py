@@ -325,6 +325,9 @@ class ItsLiveParams(_Model):
     def _odd_window_and_ordered_ranges(self) -> ItsLiveParams:
         if self.outlier_window % 2 == 0:
             raise ValueError("outlier_window must be odd")
+        missing = {"sentinel-1", "sentinel-2", "landsat"} - set(self.date_dt_days)
+        if missing:
+            raise ValueError(f"date_dt_days lacks {', '.join(sorted(missing))}")
         for group, (low, high) in self.date_dt_days.items():
             if not 0 <= low < high:
                 raise ValueError(f"date_dt_days.{group}: need 0 <= min < max")
@@ -341,7 +344,7 @@ class ModisParams(_Model):
 class HarmonizedParams(_Model):
     """Harmonization parameters."""
 
-    interpolation: Literal["linear", "nearest"]
+    interpolation: Literal["linear"]
     max_gap_days: dict[Literal["sentinel2", "itslive", "modis"], int]
     cyclical_encodings: list[Literal["day_of_year", "month"]]
 

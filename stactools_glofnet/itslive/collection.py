@@ -51,6 +51,8 @@ DESCRIPTIONS = {
     "v_error": "Speed error, m/yr",
 }
 CUBE_CHUNK = 16
+CUBE_TIME_CHUNK = 1024
+STAGING_CHUNK = 64
 
 
 def _definition(name: str) -> pystac.ItemAssetDefinition:
@@ -94,8 +96,8 @@ def create_item(result: FilteredGranule, directory: Path) -> pystac.Item:
         bbox=[min(lons), min(lats), max(lons), max(lats)],
         datetime=granule.centre,
         properties={},
-        start_datetime=granule.acquired[0],
-        end_datetime=granule.acquired[1],
+        start_datetime=min(granule.acquired),
+        end_datetime=max(granule.acquired),
     )
     item.common_metadata.platform = granule.platforms[0]
     item.common_metadata.gsd = 120
@@ -130,7 +132,11 @@ def create_item(result: FilteredGranule, directory: Path) -> pystac.Item:
 
 
 class CubeWriter:
-    """Appends each kept granule to a staging store; ``finish`` sorts and rechunks it."""
+    """Appends each kept granule to a staging store; ``finish`` sorts and rechunks it.
+
+    Memory: one granule while appending; while rechunking, one 16 x 16 block of at most
+    1024 dates per task.
+    """
 
     def __init__(self, staging: Path, final: Path, grid: Grid) -> None:
         """Prepare to write the cube at ``final`` through ``staging``."""
@@ -155,14 +161,18 @@ class CubeWriter:
                 np.array([np.datetime64(granule.acquired[1].replace(tzinfo=None), "ns")]),
             ),
             "sensor_group": ("mid_date", np.array([granule.group], dtype="<U16")),
-            "granule_id": ("mid_date", np.array([granule.id], dtype="<U160")),
+            "granule_id": ("mid_date", np.array([granule.id], dtype="<U255")),
         }
         dataset = xr.Dataset({**data, **per_date}, coords={"mid_date": [mid], "x": xs, "y": ys})
         if self.count == 0:
             times = {"units": "microseconds since 2000-01-01T00:00:00", "dtype": "int64"}
-            encoding = {
+            encoding: dict[str, dict[str, Any]] = {
                 name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")
             }
+            # Staged in spatial blocks, so the rechunk to time series reads one block of every
+            # date at a time, never whole slices of every date.
+            for name in VELOCITY_VARIABLES:
+                encoding[name] = {"chunks": (1, STAGING_CHUNK, STAGING_CHUNK)}
             dataset.to_zarr(self.staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
         else:
             dataset.to_zarr(self.staging, append_dim="mid_date", zarr_format=2, consolidated=False)
@@ -172,7 +182,7 @@ class CubeWriter:
         """Sort by mid_date, rechunk for time series, add CF attributes, consolidate."""
         staged = xr.open_zarr(self.staging, consolidated=False)
         cube = staged.sortby(["mid_date", "granule_id"])
-        n = cube.sizes["mid_date"]
+        n = min(cube.sizes["mid_date"], CUBE_TIME_CHUNK)
         cube = cube.chunk({"mid_date": n, "y": CUBE_CHUNK, "x": CUBE_CHUNK})
         for name in VELOCITY_VARIABLES:
             cube[name].attrs = {"units": "m/yr", "long_name": DESCRIPTIONS[name], "grid_mapping": "mapping"}
@@ -318,7 +328,7 @@ def _assemble(
     cube_asset = pystac.Asset(
         href=str(workdir / "velocity_cube.zarr"),
         title="Velocity cube (Zarr v2, consolidated)",
-        description="v, vx, vy, v_error (m/yr) by mid_date, y, x; chunked 16 x 16 pixels with all dates.",
+        description="v, vx, vy, v_error (m/yr) by mid_date, y, x; chunks: 16 x 16 pixels, up to 1024 dates.",
         media_type=ZARR,
         roles=["data"],
     )

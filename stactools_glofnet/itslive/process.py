@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from affine import Affine
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
@@ -80,10 +81,22 @@ def _to_grid(values: Float32, source: Grid, target: Grid) -> Float32:
     return out
 
 
-def _overlaps(granule: Granule, grid: Grid) -> bool:
-    left, bottom, right, top = transform_bounds(granule.crs, grid.crs, *granule.grid.bounds)
-    g_left, g_bottom, g_right, g_top = grid.bounds
-    return bool(left < g_right and g_left < right and bottom < g_top and g_bottom < top)
+def _crop(
+    granule: Granule, grid: Grid, pad: int
+) -> tuple[dict[str, Float32], NDArray[np.bool_], Grid] | None:
+    """The granule's pixels over ``grid`` (plus ``pad`` pixels), so filtering costs scale with the AOI."""
+    left, bottom, right, top = transform_bounds(grid.crs, granule.crs, *grid.bounds)
+    t = granule.grid.transform
+    col0 = max(0, int(np.floor((left - t.c) / t.a)) - pad)
+    col1 = min(granule.grid.width, int(np.ceil((right - t.c) / t.a)) + pad)
+    row0 = max(0, int(np.floor((top - t.f) / t.e)) - pad)
+    row1 = min(granule.grid.height, int(np.ceil((bottom - t.f) / t.e)) + pad)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    window = (slice(row0, row1), slice(col0, col1))
+    velocity = {name: values[window] for name, values in granule.velocity.items()}
+    cropped = Grid(granule.crs, t @ Affine.translation(col0, row0), col1 - col0, row1 - row0)
+    return velocity, granule.interpolated[window], cropped
 
 
 def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule | Skipped:
@@ -95,20 +108,22 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
             granule,
             f"date separation {granule.date_dt_days:.1f} d outside [{low}, {high}] for {granule.group}",
         )
-    v = granule.velocity["v"].copy()
-    if not np.isfinite(v).any():
+    if not np.isfinite(granule.velocity["v"]).any():
         return Skipped(
             granule, f"no valid velocity pixels (roi_valid_percentage {granule.valid_percentage:g})"
         )
     grid = target_grid(content)
-    if not _overlaps(granule, grid):
+    cropped = _crop(granule, grid, params.outlier_window)
+    if cropped is None:
         return Skipped(granule, "does not intersect the AOI")
-    error = granule.velocity["v_error"]
+    source_velocity, interpolated, source_grid = cropped
+    v = source_velocity["v"].copy()
+    error = source_velocity["v_error"]
     valid = np.isfinite(v)
     removed = {"no_data": int((~valid).sum())}
     rules: list[tuple[str, NDArray[np.bool_]]] = []
     if params.drop_interpolated:
-        rules.append(("interpolated", granule.interpolated))
+        rules.append(("interpolated", interpolated))
     rules.append(("v_error", error > params.max_v_error_m_per_yr))
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = (v > params.min_speed_for_relative_error) & (error / v > params.max_relative_error)
@@ -127,9 +142,9 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
     valid &= ~outlier
     velocity: dict[str, Float32] = {}
     for name in VELOCITY_VARIABLES:
-        values = granule.velocity[name].copy()
+        values = source_velocity[name].copy()
         values[~valid] = np.nan
-        velocity[name] = _to_grid(values, granule.grid, grid)
+        velocity[name] = _to_grid(values, source_grid, grid)
     glacier = glacier_mask(content, grid)
     on_glacier = velocity["v"][glacier]
     fraction = float(np.isfinite(on_glacier).mean()) if on_glacier.size else 0.0
@@ -140,6 +155,8 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
             f" below min_glacier_valid_fraction {params.min_glacier_valid_fraction}",
         )
     measured = on_glacier[np.isfinite(on_glacier)]
+    if measured.size == 0:
+        return Skipped(granule, "no valid pixels on the glacier trunk after filtering")
     return FilteredGranule(
         granule=granule,
         grid=grid,
