@@ -23,6 +23,7 @@ from stactools_glofnet.core.files import staged_directory
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.events import create_events_collection
 from stactools_glofnet.itslive.collection import create_collection as itslive_collection
+from stactools_glofnet.modis.collection import create_collection as modis_collection
 from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
 from stactools_glofnet.sentinel2.collection import create_collection as sentinel2_collection
 from stactools_glofnet.sentinel2.collection import create_item as sentinel2_item
@@ -92,7 +93,19 @@ def _itslive(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> py
     return itslive_collection(content, source_dir, workdir)
 
 
-WINGS: dict[str, WingBuilder] = {"sentinel2": _sentinel2, "itslive": _itslive, "events": _events}
+def _modis(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
+    source_dir = inputs.modality_dir("modis")
+    if source_dir is None:
+        return None
+    return modis_collection(content, source_dir, workdir)
+
+
+WINGS: dict[str, WingBuilder] = {
+    "sentinel2": _sentinel2,
+    "itslive": _itslive,
+    "modis": _modis,
+    "events": _events,
+}
 """The modalities in catalog order; ``create-collection`` accepts any of these keys."""
 
 WORKDIR = "_work"

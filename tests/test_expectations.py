@@ -20,6 +20,7 @@ DOCUMENTS = [
     "glofnet-sentinel2/collection.json",
     "glofnet-sentinel2/glofnet-sentinel2-2021/S2A_43SDA_20210420_0_L2A/S2A_43SDA_20210420_0_L2A.json",
     "glofnet-itslive/collection.json",
+    "glofnet-modis-lst/collection.json",
 ]
 
 

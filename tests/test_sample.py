@@ -71,7 +71,7 @@ def test_manifest_lists_every_file_with_its_checksum(small_sample: Path) -> None
     for path, entry in listed.items():
         assert entry["sha256"] == sha256_file(small_sample / path)
         assert entry["size"] == (small_sample / path).stat().st_size
-    assert set(manifest["grids"]) == {"sentinel2_10m", "sentinel2_20m", "itslive"}
+    assert set(manifest["grids"]) == {"sentinel2_10m", "sentinel2_20m", "itslive", "modis_utm"}
     assert [t["tile"] for t in manifest["tiles"]["modis"]] == ["h23v05", "h24v05"]
     west, south, east, north = manifest["extent_bbox"]
     lon, lat = 74.572267, 36.35594

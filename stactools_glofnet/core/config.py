@@ -339,6 +339,8 @@ class ModisParams(_Model):
 
     accepted_mandatory_qa: list[Annotated[int, Field(ge=0, le=3)]]
     max_lst_error_class: int = Field(ge=0, le=3)
+    resampling: Literal["nearest"]
+    seasonal_harmonics: int = Field(ge=1, le=4)
 
 
 class HarmonizedParams(_Model):

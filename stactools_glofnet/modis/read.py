@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import rasterio
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
+from rasterio.errors import RasterioError
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
@@ -113,3 +115,30 @@ def read_hdf4(path: Path) -> Tile:
     y_size = (lower_right[1] - upper_left[1]) / height
     grid = Grid(SINUSOIDAL, Affine(x_size, 0.0, upper_left[0], 0.0, y_size, upper_left[1]), width, height)
     return Tile(path=path, tile=tile, day=day, grid=grid, bands=bands)
+
+
+def read_geotiffs(paths: dict[str, Path]) -> Tile:
+    """Read one tile-day from per-SDS GeoTIFFs (``{sds: path}``), checking CRS and LST scale."""
+    first = next(iter(paths.values()))
+    day, tile = parse_name(first)
+    bands: dict[str, NDArray[Any]] = {}
+    grid: Grid | None = None
+    for name in SDS:
+        path = paths.get(name)
+        if path is None:
+            raise GlofnetError(first, f"tile-day has no {name} file beside it")
+        try:
+            with rasterio.open(path) as dataset:
+                if dataset.crs is None or "+proj=sinu" not in dataset.crs.to_proj4():
+                    raise GlofnetError(path, f"not in the MODIS sinusoidal projection ({dataset.crs})")
+                if name.startswith("LST") and not np.isclose(dataset.scales[0], LST_SCALE):
+                    raise GlofnetError(path, f"{name} scale {dataset.scales[0]} is not {LST_SCALE}")
+                this = Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+                bands[name] = dataset.read(1)
+        except RasterioError as error:
+            raise GlofnetError(path, f"unreadable raster ({error})") from None
+        if grid is not None and (this.transform != grid.transform or this.shape != grid.shape):
+            raise GlofnetError(path, f"{name} is on another grid than the tile-day's other SDS")
+        grid = this
+    assert grid is not None
+    return Tile(path=first, tile=tile, day=day, grid=grid, bands=bands)

@@ -205,4 +205,5 @@ def write_sample(
 def load_generators() -> None:
     """Import every wing's sample generator so it registers itself."""
     import stactools_glofnet.itslive.sample
+    import stactools_glofnet.modis.sample
     import stactools_glofnet.sentinel2.sample  # noqa: F401

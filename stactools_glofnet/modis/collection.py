@@ -1,0 +1,404 @@
+"""The ``glofnet-modis-lst`` collection: the daily cube, the trunk series, the trend, yearly items.
+
+Days are processed one at a time: each is appended to a staging Zarr store and to the running
+sums of its year (for the yearly mean COGs), so memory does not grow with the record's length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import xarray as xr
+from pystac.extensions.datacube import DatacubeExtension, Dimension, DimensionType, Variable, VariableType
+from pystac.extensions.file import FileExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
+from pystac.extensions.table import Column, TableExtension
+from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
+from rasterio.warp import transform_geom
+
+from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.progress import progress
+from stactools_glofnet.core.raster import polygon_mask, write_cog
+from stactools_glofnet.core.series import to_daily
+from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
+from stactools_glofnet.modis.analysis import trend_and_seasonality
+from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
+
+logger = logging.getLogger(__name__)
+LINEAGE = (
+    "MOD11A1 v061 tiles h23v05 and h24v05 (HDF4 granules or per-SDS GeoTIFFs) mosaicked per day over "
+    "the AOI, QC-filtered (mandatory QA and LST-error bits, see glofnet:qc), DN x 0.02 = K, reprojected "
+    "from the MODIS sinusoidal grid onto a 1 km UTM 43N grid with nearest-neighbour resampling."
+)
+TIME_CHUNK = 4096
+SERIES_COLUMNS = {
+    "date": "UTC day",
+    "lst_day_k": "Mean daytime LST over the glacier trunk (K)",
+    "lst_day_flag": "measured, interpolated (gap up to max_gap_days.modis) or missing",
+    "lst_night_k": "Mean night-time LST over the glacier trunk (K)",
+    "lst_night_flag": "measured, interpolated or missing",
+    "trunk_coverage_day": "Fraction of trunk pixels with a valid daytime LST (0 where no data)",
+    "aoi_coverage_day": "Fraction of AOI pixels (both tiles, sinusoidal) with a valid daytime LST",
+    "tiles": "Tiles present that day",
+}
+
+
+def _annual_definition(part: str) -> pystac.ItemAssetDefinition:
+    return pystac.ItemAssetDefinition.create(
+        title=f"Mean {part.lower()}time LST of the year (K)",
+        description=f"Mean QC-accepted {part.lower()}time LST of the year per pixel; NaN if never valid.",
+        media_type=COG,
+        roles=["data"],
+        extra_fields={
+            "raster:bands": [
+                RasterBand.create(
+                    nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, spatial_resolution=1000, unit="K"
+                ).to_dict()
+            ]
+        },
+    )
+
+
+ITEM_ASSETS = {"lst_day_mean": _annual_definition("Day"), "lst_night_mean": _annual_definition("Night")}
+
+
+class _Year:
+    """Running sums of one year's days."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.sum = {k: np.zeros(shape) for k in ITEM_ASSETS}
+        self.count = {k: np.zeros(shape, dtype=np.int32) for k in ITEM_ASSETS}
+        self.first: Any = None
+        self.last: Any = None
+        self.days = 0
+
+    def add(self, day: Day) -> None:
+        for key, values in (("lst_day_mean", day.lst_day), ("lst_night_mean", day.lst_night)):
+            valid = np.isfinite(values)
+            self.sum[key][valid] += values[valid]
+            self.count[key][valid] += 1
+        self.first = self.first or day.day
+        self.last = day.day
+        self.days += 1
+
+    def mean(self, key: str) -> np.ndarray[Any, Any]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.sum[key] / self.count[key]).astype(np.float32)
+
+
+def _year_item(year: int, record: _Year, grid: Grid, directory: Path) -> pystac.Item:
+    left, bottom, right, top = grid.bounds
+    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
+    geometry: dict[str, Any] = transform_geom(
+        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
+    )
+    lons = [p[0] for p in geometry["coordinates"][0]]
+    lats = [p[1] for p in geometry["coordinates"][0]]
+    item = pystac.Item(
+        id=f"glofnet-modis-lst-{year}",
+        geometry=geometry,
+        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        datetime=None,
+        properties={},
+        start_datetime=day_start(record.first),
+        end_datetime=day_end(record.last),
+    )
+    item.common_metadata.title = f"MODIS LST {year}"
+    item.common_metadata.platform = "terra"
+    item.common_metadata.instruments = ["modis"]
+    item.common_metadata.gsd = 1000
+    for key, definition in ITEM_ASSETS.items():
+        path = directory / f"{key}.tif"
+        write_cog(path, record.mean(key), grid, nodata=float("nan"))
+        item.add_asset(key, file_asset(definition, path))
+    projection = ProjectionExtension.ext(item, add_if_missing=True)
+    projection.code = f"EPSG:{grid.crs.to_epsg()}"
+    projection.shape = [grid.height, grid.width]
+    projection.transform = list(grid.transform)[:6]
+    RasterExtension.add_to(item)
+    FileExtension.add_to(item)
+    item.properties["glofnet:days"] = record.days
+    return item
+
+
+def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) -> pystac.Collection:
+    """Process every day under ``source_dir`` into the MODIS LST collection (files in ``workdir``)."""
+    days = group_files(source_dir)
+    if not days:
+        raise GlofnetError(source_dir, "no MOD11A1 files (MOD11A1.AYYYYDDD.hHHvVV.061.*)")
+    grid = utm_grid(content)
+    trunk = polygon_mask(grid, content.geometry.trunk.polygon)
+    workdir.mkdir(parents=True, exist_ok=True)
+    staging = workdir / "cube-staging.zarr"
+    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
+    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    rows: list[dict[str, Any]] = []
+    years: dict[int, _Year] = {}
+    items: list[pystac.Item] = []
+    for index, (day, sources) in enumerate(progress(list(days.items()), desc="modis days", unit="day")):
+        result = process_day(content, day, sources)
+        record = years.setdefault(day.year, _Year(grid.shape))
+        record.add(result)
+        slice_ = xr.Dataset(
+            {
+                "LST_Day": (("time", "y", "x"), result.lst_day[None]),
+                "LST_Night": (("time", "y", "x"), result.lst_night[None]),
+            },
+            coords={"time": [np.datetime64(day, "ns")], "x": xs, "y": ys},
+        )
+        if index == 0:
+            encoding = {"time": {"units": "days since 2000-01-01", "dtype": "int32"}}
+            slice_.to_zarr(staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
+        else:
+            slice_.to_zarr(staging, append_dim="time", zarr_format=2, consolidated=False)
+        trunk_day = result.lst_day[trunk]
+        valid = np.isfinite(trunk_day)
+        rows.append(
+            {
+                "date": pd.Timestamp(day, tz="UTC"),
+                "lst_day_k": float(trunk_day[valid].mean()) if valid.any() else np.nan,
+                "lst_night_k": float(np.nanmean(result.lst_night[trunk]))
+                if np.isfinite(result.lst_night[trunk]).any()
+                else np.nan,
+                "trunk_coverage_day": float(valid.mean()),
+                "aoi_coverage_day": result.aoi_coverage_day,
+                "tiles": ",".join(result.tiles),
+            }
+        )
+        finished = [y for y in years if y < day.year]
+        for year in finished:
+            items.append(_year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}"))
+    for year, record in years.items():
+        items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}"))
+    cube = _finish_cube(staging, workdir / "lst_cube.zarr", grid)
+    series = _series(pd.DataFrame(rows), content)
+    series.to_parquet(workdir / "lst_daily.parquet", index=False, engine="pyarrow", compression="zstd")
+    analysis = trend_and_seasonality(
+        series.loc[series["lst_day_flag"] == "measured", "date"],
+        series.loc[series["lst_day_flag"] == "measured", "lst_day_k"],
+        content.processing.modis.seasonal_harmonics,
+    )
+    (workdir / "lst_trend.json").write_text(json.dumps(analysis, indent=2, sort_keys=True) + "\n")
+    _figure(series, analysis, workdir / "lst_trend.png")
+    return _assemble(content, items, cube, series, analysis, grid, workdir)
+
+
+def _series(frame: pd.DataFrame, content: CatalogContent) -> pd.DataFrame:
+    max_gap = content.processing.harmonized.max_gap_days["modis"]
+    method = content.processing.harmonized.interpolation
+    day = to_daily(frame, "date", ["lst_day_k"], max_gap, method).rename(columns={"flag": "lst_day_flag"})
+    night = to_daily(frame, "date", ["lst_night_k"], max_gap, method).rename(
+        columns={"flag": "lst_night_flag"}
+    )
+    dates = pd.DataFrame(
+        {"date": pd.date_range(frame["date"].min(), frame["date"].max(), freq="D").tz_localize(None).date}
+    )
+    extra = frame.assign(date=frame["date"].dt.tz_localize(None).dt.date)[
+        ["date", "trunk_coverage_day", "aoi_coverage_day", "tiles"]
+    ]
+    merged = dates.merge(day.drop(columns="granules"), on="date", how="left")
+    merged = merged.merge(night.drop(columns="granules"), on="date", how="left").merge(
+        extra, on="date", how="left"
+    )
+    merged["lst_day_flag"] = merged["lst_day_flag"].fillna("missing")
+    merged["lst_night_flag"] = merged["lst_night_flag"].fillna("missing")
+    merged["trunk_coverage_day"] = merged["trunk_coverage_day"].fillna(0.0)
+    merged["aoi_coverage_day"] = merged["aoi_coverage_day"].fillna(0.0)
+    merged["tiles"] = merged["tiles"].fillna("")
+    return merged[list(SERIES_COLUMNS)]
+
+
+def _finish_cube(staging: Path, final: Path, grid: Grid) -> xr.Dataset:
+    staged = xr.open_zarr(staging, consolidated=False)
+    n = min(staged.sizes["time"], TIME_CHUNK)
+    cube = staged.chunk({"time": n, "y": staged.sizes["y"], "x": staged.sizes["x"]})
+    cube["valid_day"] = cube["LST_Day"].notnull().astype(np.uint8)
+    cube["valid_night"] = cube["LST_Night"].notnull().astype(np.uint8)
+    for name, text in (("LST_Day", "daytime"), ("LST_Night", "night-time")):
+        cube[name].attrs = {
+            "units": "K",
+            "standard_name": "surface_temperature",
+            "long_name": f"MODIS {text} LST",
+            "grid_mapping": "spatial_ref",
+        }
+    for name in ("valid_day", "valid_night"):
+        cube[name].attrs = {
+            "long_name": "1 where the QC bits accepted the pixel",
+            "flag_values": [0, 1],
+            "flag_meanings": "invalid valid",
+            "grid_mapping": "spatial_ref",
+        }
+    cube["x"].attrs = {"standard_name": "projection_x_coordinate", "units": "m"}
+    cube["y"].attrs = {"standard_name": "projection_y_coordinate", "units": "m"}
+    cube["time"].attrs = {"standard_name": "time"}
+    cube["spatial_ref"] = xr.DataArray(
+        0, attrs={"crs_wkt": grid.crs.to_wkt(), "spatial_epsg": int(grid.crs.to_epsg() or 0)}
+    )
+    cube.attrs = {
+        "Conventions": "CF-1.8",
+        "title": "GLOFNet MODIS MOD11A1 LST cube",
+        "source": "MOD11A1 v061",
+    }
+    for name in cube.variables:
+        cube[name].encoding.pop("chunks", None)
+        cube[name].encoding.pop("preferred_chunks", None)
+    cube.to_zarr(final, mode="w", zarr_format=2, consolidated=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    opened: xr.Dataset = xr.open_zarr(final, consolidated=True)
+    return opened
+
+
+def _figure(series: pd.DataFrame, analysis: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
+    days = pd.to_datetime(series["date"])
+    axis.plot(days, series["lst_day_k"], lw=0.6, label="day")
+    axis.plot(days, series["lst_night_k"], lw=0.6, label="night")
+    axis.set_ylabel("trunk LST (K)")
+    low, high = analysis["trend_ci95_k_per_decade"]
+    axis.set_title(
+        f"MODIS LST over Shisper: trend {analysis['trend_k_per_decade']:+.2f} K/decade"
+        f" (95 % CI {low:+.2f} to {high:+.2f})"
+    )
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
+
+
+def _assemble(
+    content: CatalogContent,
+    items: list[pystac.Item],
+    cube: xr.Dataset,
+    series: pd.DataFrame,
+    analysis: dict[str, Any],
+    grid: Grid,
+    workdir: Path,
+) -> pystac.Collection:
+    starts = [i.common_metadata.start_datetime for i in items if i.common_metadata.start_datetime]
+    ends = [i.common_metadata.end_datetime for i in items if i.common_metadata.end_datetime]
+    bbox = items[0].bbox or []
+    collection = new_collection(
+        content, "modis", bbox=list(bbox), interval=(min(starts), max(ends)), lineage=LINEAGE
+    )
+    collection.item_assets = dict(ITEM_ASSETS)
+    for extension in (ProjectionExtension, RasterExtension, FileExtension):
+        extension.add_to(collection)
+    collection.summaries.add("platform", ["terra"])
+    collection.summaries.add("instruments", ["modis"])
+    collection.summaries.add("gsd", [1000])
+    collection.extra_fields["glofnet:qc"] = content.processing.modis.model_dump(mode="json")
+    collection.extra_fields["glofnet:trend"] = {
+        k: analysis[k] for k in ("trend_k_per_decade", "trend_ci95_k_per_decade", "mann_kendall")
+    }
+    cube_asset = pystac.Asset(
+        href=str(workdir / "lst_cube.zarr"),
+        title="LST cube (Zarr v2, consolidated)",
+        description="LST_Day, LST_Night (K) and valid masks by time, y, x on the 1 km UTM 43N grid.",
+        media_type=ZARR,
+        roles=["data"],
+    )
+    AssetXarrayAssetsExtension(cube_asset).open_kwargs = {"engine": "zarr", "consolidated": True}
+    XarrayAssetsExtension.add_to(collection)
+    datacube = DatacubeExtension.ext(cube_asset, add_if_missing=False)
+    left, bottom, right, top = grid.bounds
+    times = pd.to_datetime(cube["time"].values)
+    epsg = int(grid.crs.to_epsg() or 0)
+    datacube.dimensions = {
+        "time": Dimension.from_dict(
+            {
+                "type": DimensionType.TEMPORAL,
+                "extent": [
+                    times.min().strftime("%Y-%m-%dT00:00:00Z"),
+                    times.max().strftime("%Y-%m-%dT00:00:00Z"),
+                ],
+            }
+        ),
+        "x": Dimension.from_dict(
+            {
+                "type": DimensionType.SPATIAL,
+                "axis": "x",
+                "extent": [left, right],
+                "step": grid.transform.a,
+                "reference_system": epsg,
+            }
+        ),
+        "y": Dimension.from_dict(
+            {
+                "type": DimensionType.SPATIAL,
+                "axis": "y",
+                "extent": [bottom, top],
+                "step": grid.transform.e,
+                "reference_system": epsg,
+            }
+        ),
+    }
+    datacube.variables = {
+        name: Variable.from_dict(
+            {"dimensions": ["time", "y", "x"], "type": VariableType.DATA, "unit": unit, "description": text}
+        )
+        for name, unit, text in (
+            ("LST_Day", "K", "Daytime land-surface temperature"),
+            ("LST_Night", "K", "Night-time land-surface temperature"),
+            ("valid_day", "1", "QC-accepted daytime pixel"),
+            ("valid_night", "1", "QC-accepted night-time pixel"),
+        )
+    }
+    DatacubeExtension.add_to(collection)
+    collection.add_asset("lst_cube", cube_asset)
+    table_asset = file_asset(
+        pystac.ItemAssetDefinition.create(
+            title="Daily trunk LST",
+            description="Daily glacier-trunk mean LST with coverage and flags.",
+            media_type=PARQUET,
+            roles=["data"],
+        ),
+        workdir / "lst_daily.parquet",
+    )
+    table = TableExtension.ext(table_asset, add_if_missing=False)
+    table.columns = [Column({"name": n, "description": d}) for n, d in SERIES_COLUMNS.items()]
+    table.row_count = len(series)
+    TableExtension.add_to(collection)
+    collection.add_asset("lst_daily", table_asset)
+    collection.add_asset(
+        "lst_trend",
+        file_asset(
+            pystac.ItemAssetDefinition.create(
+                title="LST trend and seasonal cycle (JSON)",
+                description="Theil-Sen trend with 95 % interval, Mann-Kendall test, monthly mean cycle.",
+                media_type="application/json",
+                roles=["metadata"],
+            ),
+            workdir / "lst_trend.json",
+        ),
+    )
+    collection.add_asset(
+        "lst_figure",
+        file_asset(
+            pystac.ItemAssetDefinition.create(
+                title="LST series and trend figure",
+                description="Daily trunk LST with the trend in the title.",
+                media_type=PNG,
+                roles=["overview", "visual"],
+            ),
+            workdir / "lst_trend.png",
+        ),
+    )
+    add_items_by_year(collection, items)
+    return collection

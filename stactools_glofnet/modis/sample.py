@@ -1,0 +1,181 @@
+"""Synthetic MOD11A1 v061 daily LST over the AOI's two sinusoidal tiles (h23v05, h24v05).
+
+Most days are written as per-day GeoTIFFs per SDS for the AOI window of each tile
+(``modis/<year>/MOD11A1.A<yyyyddd>.<tile>.061.<SDS>.tif``, Planetary Computer / AppEEARS style);
+the first days of the span are full-tile HDF4-EOS granules written with pyhdf, so both reader
+paths run. LST follows the time line (seasonal cycle plus the warming trend) with a smooth
+elevation/aspect pattern continuous across the tile boundary; clouds blank pixels (DN 0, QC
+"not produced, cloud"); some pixels are "other quality" with small or large LST errors. One day
+lacks tile h23v05.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from numpy.typing import NDArray
+
+from stactools_glofnet.core.grids import Grid, TileWindow
+from stactools_glofnet.core.progress import progress
+from stactools_glofnet.core.raster import smooth_noise
+from stactools_glofnet.modis.read import GRID_NAME, LST_SCALE
+from stactools_glofnet.sample.framework import SampleContext, register_generator
+
+NIGHT_OFFSET_K = -12.0
+PIXEL_NOISE_K = 0.4
+QC_GOOD, QC_CLOUD = 0b00000000, 0b00000010
+QC_OTHER_SMALL_ERROR = 0b01000001  # other quality, LST error <= 2 K: kept
+QC_OTHER_LARGE_ERROR = 0b11000001  # other quality, LST error > 3 K: rejected
+HDF4_DAYS = 2
+
+
+def _days(ctx: SampleContext) -> list[dt.date]:
+    step = 8 if ctx.size.name == "small" else 1
+    count = (ctx.size.end - ctx.size.start).days // step + 1
+    return [ctx.size.start + dt.timedelta(days=step * k) for k in range(count)]
+
+
+def _name(day: dt.date, tile: str) -> str:
+    return f"MOD11A1.A{day.year}{day.timetuple().tm_yday:03d}.{tile}.061"
+
+
+def _write_geotiff(path: Any, data: NDArray[Any], grid: Grid, scale: float | None) -> None:
+    profile = {
+        "driver": "GTiff",
+        "dtype": data.dtype.name,
+        "count": 1,
+        "width": grid.width,
+        "height": grid.height,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": 0 if scale is not None else None,
+        "compress": "DEFLATE",
+    }
+    with rasterio.open(path, "w", **profile) as dataset:
+        dataset.write(data, 1)
+        if scale is not None:
+            dataset.scales = (scale,)
+            dataset.update_tags(1, scale_factor=str(scale), units="K")
+
+
+def _write_hdf4(
+    path: Path,
+    window: TileWindow,
+    spec_origin: tuple[float, float],
+    resolution: float,
+    bands: dict[str, NDArray[Any]],
+) -> None:
+    h, v = int(window.tile[1:3]), int(window.tile[4:6])
+    size = 1200
+    left = spec_origin[0] + h * size * resolution
+    top = spec_origin[1] - v * size * resolution
+    metadata = (
+        "GROUP=GridStructure\n\tGROUP=GRID_1\n"
+        f'\t\tGridName="{GRID_NAME}"\n\t\tXDim={size}\n\t\tYDim={size}\n'
+        f"\t\tUpperLeftPointMtrs=({left:.6f},{top:.6f})\n"
+        f"\t\tLowerRightMtrs=({left + size * resolution:.6f},{top - size * resolution:.6f})\n"
+        "\t\tProjection=GCTP_SNSOID\n\t\tProjParams=(6371007.181000,0,0,0,0,0,0,0,0,0,0,0,0)\n"
+        "\t\tSphereCode=-1\n\t\tGridOrigin=HDFE_GD_UL\n\tEND_GROUP=GRID_1\nEND_GROUP=GridStructure\nEND\n"
+    )
+    # HDF4 records the name it was created under: create it by its bare name, from its own
+    # directory, so the bytes do not depend on where the sample is written.
+    with contextlib.chdir(path.parent):
+        _write_sds(path.name, metadata, window, bands)
+
+
+def _write_sds(name: str, metadata: str, window: TileWindow, bands: dict[str, NDArray[Any]]) -> None:
+    from pyhdf.SD import SD, SDC
+
+    size = 1200
+    sd = SD(name, SDC.WRITE | SDC.CREATE)
+    sd.attr("StructMetadata.0").set(SDC.CHAR, metadata)
+    for sds_name, data in bands.items():
+        full = np.zeros((size, size), dtype=data.dtype)
+        full[
+            window.row_off : window.row_off + data.shape[0], window.col_off : window.col_off + data.shape[1]
+        ] = data
+        kind = SDC.UINT16 if data.dtype == np.uint16 else SDC.UINT8
+        sds = sd.create(sds_name, kind, (size, size))
+        sds.setcompress(SDC.COMP_DEFLATE, 2)
+        sds[:] = full
+        if sds_name.startswith("LST"):
+            sds.attr("units").set(SDC.CHAR, "K")
+            sds.attr("valid_range").set(SDC.UINT16, [7500, 65535])
+            sds.attr("_FillValue").set(SDC.UINT16, 0)
+            sds.attr("scale_factor").set(SDC.FLOAT64, LST_SCALE)
+        else:
+            sds.attr("valid_range").set(SDC.UINT8, [0, 255])
+        sds.endaccess()
+    sd.end()
+
+
+@register_generator("modis")
+def generate(ctx: SampleContext) -> dict[str, Any]:
+    """Write every day of the span (every 8th day when small); return per-day truth."""
+    spec = ctx.content.processing.grids["modis"]
+    windows = ctx.tile_windows("modis")
+    height = windows[0].grid.height
+    width = sum(w.grid.width for w in windows)
+    pattern = (2.5 * smooth_noise(ctx.rng("modis.terrain"), (height, width), 6)).astype(np.float32)
+    days = _days(ctx)
+    missing_tile_day = days[len(days) // 3]
+    truth_days = []
+    for index, day in enumerate(progress(days, desc="sample modis", unit="day")):
+        rng = ctx.rng(f"modis.day.{day.isoformat()}")
+        base = float(ctx.timeline.lst_kelvin(np.array([day], dtype="datetime64[D]"))[0])
+        cloud_fraction = float(rng.choice([0.0, 0.1, 0.3, 0.6, 1.0], p=[0.35, 0.25, 0.2, 0.15, 0.05]))
+        valid_counts, pixels = 0, 0
+        column = 0
+        for window in windows:
+            w = window.grid.width
+            local = pattern[:, column : column + w]
+            column += w
+            pixels += local.size  # coverage is over the whole AOI, present tiles or not
+            if window.tile == "h23v05" and day == missing_tile_day:
+                continue
+            bands: dict[str, NDArray[Any]] = {}
+            for sds, offset in (("Day", 0.0), ("Night", NIGHT_OFFSET_K)):
+                kelvin = base + offset + local + rng.normal(0, PIXEL_NOISE_K, local.shape).astype(np.float32)
+                roll = rng.random(local.shape)
+                cloud = rng.random(local.shape) < cloud_fraction
+                qc = np.where(roll < 0.1, QC_OTHER_SMALL_ERROR, QC_GOOD)
+                qc = np.where(roll > 0.95, QC_OTHER_LARGE_ERROR, qc)
+                kelvin = np.where(qc == QC_OTHER_LARGE_ERROR, kelvin + 5.0, kelvin)
+                dn = np.round(kelvin / LST_SCALE).astype(np.uint16)
+                dn[cloud] = 0
+                qc[cloud] = QC_CLOUD
+                bands[f"LST_{sds}_1km"] = dn
+                bands[f"QC_{sds}"] = qc.astype(np.uint8)
+                if sds == "Day":
+                    valid_counts += int(((qc != QC_OTHER_LARGE_ERROR) & ~cloud).sum())
+            name = _name(day, window.tile)
+            if index < HDF4_DAYS:
+                stamp = f"{day + dt.timedelta(days=1):%Y%j}103000"
+                path = ctx.path(f"modis/{day.year}/{name}.{stamp}.hdf")
+                _write_hdf4(path, window, spec.origin, spec.resolution, bands)
+            else:
+                for sds, data in bands.items():
+                    scale = LST_SCALE if sds.startswith("LST") else None
+                    _write_geotiff(ctx.path(f"modis/{day.year}/{name}.{sds}.tif"), data, window.grid, scale)
+        truth_days.append(
+            {
+                "date": day.isoformat(),
+                "base_lst_day_k": round(base, 4),
+                "cloud_fraction": cloud_fraction,
+                "aoi_valid_fraction_day": round(valid_counts / pixels, 6) if pixels else 0.0,
+                "tiles": [w.tile for w in windows if not (w.tile == "h23v05" and day == missing_tile_day)],
+            }
+        )
+    return {
+        "tiles": [w.tile for w in windows],
+        "night_offset_k": NIGHT_OFFSET_K,
+        "trend_k_per_decade": round(10 * ctx.timeline.p.lst_trend_k_per_year, 6),
+        "missing_tile_day": missing_tile_day.isoformat(),
+        "hdf4_days": [d.isoformat() for d in days[:HDF4_DAYS]],
+        "days": truth_days,
+    }
