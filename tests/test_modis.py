@@ -138,7 +138,14 @@ def test_yearly_items_cover_the_record(collection: pystac.Collection) -> None:
     items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
     assert [i.id for i in items] == [f"glofnet-modis-lst-{y}" for y in range(2018, 2023)]
     for item in items:
-        assert set(item.assets) == {"lst_day_mean", "lst_night_mean"}
+        assert set(item.assets) == {"lst_day_mean", "lst_night_mean", "lst_cube"}
+        asset = item.assets["lst_cube"]
+        assert asset.get_absolute_href() == collection.assets["lst_cube"].get_absolute_href()
+        start, end = asset.extra_fields["glofnet:time_selection"]["time"]
+        cube = xr.open_dataset(asset.get_absolute_href() or "", **asset.extra_fields["xarray:open_kwargs"])
+        year = cube.sel(time=slice(start, end))
+        assert year.sizes["time"] == item.properties["glofnet:days"]
+        assert set(pd.to_datetime(year["time"].values).year) == {int(item.id[-4:])}
 
 
 # ---------------------------------------------------------------------------- bad input

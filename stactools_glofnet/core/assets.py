@@ -20,23 +20,29 @@ def file_asset(definition: pystac.ItemAssetDefinition, path: Path) -> pystac.Ass
     return asset
 
 
-def _relocate(owner: pystac.Item | pystac.Collection, workdir: Path) -> None:
+def _relocate(owner: pystac.Item | pystac.Collection, workdir: Path, moved: dict[Path, Path]) -> None:
     target_dir = Path(owner.get_self_href() or "").parent
     for asset in owner.assets.values():
         source = Path(asset.href)
         if not source.is_absolute() or workdir not in source.parents:
             continue
-        target = target_dir / source.name
-        if not target.exists():  # two assets may share one file (ndsi and mndwi)
+        if source not in moved:  # a file shared by several assets moves once, with its first owner
+            target = target_dir / source.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(source), str(target))
-        asset.href = str(target)
+            moved[source] = target
+        asset.href = str(moved[source])
 
 
 def relocate_assets(root: pystac.Catalog, workdir: Path) -> None:
-    """Move every asset file written under ``workdir`` next to its (laid-out) item or collection."""
+    """Move every asset file written under ``workdir`` next to its (laid-out) item or collection.
+
+    Collections come before their items, so a file an item shares with its collection (a cube
+    the item selects a slice of) stays with the collection.
+    """
+    moved: dict[Path, Path] = {}
     for catalog, _, items in root.walk():
         if isinstance(catalog, pystac.Collection):
-            _relocate(catalog, workdir)
+            _relocate(catalog, workdir, moved)
         for item in items:
-            _relocate(item, workdir)
+            _relocate(item, workdir, moved)

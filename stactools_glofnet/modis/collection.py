@@ -98,7 +98,7 @@ class _Year:
             return (self.sum[key] / self.count[key]).astype(np.float32)
 
 
-def _year_item(year: int, record: _Year, grid: Grid, directory: Path) -> pystac.Item:
+def _year_item(year: int, record: _Year, grid: Grid, directory: Path, cube: Path) -> pystac.Item:
     left, bottom, right, top = grid.bounds
     ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
     geometry: dict[str, Any] = transform_geom(
@@ -127,8 +127,23 @@ def _year_item(year: int, record: _Year, grid: Grid, directory: Path) -> pystac.
     projection.code = f"EPSG:{grid.crs.to_epsg()}"
     projection.shape = [grid.height, grid.width]
     projection.transform = list(grid.transform)[:6]
+    item.add_asset(
+        "lst_cube",
+        pystac.Asset(
+            href=str(cube),
+            title=f"LST cube, {year}",
+            description=f"The collection's LST cube; select time from {record.first} to {record.last}.",
+            media_type=ZARR,
+            roles=["data"],
+            extra_fields={
+                "xarray:open_kwargs": {"engine": "zarr", "consolidated": True},
+                "glofnet:time_selection": {"time": [record.first.isoformat(), record.last.isoformat()]},
+            },
+        ),
+    )
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
+    XarrayAssetsExtension.add_to(item)
     item.properties["glofnet:days"] = record.days
     return item
 
@@ -142,6 +157,7 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
     trunk = polygon_mask(grid, content.geometry.trunk.polygon)
     workdir.mkdir(parents=True, exist_ok=True)
     staging = workdir / "cube-staging.zarr"
+    cube_path = workdir / "lst_cube.zarr"
     xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
     ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
     rows: list[dict[str, Any]] = []
@@ -179,10 +195,12 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
         )
         finished = [y for y in years if y < day.year]
         for year in finished:
-            items.append(_year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}"))
+            items.append(
+                _year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", cube_path)
+            )
     for year, record in years.items():
-        items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}"))
-    cube = _finish_cube(staging, workdir / "lst_cube.zarr", grid)
+        items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", cube_path))
+    cube = _finish_cube(staging, cube_path, grid)
     series = _series(pd.DataFrame(rows), content)
     series.to_parquet(workdir / "lst_daily.parquet", index=False, engine="pyarrow", compression="zstd")
     analysis = trend_and_seasonality(
