@@ -1,14 +1,21 @@
-"""Asset files: stamp an item-asset definition with a file's size and checksum, relocate files."""
+"""Asset files: size and checksum, relocation beside their owners, and the collection-level asset
+kinds every wing publishes (Zarr cubes, Parquet tables, PNG figures)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pystac
+from pystac.extensions.datacube import DatacubeExtension, Dimension, DimensionType, Variable, VariableType
 from pystac.extensions.file import FileExtension
+from pystac.extensions.table import Column, TableExtension
+from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
 
+from stactools_glofnet.core.constants import PARQUET, PNG, ZARR
 from stactools_glofnet.core.files import multihash_sha256
+from stactools_glofnet.core.grids import Grid
 
 
 def file_asset(definition: pystac.ItemAssetDefinition, path: Path) -> pystac.Asset:
@@ -46,3 +53,103 @@ def relocate_assets(root: pystac.Catalog, workdir: Path) -> None:
             _relocate(catalog, workdir, moved)
         for item in items:
             _relocate(item, workdir, moved)
+
+
+def zarr_asset(path: Path, *, title: str, description: str) -> pystac.Asset:
+    """A consolidated Zarr v2 store as an asset that ``xr.open_dataset(href, **open_kwargs)`` opens."""
+    asset = pystac.Asset(
+        href=str(path), title=title, description=description, media_type=ZARR, roles=["data"]
+    )
+    AssetXarrayAssetsExtension(asset).open_kwargs = {"engine": "zarr", "consolidated": True}
+    return asset
+
+
+def add_cube_asset(
+    collection: pystac.Collection,
+    key: str,
+    asset: pystac.Asset,
+    *,
+    grid: Grid,
+    time_dimension: str,
+    times: pd.DatetimeIndex,
+    variables: dict[str, tuple[str, str]],
+    time_description: str | None = None,
+) -> None:
+    """Add a (time, y, x) Zarr cube with its datacube dimensions and ``{name: (unit, text)}`` variables.
+
+    The xarray-assets extension goes on the collection before the datacube extension.
+    """
+    datacube = DatacubeExtension.ext(asset, add_if_missing=False)
+    left, bottom, right, top = grid.bounds
+    epsg = int(grid.crs.to_epsg() or 0)
+    extent = [times.min().strftime("%Y-%m-%dT%H:%M:%SZ"), times.max().strftime("%Y-%m-%dT%H:%M:%SZ")]
+    datacube.dimensions = {
+        time_dimension: Dimension.from_dict(
+            {"type": DimensionType.TEMPORAL, "extent": extent}
+            | ({"description": time_description} if time_description else {})
+        ),
+        "x": Dimension.from_dict(
+            {
+                "type": DimensionType.SPATIAL,
+                "axis": "x",
+                "extent": [left, right],
+                "step": grid.transform.a,
+                "reference_system": epsg,
+            }
+        ),
+        "y": Dimension.from_dict(
+            {
+                "type": DimensionType.SPATIAL,
+                "axis": "y",
+                "extent": [bottom, top],
+                "step": grid.transform.e,
+                "reference_system": epsg,
+            }
+        ),
+    }
+    datacube.variables = {
+        name: Variable.from_dict(
+            {
+                "dimensions": [time_dimension, "y", "x"],
+                "type": VariableType.DATA,
+                "unit": unit,
+                "description": text,
+            }
+        )
+        for name, (unit, text) in variables.items()
+    }
+    XarrayAssetsExtension.add_to(collection)
+    DatacubeExtension.add_to(collection)
+    collection.add_asset(key, asset)
+
+
+def add_table_asset(
+    collection: pystac.Collection,
+    key: str,
+    path: Path,
+    *,
+    title: str,
+    description: str,
+    columns: dict[str, str],
+    row_count: int,
+) -> None:
+    """Add a Parquet table with its table-extension columns, size and checksum."""
+    definition = pystac.ItemAssetDefinition.create(
+        title=title, description=description, media_type=PARQUET, roles=["data"]
+    )
+    asset = file_asset(definition, path)
+    table = TableExtension.ext(asset, add_if_missing=False)
+    table.columns = [Column({"name": name, "description": text}) for name, text in columns.items()]
+    table.row_count = row_count
+    TableExtension.add_to(collection)
+    collection.add_asset(key, asset)
+
+
+def add_figure_asset(
+    collection: pystac.Collection, key: str, path: Path, *, title: str, description: str
+) -> None:
+    """Add a PNG figure (overview) with its size and checksum."""
+    definition = pystac.ItemAssetDefinition.create(
+        title=title, description=description, media_type=PNG, roles=["overview", "visual"]
+    )
+    collection.add_asset(key, file_asset(definition, path))

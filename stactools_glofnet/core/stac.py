@@ -14,11 +14,13 @@ from pystac.extensions.processing import ProcessingExtension
 from pystac.extensions.scientific import Publication, ScientificExtension
 from pystac.extensions.version import VersionExtension
 from pystac.stac_io import DefaultStacIO
+from rasterio.warp import transform_geom
 
 from stactools_glofnet import __version__
 from stactools_glofnet.core.config import CatalogContent, Modality
 from stactools_glofnet.core.constants import ROOT_CATALOG_ID, SOFTWARE_NAME
 from stactools_glofnet.core.files import dumps_json
+from stactools_glofnet.core.grids import Grid
 
 
 class DeterministicStacIO(DefaultStacIO):
@@ -27,6 +29,18 @@ class DeterministicStacIO(DefaultStacIO):
     def json_dumps(self, json_dict: dict[str, Any], *args: Any, **kwargs: Any) -> str:
         """Serialize ``json_dict`` deterministically."""
         return dumps_json(json_dict)
+
+
+def footprint(grid: Grid) -> tuple[dict[str, Any], list[float]]:
+    """The WGS84 polygon and bbox of a grid's extent."""
+    left, bottom, right, top = grid.bounds
+    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
+    geometry: dict[str, Any] = transform_geom(
+        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
+    )
+    lons = [p[0] for p in geometry["coordinates"][0]]
+    lats = [p[1] for p in geometry["coordinates"][0]]
+    return geometry, [min(lons), min(lats), max(lons), max(lats)]
 
 
 def build_datetime(content: CatalogContent) -> dt.datetime:

@@ -16,22 +16,24 @@ import numpy as np
 import pandas as pd
 import pystac
 import xarray as xr
-from pystac.extensions.datacube import DatacubeExtension, Dimension, DimensionType, Variable, VariableType
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
-from pystac.extensions.table import Column, TableExtension
-from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
-from rasterio.warp import transform_geom
 
-from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.assets import (
+    add_cube_asset,
+    add_figure_asset,
+    add_table_asset,
+    file_asset,
+    zarr_asset,
+)
 from stactools_glofnet.core.config import CatalogContent
-from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
+from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items_by_year, new_collection
+from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
 from stactools_glofnet.itslive.read import read_granule
@@ -74,26 +76,15 @@ def _definition(name: str) -> pystac.ItemAssetDefinition:
 ITEM_ASSETS = {name: _definition(name) for name in VELOCITY_VARIABLES}
 
 
-def _footprint(grid: Grid) -> dict[str, Any]:
-    left, bottom, right, top = grid.bounds
-    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
-    geometry: dict[str, Any] = transform_geom(
-        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
-    )
-    return geometry
-
-
 def create_item(result: FilteredGranule, directory: Path) -> pystac.Item:
     """Write the filtered granule's COGs into ``directory`` and describe them in an item."""
     granule = result.granule
     grid = result.grid
-    geometry = _footprint(grid)
-    lons = [p[0] for p in geometry["coordinates"][0]]
-    lats = [p[1] for p in geometry["coordinates"][0]]
+    geometry, bbox = footprint(grid)
     item = pystac.Item(
         id=granule.id,
         geometry=geometry,
-        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        bbox=bbox,
         datetime=granule.centre,
         properties={},
         start_datetime=min(granule.acquired),
@@ -325,88 +316,37 @@ def _assemble(
     collection.extra_fields["glofnet:skipped_granules"] = skipped
     collection.extra_fields["glofnet:qc"] = content.processing.itslive.model_dump(mode="json")
 
-    cube_asset = pystac.Asset(
-        href=str(workdir / "velocity_cube.zarr"),
-        title="Velocity cube (Zarr v2, consolidated)",
-        description="v, vx, vy, v_error (m/yr) by mid_date, y, x; chunks: 16 x 16 pixels, up to 1024 dates.",
-        media_type=ZARR,
-        roles=["data"],
-    )
-    AssetXarrayAssetsExtension(cube_asset).open_kwargs = {"engine": "zarr", "consolidated": True}
-    XarrayAssetsExtension.add_to(collection)
-    datacube = DatacubeExtension.ext(cube_asset, add_if_missing=False)
-    left, bottom, right, top = grid.bounds
-    mids = pd.to_datetime(cube["mid_date"].values)
-    epsg = int(grid.crs.to_epsg() or 0)
-    datacube.dimensions = {
-        "mid_date": Dimension.from_dict(
-            {
-                "type": DimensionType.TEMPORAL,
-                "extent": [
-                    mids.min().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    mids.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                ],
-                "description": "Centre date of each image pair",
-            }
-        ),
-        "x": Dimension.from_dict(
-            {
-                "type": DimensionType.SPATIAL,
-                "axis": "x",
-                "extent": [left, right],
-                "step": grid.transform.a,
-                "reference_system": epsg,
-            }
-        ),
-        "y": Dimension.from_dict(
-            {
-                "type": DimensionType.SPATIAL,
-                "axis": "y",
-                "extent": [bottom, top],
-                "step": grid.transform.e,
-                "reference_system": epsg,
-            }
-        ),
-    }
-    datacube.variables = {
-        name: Variable.from_dict(
-            {
-                "dimensions": ["mid_date", "y", "x"],
-                "type": VariableType.DATA,
-                "unit": "m/yr",
-                "description": DESCRIPTIONS[name],
-            }
-        )
-        for name in VELOCITY_VARIABLES
-    }
-    DatacubeExtension.add_to(collection)
-    collection.add_asset("velocity_cube", cube_asset)
-
-    table_asset = file_asset(
-        pystac.ItemAssetDefinition.create(
-            title="Daily glacier speed",
-            description="Glacier-mean and p90 speed per day, interpolated across gaps up to the maximum.",
-            media_type=PARQUET,
-            roles=["data"],
-        ),
-        workdir / "velocity_daily.parquet",
-    )
-    table = TableExtension.ext(table_asset, add_if_missing=False)
-    table.columns = [Column({"name": name, "description": text}) for name, text in SERIES_COLUMNS.items()]
-    table.row_count = len(series)
-    TableExtension.add_to(collection)
-    collection.add_asset("velocity_daily", table_asset)
-    collection.add_asset(
-        "velocity_figure",
-        file_asset(
-            pystac.ItemAssetDefinition.create(
-                title="Glacier speed figure",
-                description="Daily glacier speed (log scale) with the measured days marked.",
-                media_type=PNG,
-                roles=["overview", "visual"],
+    add_cube_asset(
+        collection,
+        "velocity_cube",
+        zarr_asset(
+            workdir / "velocity_cube.zarr",
+            title="Velocity cube (Zarr v2, consolidated)",
+            description=(
+                "v, vx, vy, v_error (m/yr) by mid_date, y, x; chunks: 16 x 16 pixels, up to 1024 dates."
             ),
-            workdir / "velocity_daily.png",
         ),
+        grid=grid,
+        time_dimension="mid_date",
+        time_description="Centre date of each image pair",
+        times=pd.to_datetime(cube["mid_date"].values),
+        variables={name: ("m/yr", DESCRIPTIONS[name]) for name in VELOCITY_VARIABLES},
+    )
+    add_table_asset(
+        collection,
+        "velocity_daily",
+        workdir / "velocity_daily.parquet",
+        title="Daily glacier speed",
+        description="Glacier-mean and p90 speed per day, interpolated across gaps up to the maximum.",
+        columns=SERIES_COLUMNS,
+        row_count=len(series),
+    )
+    add_figure_asset(
+        collection,
+        "velocity_figure",
+        workdir / "velocity_daily.png",
+        title="Glacier speed figure",
+        description="Daily glacier speed (log scale) with the measured days marked.",
     )
     add_items_by_year(collection, items)
     return collection

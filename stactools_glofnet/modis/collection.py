@@ -16,23 +16,26 @@ import numpy as np
 import pandas as pd
 import pystac
 import xarray as xr
-from pystac.extensions.datacube import DatacubeExtension, Dimension, DimensionType, Variable, VariableType
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
-from pystac.extensions.table import Column, TableExtension
-from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
-from rasterio.warp import transform_geom
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
-from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.assets import (
+    add_cube_asset,
+    add_figure_asset,
+    add_table_asset,
+    file_asset,
+    zarr_asset,
+)
 from stactools_glofnet.core.config import CatalogContent
-from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
+from stactools_glofnet.core.constants import COG, ZARR
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, write_cog
 from stactools_glofnet.core.series import to_daily
-from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
+from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, footprint, new_collection
 from stactools_glofnet.modis.analysis import trend_and_seasonality
 from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
 
@@ -99,17 +102,11 @@ class _Year:
 
 
 def _year_item(year: int, record: _Year, grid: Grid, directory: Path, cube: Path) -> pystac.Item:
-    left, bottom, right, top = grid.bounds
-    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
-    geometry: dict[str, Any] = transform_geom(
-        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
-    )
-    lons = [p[0] for p in geometry["coordinates"][0]]
-    lats = [p[1] for p in geometry["coordinates"][0]]
+    geometry, bbox = footprint(grid)
     item = pystac.Item(
         id=f"glofnet-modis-lst-{year}",
         geometry=geometry,
-        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        bbox=bbox,
         datetime=None,
         properties={},
         start_datetime=day_start(record.first),
@@ -325,75 +322,33 @@ def _assemble(
     collection.extra_fields["glofnet:trend"] = {
         k: analysis[k] for k in ("trend_k_per_decade", "trend_ci95_k_per_decade", "mann_kendall")
     }
-    cube_asset = pystac.Asset(
-        href=str(workdir / "lst_cube.zarr"),
-        title="LST cube (Zarr v2, consolidated)",
-        description="LST_Day, LST_Night (K) and valid masks by time, y, x on the 1 km UTM 43N grid.",
-        media_type=ZARR,
-        roles=["data"],
+    add_cube_asset(
+        collection,
+        "lst_cube",
+        zarr_asset(
+            workdir / "lst_cube.zarr",
+            title="LST cube (Zarr v2, consolidated)",
+            description="LST_Day, LST_Night (K) and valid masks by time, y, x on the 1 km UTM 43N grid.",
+        ),
+        grid=grid,
+        time_dimension="time",
+        times=pd.to_datetime(cube["time"].values),
+        variables={
+            "LST_Day": ("K", "Daytime land-surface temperature"),
+            "LST_Night": ("K", "Night-time land-surface temperature"),
+            "valid_day": ("1", "QC-accepted daytime pixel"),
+            "valid_night": ("1", "QC-accepted night-time pixel"),
+        },
     )
-    AssetXarrayAssetsExtension(cube_asset).open_kwargs = {"engine": "zarr", "consolidated": True}
-    XarrayAssetsExtension.add_to(collection)
-    datacube = DatacubeExtension.ext(cube_asset, add_if_missing=False)
-    left, bottom, right, top = grid.bounds
-    times = pd.to_datetime(cube["time"].values)
-    epsg = int(grid.crs.to_epsg() or 0)
-    datacube.dimensions = {
-        "time": Dimension.from_dict(
-            {
-                "type": DimensionType.TEMPORAL,
-                "extent": [
-                    times.min().strftime("%Y-%m-%dT00:00:00Z"),
-                    times.max().strftime("%Y-%m-%dT00:00:00Z"),
-                ],
-            }
-        ),
-        "x": Dimension.from_dict(
-            {
-                "type": DimensionType.SPATIAL,
-                "axis": "x",
-                "extent": [left, right],
-                "step": grid.transform.a,
-                "reference_system": epsg,
-            }
-        ),
-        "y": Dimension.from_dict(
-            {
-                "type": DimensionType.SPATIAL,
-                "axis": "y",
-                "extent": [bottom, top],
-                "step": grid.transform.e,
-                "reference_system": epsg,
-            }
-        ),
-    }
-    datacube.variables = {
-        name: Variable.from_dict(
-            {"dimensions": ["time", "y", "x"], "type": VariableType.DATA, "unit": unit, "description": text}
-        )
-        for name, unit, text in (
-            ("LST_Day", "K", "Daytime land-surface temperature"),
-            ("LST_Night", "K", "Night-time land-surface temperature"),
-            ("valid_day", "1", "QC-accepted daytime pixel"),
-            ("valid_night", "1", "QC-accepted night-time pixel"),
-        )
-    }
-    DatacubeExtension.add_to(collection)
-    collection.add_asset("lst_cube", cube_asset)
-    table_asset = file_asset(
-        pystac.ItemAssetDefinition.create(
-            title="Daily trunk LST",
-            description="Daily glacier-trunk mean LST with coverage and flags.",
-            media_type=PARQUET,
-            roles=["data"],
-        ),
+    add_table_asset(
+        collection,
+        "lst_daily",
         workdir / "lst_daily.parquet",
+        title="Daily trunk LST",
+        description="Daily glacier-trunk mean LST with coverage and flags.",
+        columns=SERIES_COLUMNS,
+        row_count=len(series),
     )
-    table = TableExtension.ext(table_asset, add_if_missing=False)
-    table.columns = [Column({"name": n, "description": d}) for n, d in SERIES_COLUMNS.items()]
-    table.row_count = len(series)
-    TableExtension.add_to(collection)
-    collection.add_asset("lst_daily", table_asset)
     collection.add_asset(
         "lst_trend",
         file_asset(
@@ -406,17 +361,12 @@ def _assemble(
             workdir / "lst_trend.json",
         ),
     )
-    collection.add_asset(
+    add_figure_asset(
+        collection,
         "lst_figure",
-        file_asset(
-            pystac.ItemAssetDefinition.create(
-                title="LST series and trend figure",
-                description="Daily trunk LST with the trend in the title.",
-                media_type=PNG,
-                roles=["overview", "visual"],
-            ),
-            workdir / "lst_trend.png",
-        ),
+        workdir / "lst_trend.png",
+        title="LST series and trend figure",
+        description="Daily trunk LST with the trend in the title.",
     )
     add_items_by_year(collection, items)
     return collection

@@ -23,18 +23,15 @@ from pystac.extensions.eo import EOExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
-from pystac.extensions.table import Column, TableExtension
-from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
-from rasterio.warp import transform_geom
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
-from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.assets import add_figure_asset, add_table_asset, file_asset, zarr_asset
 from stactools_glofnet.core.config import CatalogContent
-from stactools_glofnet.core.constants import COG, PARQUET, PNG, ZARR
+from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items_by_year, new_collection
+from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
 from stactools_glofnet.sentinel2.patches import PatchWriter, glof_label
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
@@ -155,26 +152,15 @@ def _thumbnail(scene: ProcessedScene, path: Path) -> None:
     Image.fromarray(image[::step, ::step]).save(path, format="PNG")
 
 
-def _footprint(grid: Grid) -> dict[str, Any]:
-    left, bottom, right, top = grid.bounds
-    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
-    geometry: dict[str, Any] = transform_geom(
-        grid.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=6
-    )
-    return geometry
-
-
 def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
     """Write the scene's COGs and thumbnail into ``directory`` and describe them in an item."""
     source = scene.source
     grid = scene.grid
-    geometry = _footprint(grid)
-    lons = [p[0] for p in geometry["coordinates"][0]]
-    lats = [p[1] for p in geometry["coordinates"][0]]
+    geometry, bbox = footprint(grid)
     item = pystac.Item(
         id=source.id,
         geometry=geometry,
-        bbox=[min(lons), min(lats), max(lons), max(lats)],
+        bbox=bbox,
         datetime=source.datetime,
         properties={},
     )
@@ -381,46 +367,32 @@ def _assemble(
     collection.extra_fields["glofnet:skipped_scenes"] = skipped
     collection.extra_fields["glofnet:patch_counts"] = patch_summary.get("counts", {})
 
-    table_asset = file_asset(
-        pystac.ItemAssetDefinition.create(
-            title="Lake-area time series",
-            description="One row per source scene: lake area where the basin is clear, quality flag, skips.",
-            media_type=PARQUET,
-            roles=["data"],
-        ),
+    add_table_asset(
+        collection,
+        "lake_area",
         workdir / "lake_area.parquet",
+        title="Lake-area time series",
+        description="One row per source scene: lake area where the basin is clear, quality flag, skips.",
+        columns=LAKE_COLUMNS,
+        row_count=len(frame),
     )
-    table = TableExtension.ext(table_asset, add_if_missing=False)
-    table.columns = [Column({"name": name, "description": text}) for name, text in LAKE_COLUMNS.items()]
-    table.row_count = len(frame)
-    TableExtension.add_to(collection)
-    collection.add_asset("lake_area", table_asset)
-    collection.add_asset(
+    add_figure_asset(
+        collection,
         "lake_area_figure",
-        file_asset(
-            pystac.ItemAssetDefinition.create(
-                title="Lake-area figure",
-                description="Lake area per clear scene with the documented drainage dates.",
-                media_type=PNG,
-                roles=["overview", "visual"],
-            ),
-            workdir / "lake_area.png",
-        ),
+        workdir / "lake_area.png",
+        title="Lake-area figure",
+        description="Lake area per clear scene with the documented drainage dates.",
     )
     if patch_summary.get("patches"):
-        patches_asset = pystac.Asset(
-            href=str(workdir / "patches.zarr"),
+        patches = zarr_asset(
+            workdir / "patches.zarr",
             title="ML patches (Zarr v2, consolidated)",
             description=(
                 "128x128x6 patches (B02 B03 B04 B08 B11 B12) around the lake: reflectance, normalized "
                 "(train statistics), label, split, augmentation and source scene per patch."
             ),
-            media_type=ZARR,
-            roles=["data"],
         )
-        xarray_fields = AssetXarrayAssetsExtension(patches_asset)
-        xarray_fields.open_kwargs = {"engine": "zarr", "consolidated": True}
         XarrayAssetsExtension.add_to(collection)
-        collection.add_asset("patches", patches_asset)
+        collection.add_asset("patches", patches)
     add_items_by_year(collection, items)
     return collection
