@@ -206,3 +206,22 @@ def test_truncated_hdf4_granule_is_one_line(small_sample: Path, tmp_path: Path) 
         and str(victim) in result.output
         and len(result.output.strip().splitlines()) == 1
     )
+
+
+def test_trunk_mean_does_not_jump_with_the_clear_pixels() -> None:
+    from stactools_glofnet.modis.collection import trunk_series
+
+    relief = np.array([[260.0, 270.0], [265.0, 275.0]])  # fixed offsets across the trunk
+    days = np.stack([relief + 0.1 * d for d in range(4)])
+    days[1, 0, :] = np.nan  # the cold row is cloudy on day 1
+    days[2] = np.nan  # day 2 is overcast
+    lst = xr.DataArray(days, dims=("time", "y", "x"))
+    means, coverage = trunk_series(lst, np.ones((2, 2), dtype=bool), 0.25)
+    np.testing.assert_allclose(means[[0, 1, 3]], [267.5 + 0.0, 267.5 + 0.1, 267.5 + 0.3], atol=0.05)
+    assert np.isnan(means[2]) and coverage.tolist() == [1.0, 0.5, 0.0, 1.0]
+
+
+def test_every_cube_pixel_has_data_on_some_day(collection: pystac.Collection) -> None:
+    asset = collection.assets["lst_cube"]
+    cube = xr.open_dataset(asset.get_absolute_href() or "", **asset.extra_fields["xarray:open_kwargs"])
+    assert bool(cube["LST_Day"].notnull().any(dim="time").all())  # the source covers the whole grid

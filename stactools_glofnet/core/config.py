@@ -341,6 +341,7 @@ class ModisParams(_Model):
     max_lst_error_class: int = Field(ge=0, le=3)
     resampling: Literal["nearest"]
     seasonal_harmonics: int = Field(ge=1, le=4)
+    min_trunk_coverage: float = Field(ge=0, le=1)
 
 
 class HarmonizedParams(_Model):

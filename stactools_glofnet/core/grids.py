@@ -114,9 +114,13 @@ def tile_id(spec: GridSpec, x: float, y: float) -> str:
 
 def tile_windows(spec: GridSpec, aoi_bbox: BBox) -> list[TileWindow]:
     """The AOI grid split into the windows of ``spec.tiles`` it touches (MODIS h23v05, h24v05)."""
+    return tile_windows_over(spec, aoi_grid(spec, aoi_bbox))
+
+
+def tile_windows_over(spec: GridSpec, mosaic: Grid) -> list[TileWindow]:
+    """``mosaic`` (a grid on ``spec``'s lattice) split into the windows of ``spec.tiles``."""
     if spec.tile_size is None:
         raise ValueError("grid has no tile_size")
-    mosaic = aoi_grid(spec, aoi_bbox)
     left, bottom, right, top = mosaic.bounds
     step = spec.resolution
     tile_metres = spec.tile_size * step

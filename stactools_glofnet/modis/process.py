@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
-from rasterio.warp import reproject
+from rasterio.warp import reproject, transform_bounds
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.grids import Grid, aoi_grid, tile_windows
+from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, snapped_grid, tile_windows_over
 from stactools_glofnet.modis.qc import accepted
 from stactools_glofnet.modis.read import LST_SCALE, SDS, Tile, parse_name, read_geotiffs, read_hdf4
 
@@ -56,40 +56,56 @@ def utm_grid(content: CatalogContent) -> Grid:
     return aoi_grid(content.processing.grids["modis_utm"], content.geometry.aoi.bbox)
 
 
+def source_mosaic(content: CatalogContent) -> tuple[Grid, list[TileWindow]]:
+    """The sinusoidal grid covering the whole UTM grid plus one pixel, and its tile windows.
+
+    Built from the UTM grid (not the AOI box), so no UTM pixel centre falls outside the source.
+    """
+    spec = content.processing.grids["modis"]
+    target = utm_grid(content)
+    left, bottom, right, top = transform_bounds(target.crs, spec.crs, *target.bounds, densify_pts=51)
+    margin = spec.resolution
+    mosaic = snapped_grid(spec, (left - margin, bottom - margin, right + margin, top + margin))
+    return mosaic, tile_windows_over(spec, mosaic)
+
+
 def _window(tile: Tile, window_grid: Grid) -> tuple[slice, slice]:
-    t = tile.grid.transform
-    col = round((window_grid.transform.c - t.c) / t.a)
-    row = round((window_grid.transform.f - t.f) / t.e)
-    if (
-        col < 0
-        or row < 0
-        or col + window_grid.width > tile.grid.width
-        or row + window_grid.height > tile.grid.height
-    ):
+    """The tile's pixels under ``window_grid``; the tile must be on the same lattice."""
+    t, w = tile.grid.transform, window_grid.transform
+    if not (np.isclose(t.a, w.a, rtol=1e-6) and np.isclose(t.e, w.e, rtol=1e-6)):
+        raise GlofnetError(tile.path, f"pixel size {t.a:.3f} m is not the MODIS 1 km grid's {w.a:.3f} m")
+    col_exact, row_exact = (w.c - t.c) / t.a, (w.f - t.f) / t.e
+    col, row = round(col_exact), round(row_exact)
+    if abs(col - col_exact) > 1e-3 or abs(row - row_exact) > 1e-3:
+        raise GlofnetError(tile.path, "is not aligned with the MODIS sinusoidal grid")
+    inside = col >= 0 and row >= 0
+    inside = (
+        inside and col + window_grid.width <= tile.grid.width and row + window_grid.height <= tile.grid.height
+    )
+    if not inside:
         raise GlofnetError(tile.path, f"does not cover the AOI window of {tile.tile}")
     return slice(row, row + window_grid.height), slice(col, col + window_grid.width)
 
 
 def process_day(content: CatalogContent, day: dt.date, sources: dict[str, TileSource]) -> Day:
     """Mosaic the day's tiles over the AOI, keep QC-accepted pixels, reproject to UTM."""
-    spec = content.processing.grids["modis"]
     params = content.processing.modis
-    windows = tile_windows(spec, content.geometry.aoi.bbox)
-    mosaic_grid = aoi_grid(spec, content.geometry.aoi.bbox)
+    mosaic_grid, windows = source_mosaic(content)
     mosaic = {part: np.full(mosaic_grid.shape, np.nan, dtype=np.float32) for part in ("Day", "Night")}
-    column = 0
     for window in windows:
-        width = window.grid.width
         source = sources.get(window.tile)
-        if source is not None:
-            tile = read_hdf4(source) if isinstance(source, Path) else read_geotiffs(source)
-            rows, cols = _window(tile, window.grid)
-            for part in ("Day", "Night"):
-                dn = tile.bands[f"LST_{part}_1km"][rows, cols]
-                keep = accepted(tile.bands[f"QC_{part}"][rows, cols], dn, params)
-                kelvin = np.where(keep, dn.astype(np.float32) * np.float32(LST_SCALE), np.nan)
-                mosaic[part][:, column : column + width] = kelvin
-        column += width
+        if source is None:
+            continue
+        tile = read_hdf4(source) if isinstance(source, Path) else read_geotiffs(source)
+        rows, cols = _window(tile, window.grid)
+        # Each window sits in the mosaic at its own offset, whatever order the tiles are listed in.
+        row0 = round((mosaic_grid.transform.f - window.grid.transform.f) / -mosaic_grid.transform.e)
+        col0 = round((window.grid.transform.c - mosaic_grid.transform.c) / mosaic_grid.transform.a)
+        place = (slice(row0, row0 + window.grid.height), slice(col0, col0 + window.grid.width))
+        for part in ("Day", "Night"):
+            dn = tile.bands[f"LST_{part}_1km"][rows, cols]
+            keep = accepted(tile.bands[f"QC_{part}"][rows, cols], dn, params)
+            mosaic[part][place] = np.where(keep, dn.astype(np.float32) * np.float32(LST_SCALE), np.nan)
     target = utm_grid(content)
     out = {}
     for part, values in mosaic.items():

@@ -18,7 +18,7 @@ import rasterio
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
-from rasterio.errors import RasterioError
+from rasterio.errors import CRSError, RasterioError
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
@@ -51,6 +51,13 @@ def _metadata_value(text: str, key: str) -> str:
 def _corner(text: str, key: str) -> tuple[float, float]:
     x, y = _metadata_value(text, key).strip("()").split(",")
     return float(x), float(y)
+
+
+def _is_lst_scale(value: Any) -> bool:
+    try:
+        return bool(np.isclose(float(value), LST_SCALE))
+    except (TypeError, ValueError):
+        return False
 
 
 def parse_name(path: Path) -> tuple[dt.date, str]:
@@ -88,6 +95,8 @@ def read_hdf4(path: Path) -> Tile:
             width, height = int(_metadata_value(metadata, "XDim")), int(_metadata_value(metadata, "YDim"))
         except (KeyError, ValueError):
             raise GlofnetError(path, "StructMetadata.0 lacks the grid definition") from None
+        if width <= 0 or height <= 0:
+            raise GlofnetError(path, f"StructMetadata.0 grid is {width} x {height} pixels")
         if grid_name != GRID_NAME:
             raise GlofnetError(path, f"grid {grid_name!r} is not MOD11A1's {GRID_NAME!r} (another product?)")
         if projection != "GCTP_SNSOID":
@@ -99,14 +108,15 @@ def read_hdf4(path: Path) -> Tile:
             except HDF4Error:
                 raise GlofnetError(path, f"SDS {name!r} is missing") from None
             attributes = sds.attributes()
-            if name.startswith("LST") and not np.isclose(
-                float(attributes.get("scale_factor", np.nan)), LST_SCALE
-            ):
+            if name.startswith("LST") and not _is_lst_scale(attributes.get("scale_factor")):
                 raise GlofnetError(
                     path, f"{name} scale_factor {attributes.get('scale_factor')!r} is not {LST_SCALE}"
                 )
-            bands[name] = np.asarray(sds[:])
+            data = np.asarray(sds[:])
             sds.endaccess()
+            if data.shape != (height, width):
+                raise GlofnetError(path, f"{name} is {data.shape}, StructMetadata says ({height}, {width})")
+            bands[name] = data
     except HDF4Error as error:
         raise GlofnetError(path, f"unreadable HDF4 data ({error})") from None
     finally:
@@ -135,7 +145,7 @@ def read_geotiffs(paths: dict[str, Path]) -> Tile:
                     raise GlofnetError(path, f"{name} scale {dataset.scales[0]} is not {LST_SCALE}")
                 this = Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
                 bands[name] = dataset.read(1)
-        except RasterioError as error:
+        except (RasterioError, CRSError) as error:
             raise GlofnetError(path, f"unreadable raster ({error})") from None
         if grid is not None and (this.transform != grid.transform or this.shape != grid.shape):
             raise GlofnetError(path, f"{name} is on another grid than the tile-day's other SDS")

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from stactools_glofnet.core.grids import Grid, TileWindow
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import smooth_noise
+from stactools_glofnet.modis.process import source_mosaic
 from stactools_glofnet.modis.read import GRID_NAME, LST_SCALE
 from stactools_glofnet.sample.framework import SampleContext, register_generator
 
@@ -118,10 +119,8 @@ def _write_sds(name: str, metadata: str, window: TileWindow, bands: dict[str, ND
 def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write every day of the span (every 8th day when small); return per-day truth."""
     spec = ctx.content.processing.grids["modis"]
-    windows = ctx.tile_windows("modis")
-    height = windows[0].grid.height
-    width = sum(w.grid.width for w in windows)
-    pattern = (2.5 * smooth_noise(ctx.rng("modis.terrain"), (height, width), 6)).astype(np.float32)
+    mosaic, windows = source_mosaic(ctx.content)
+    pattern = (2.5 * smooth_noise(ctx.rng("modis.terrain"), mosaic.shape, 6)).astype(np.float32)
     days = _days(ctx)
     missing_tile_day = days[len(days) // 3]
     truth_days = []
@@ -130,11 +129,10 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
         base = float(ctx.timeline.lst_kelvin(np.array([day], dtype="datetime64[D]"))[0])
         cloud_fraction = float(rng.choice([0.0, 0.1, 0.3, 0.6, 1.0], p=[0.35, 0.25, 0.2, 0.15, 0.05]))
         valid_counts, pixels = 0, 0
-        column = 0
         for window in windows:
-            w = window.grid.width
-            local = pattern[:, column : column + w]
-            column += w
+            row0 = round((mosaic.transform.f - window.grid.transform.f) / -mosaic.transform.e)
+            col0 = round((window.grid.transform.c - mosaic.transform.c) / mosaic.transform.a)
+            local = pattern[row0 : row0 + window.grid.height, col0 : col0 + window.grid.width]
             pixels += local.size  # coverage is over the whole AOI, present tiles or not
             if window.tile == "h23v05" and day == missing_tile_day:
                 continue
@@ -173,6 +171,7 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
         )
     return {
         "tiles": [w.tile for w in windows],
+        "mosaic": mosaic.to_dict(),
         "night_offset_k": NIGHT_OFFSET_K,
         "trend_k_per_decade": round(10 * ctx.timeline.p.lst_trend_k_per_year, 6),
         "missing_tile_day": missing_tile_day.isoformat(),
