@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark driver for scripts/bench: runs each case in a fresh process, records time and memory."""
 
 from __future__ import annotations

@@ -35,12 +35,6 @@ class SourceInputs:
         path = self.root / modality
         return path if path.is_dir() else None
 
-    @property
-    def truth(self) -> dict[str, Any] | None:
-        """The sample's truth, when SOURCE is a sample."""
-        path = self.root / TRUTH_NAME
-        return read_json(path) if self.manifest is not None else None
-
 
 def _check_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST_NAME
