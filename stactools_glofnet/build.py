@@ -79,31 +79,22 @@ def _events(content: CatalogContent, _inputs: SourceInputs, workdir: Path) -> py
     return create_events_collection(content, workdir)
 
 
-def _sentinel2(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
-    source_dir = inputs.modality_dir("sentinel2")
-    if source_dir is None:
-        return None
-    return sentinel2_collection(content, source_dir, workdir)
+def _from_source(
+    modality: str, build: Callable[[CatalogContent, Path, Path], pystac.Collection]
+) -> WingBuilder:
+    """A wing that reads ``SOURCE/<modality>/`` and is left out when SOURCE has no such directory."""
 
+    def wing(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
+        source_dir = inputs.modality_dir(modality)
+        return None if source_dir is None else build(content, source_dir, workdir)
 
-def _itslive(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
-    source_dir = inputs.modality_dir("itslive")
-    if source_dir is None:
-        return None
-    return itslive_collection(content, source_dir, workdir)
-
-
-def _modis(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
-    source_dir = inputs.modality_dir("modis")
-    if source_dir is None:
-        return None
-    return modis_collection(content, source_dir, workdir)
+    return wing
 
 
 WINGS: dict[str, WingBuilder] = {
-    "sentinel2": _sentinel2,
-    "itslive": _itslive,
-    "modis": _modis,
+    "sentinel2": _from_source("sentinel2", sentinel2_collection),
+    "itslive": _from_source("itslive", itslive_collection),
+    "modis": _from_source("modis", modis_collection),
     "events": _events,
 }
 """The modalities in catalog order; ``create-collection`` accepts any of these keys."""
