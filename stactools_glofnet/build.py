@@ -19,6 +19,7 @@ from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, load_content
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import publish_schema
 from stactools_glofnet.core.files import staged_directory
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.events import create_events_collection
@@ -105,6 +106,7 @@ WORKDIR = "_work"
 def _finish(root: pystac.Catalog, directory: Path) -> None:
     """Lay out, move asset files beside their owners, and save."""
     layout(root, directory)
+    publish_schema(root, directory)
     relocate_assets(root, directory / WORKDIR)
     shutil.rmtree(directory / WORKDIR, ignore_errors=True)
     save(root)

@@ -13,6 +13,7 @@ from pystac.extensions.scientific import ScientificExtension
 from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.config import CatalogContent, Event, Position
 from stactools_glofnet.core.constants import GEOJSON, LABELS_ASSET
+from stactools_glofnet.core.extension import GlofnetExtension, class_balance
 from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
 
@@ -103,6 +104,10 @@ def create_event_item(content: CatalogContent, event: Event) -> pystac.Item:
     for source in event.sources:
         item.add_link(pystac.Link("via", source.url, media_type="text/html", title=source.title))
     FileExtension.add_to(item)
+    glofnet = GlofnetExtension.ext(item, add_if_missing=True)
+    glofnet.modality = "events"
+    glofnet.split = content.splits.split_of_interval(*content.events.label_window(event))
+    glofnet.label = "glof" if event in content.events.labelled else "no_glof"
     return item
 
 
@@ -136,5 +141,8 @@ def create_events_collection(content: CatalogContent, workdir: Path) -> pystac.C
     summaries.label_classes = [LabelClasses.create(classes=EVENT_KINDS, name=LABEL_PROPERTY)]
     summaries.label_tasks = [LabelTask.CLASSIFICATION]
     summaries.label_methods = ["manual"]
+    GlofnetExtension.ext(collection).class_balance = class_balance(
+        [(GlofnetExtension.ext(i).split, GlofnetExtension.ext(i).label == "glof") for i in items]
+    )
     add_items_by_year(collection, items)
     return collection

@@ -188,7 +188,7 @@ def test_bad_granules_are_skipped_with_their_reason(
 ) -> None:
     truth = json.loads((small_sample / "truth.json").read_text())["itslive"]["granules"]
     flawed = {Path(g["granule"]).stem: g["flaw"] for g in truth if g["flaw"]}
-    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped_granules"]}
+    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped"]}
     assert set(skipped) == set(flawed)
     expected = {
         "sparse": "glacier pixels valid",
@@ -268,5 +268,5 @@ def test_real_granule_beside_sample_ones_is_recorded_as_skipped(
     )
     assert result.exit_code == 0, result.output
     collection = json.loads((dest / "collection.json").read_text())
-    reasons = {entry["id"]: entry["reason"] for entry in collection["glofnet:skipped_granules"]}
+    reasons = {entry["id"]: entry["reason"] for entry in collection["glofnet:skipped"]}
     assert "no valid velocity pixels" in reasons[Path(REAL_V2).stem]

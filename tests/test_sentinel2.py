@@ -233,7 +233,7 @@ def test_every_drainage_shows_as_a_drop(collection: pystac.Collection, content: 
 def test_overcast_scene_is_skipped_and_recorded(
     collection: pystac.Collection, items: list[pystac.Item]
 ) -> None:
-    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped_scenes"]}
+    skipped = {entry["id"]: entry["reason"] for entry in collection.extra_fields["glofnet:skipped"]}
     assert "100 %" in skipped["S2A_43SDA_20200715_0_L2A"]
     assert "exceeds max_aoi_cloud_fraction" in skipped["S2A_43SDA_20210810_0_L2A"]
     assert not set(skipped) & {item.id for item in items}
@@ -270,7 +270,7 @@ def test_patches_are_split_normalized_and_augmented_without_leakage(
 
 
 def test_glof_label_window(content: CatalogContent) -> None:
-    window = content.processing.sentinel2.glof_window_days
+    window = content.events.glof_window_days
     assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window)) == 1
     assert glof_label(content, dt.date(2021, 5, 15) + dt.timedelta(days=window + 1)) == 0
     assert glof_label(content, dt.date(2020, 4, 15)) == 0  # the uncertain April 2020 report labels nothing

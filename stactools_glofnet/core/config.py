@@ -209,6 +209,7 @@ class Event(_Model):
 class Events(_Model):
     """``events.toml``."""
 
+    glof_window_days: int = Field(ge=0)
     event: list[Event] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -224,6 +225,24 @@ class Events(_Model):
         """Events that drained the lake, in date order."""
         return sorted((e for e in self.event if e.drains_lake), key=lambda e: e.end)
 
+    @property
+    def labelled(self) -> list[Event]:
+        """The outbursts every GLOF label is drawn from (dated GLOFs), in date order."""
+        chosen = (e for e in self.event if e.kind == "glof" and e.confidence != "uncertain")
+        return sorted(chosen, key=lambda e: (e.start, e.id))
+
+    def label_window(self, event: Event) -> tuple[dt.date, dt.date]:
+        """The days labelled GLOF for ``event``: its dates and ``glof_window_days`` after."""
+        return event.start, event.end + dt.timedelta(days=self.glof_window_days)
+
+    def is_glof(self, day: dt.date) -> bool:
+        """Whether ``day`` is labelled GLOF."""
+        return any(start <= day <= end for start, end in map(self.label_window, self.labelled))
+
+    def next_glof(self, day: dt.date) -> dt.date | None:
+        """The start of the first labelled outburst on or after ``day``, if any."""
+        return next((e.start for e in self.labelled if e.start >= day), None)
+
 
 # ----------------------------------------------------------------------------- splits.toml
 class Block(_Model):
@@ -238,10 +257,15 @@ class Splits(_Model):
     """``splits.toml``: temporal blocks with buffers between them."""
 
     buffer_days: int = Field(ge=0)
+    model_window_days: int = Field(ge=1)
     block: list[Block] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _blocks_ordered_and_buffered(self) -> Splits:
+        if self.buffer_days <= self.model_window_days:
+            raise ValueError(
+                f"buffer_days = {self.buffer_days} must exceed model_window_days = {self.model_window_days}"
+            )
         for block in self.block:
             if block.end < block.start:
                 raise ValueError(f"block {block.split}: end {block.end} is before {block.start}")
@@ -297,7 +321,6 @@ class Sentinel2Params(_Model):
     reflectance_resampling: Literal["nearest", "bilinear", "cubic", "average"]
     patch_size: int = Field(gt=0)
     patch_bands: list[str]
-    glof_window_days: int = Field(ge=0)
     augmentations: list[Literal["flip_horizontal", "flip_vertical", "rot90", "rot180", "rot270"]]
 
     @model_validator(mode="after")
@@ -414,6 +437,20 @@ class CatalogContent:
         self.splits = _load(directory / "splits.toml", Splits)
         self.processing = _load(directory / "processing.toml", Processing)
         self.collections = _load(directory / "collections.toml", _CollectionTexts).root
+        self._check_events_in_one_split()
+
+    def _check_events_in_one_split(self) -> None:
+        """Every labelled outburst's label window lies inside one split block, touching no buffer."""
+        first, last = self.splits.block[0].start, self.splits.block[-1].end
+        for event in self.events.labelled:
+            start, end = self.events.label_window(event)
+            if end < first or start > last:
+                continue
+            if self.splits.split_of_interval(start, end) is None:
+                raise GlofnetError(
+                    self.directory / "splits.toml",
+                    f"event {event.id} is labelled GLOF {start}..{end}, which is not inside one split block",
+                )
 
     @cached_property
     def digest(self) -> str:

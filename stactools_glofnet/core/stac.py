@@ -19,6 +19,7 @@ from rasterio.warp import transform_geom
 from stactools_glofnet import __version__
 from stactools_glofnet.core.config import CatalogContent, Modality
 from stactools_glofnet.core.constants import ROOT_CATALOG_ID, SOFTWARE_NAME
+from stactools_glofnet.core.extension import GlofnetExtension, split_definition
 from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.grids import Grid
 
@@ -149,6 +150,9 @@ def new_collection(
     )
     VersionExtension.ext(collection, add_if_missing=True).apply(version=dataset.version)
     ProcessingExtension.add_to(collection)
+    glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
+    glofnet.modality = modality
+    glofnet.splits = split_definition(content)
     return collection
 
 

@@ -30,6 +30,7 @@ from stactools_glofnet.core.assets import (
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
@@ -76,7 +77,7 @@ def _definition(name: str) -> pystac.ItemAssetDefinition:
 ITEM_ASSETS = {name: _definition(name) for name in VELOCITY_VARIABLES}
 
 
-def create_item(result: FilteredGranule, directory: Path) -> pystac.Item:
+def create_item(result: FilteredGranule, content: CatalogContent, directory: Path) -> pystac.Item:
     """Write the filtered granule's COGs into ``directory`` and describe them in an item."""
     granule = result.granule
     grid = result.grid
@@ -102,17 +103,18 @@ def create_item(result: FilteredGranule, directory: Path) -> pystac.Item:
     projection.transform = list(grid.transform)[:6]
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
-    item.properties.update(
-        {
-            "glofnet:platforms": list(granule.platforms),
-            "glofnet:image_ids": list(granule.image_ids),
-            "glofnet:sensor_group": granule.group,
-            "glofnet:date_dt_days": round(granule.date_dt_days, 6),
-            "glofnet:qc_removed": result.removed,
-            "glofnet:glacier_valid_fraction": round(result.glacier_valid_fraction, 6),
-            "glofnet:glacier_mean_m_per_yr": round(result.glacier_mean, 3),
-            "glofnet:glacier_p90_m_per_yr": round(result.glacier_p90, 3),
-        }
+    glofnet = GlofnetExtension.ext(item, add_if_missing=True)
+    glofnet.modality = "itslive"
+    glofnet.platforms = list(granule.platforms)
+    glofnet.image_ids = list(granule.image_ids)
+    glofnet.sensor_group = granule.group
+    glofnet.date_dt_days = round(granule.date_dt_days, 6)
+    glofnet.qc_removed = result.removed
+    glofnet.glacier_valid_fraction = round(result.glacier_valid_fraction, 6)
+    glofnet.glacier_mean_m_per_yr = round(result.glacier_mean, 3)
+    glofnet.glacier_p90_m_per_yr = round(result.glacier_p90, 3)
+    glofnet.split = content.splits.split_of_interval(
+        min(granule.acquired).date(), max(granule.acquired).date()
     )
     item.add_link(
         pystac.Link(
@@ -230,7 +232,7 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
             logger.info("skipped %s: %s", path.name, result.reason)
             skipped.append({"id": result.granule.id, "reason": result.reason})
             continue
-        items.append(create_item(result, workdir / result.granule.id))
+        items.append(create_item(result, content, workdir / result.granule.id))
         cube.add(result)
         measurements.append(
             {
@@ -288,6 +290,7 @@ def _assemble(
     grid: Grid,
     workdir: Path,
 ) -> pystac.Collection:
+    max_gap = content.processing.harmonized.max_gap_days["itslive"]
     times = sorted(item.datetime for item in items if item.datetime)
     bboxes = np.array([item.bbox for item in items])
     collection = new_collection(
@@ -309,12 +312,19 @@ def _assemble(
     for extension in (ProjectionExtension, RasterExtension, FileExtension):
         extension.add_to(collection)
     collection.summaries.add(
-        "platform", sorted({p for i in items for p in i.properties["glofnet:platforms"]})
+        "platform", sorted({p for i in items for p in GlofnetExtension.ext(i).platforms or []})
     )
     collection.summaries.add("gsd", [120])
     collection.summaries.add("proj:code", [f"EPSG:{grid.crs.to_epsg()}"])
-    collection.extra_fields["glofnet:skipped_granules"] = skipped
-    collection.extra_fields["glofnet:qc"] = content.processing.itslive.model_dump(mode="json")
+    glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
+    glofnet.grid = declared_grid("itslive", content.processing.grids["itslive"], grid)
+    glofnet.qc = content.processing.itslive.model_dump(mode="json")
+    glofnet.skipped = skipped
+    glofnet.time_step = content.processing.time_step
+    glofnet.interpolation = {
+        "method": content.processing.harmonized.interpolation,
+        "max_gap_days": {column: max_gap for column in ("glacier_mean_m_per_yr", "glacier_p90_m_per_yr")},
+    }
 
     add_cube_asset(
         collection,

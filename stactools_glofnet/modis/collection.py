@@ -32,6 +32,7 @@ from stactools_glofnet.core.assets import (
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, ZARR
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, write_cog
@@ -102,7 +103,9 @@ class _Year:
             return (self.sum[key] / self.count[key]).astype(np.float32)
 
 
-def _year_item(year: int, record: _Year, grid: Grid, directory: Path, cube: Path) -> pystac.Item:
+def _year_item(
+    year: int, record: _Year, grid: Grid, directory: Path, cube: Path, content: CatalogContent
+) -> pystac.Item:
     geometry, bbox = footprint(grid)
     item = pystac.Item(
         id=f"glofnet-modis-lst-{year}",
@@ -125,24 +128,25 @@ def _year_item(year: int, record: _Year, grid: Grid, directory: Path, cube: Path
     projection.code = f"EPSG:{grid.crs.to_epsg()}"
     projection.shape = [grid.height, grid.width]
     projection.transform = list(grid.transform)[:6]
-    item.add_asset(
-        "lst_cube",
-        pystac.Asset(
-            href=str(cube),
-            title=f"LST cube, {year}",
-            description=f"The collection's LST cube; select time from {record.first} to {record.last}.",
-            media_type=ZARR,
-            roles=["data"],
-            extra_fields={
-                "xarray:open_kwargs": {"engine": "zarr", "consolidated": True},
-                "glofnet:time_selection": {"time": [record.first.isoformat(), record.last.isoformat()]},
-            },
-        ),
+    cube_asset = pystac.Asset(
+        href=str(cube),
+        title=f"LST cube, {year}",
+        description=f"The collection's LST cube; select time from {record.first} to {record.last}.",
+        media_type=ZARR,
+        roles=["data"],
+        extra_fields={"xarray:open_kwargs": {"engine": "zarr", "consolidated": True}},
     )
+    item.add_asset("lst_cube", cube_asset)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
     XarrayAssetsExtension.add_to(item)
-    item.properties["glofnet:days"] = record.days
+    glofnet = GlofnetExtension.ext(item, add_if_missing=True)
+    glofnet.modality = "modis"
+    glofnet.days = record.days
+    glofnet.split = content.splits.split_of_interval(record.first, record.last)
+    GlofnetExtension.ext(cube_asset).time_selection = {
+        "time": [record.first.isoformat(), record.last.isoformat()]
+    }
     return item
 
 
@@ -188,10 +192,14 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
         finished = [y for y in years if y < day.year]
         for year in finished:
             items.append(
-                _year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", cube_path)
+                _year_item(
+                    year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", cube_path, content
+                )
             )
     for year, record in years.items():
-        items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", cube_path))
+        items.append(
+            _year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", cube_path, content)
+        )
     cube = _finish_cube(staging, cube_path, grid)
     frame = pd.DataFrame(rows)
     for part, column in (("LST_Day", "lst_day_k"), ("LST_Night", "lst_night_k")):
@@ -345,8 +353,19 @@ def _assemble(
     collection.summaries.add("platform", ["terra"])
     collection.summaries.add("instruments", ["modis"])
     collection.summaries.add("gsd", [1000])
-    collection.extra_fields["glofnet:qc"] = content.processing.modis.model_dump(mode="json")
-    collection.extra_fields["glofnet:trend"] = {
+    glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
+    glofnet.grid = declared_grid("modis_utm", content.processing.grids["modis_utm"], grid)
+    glofnet.resampling = {part: content.processing.modis.resampling for part in ("LST_Day", "LST_Night")}
+    glofnet.qc = content.processing.modis.model_dump(mode="json")
+    glofnet.time_step = content.processing.time_step
+    glofnet.interpolation = {
+        "method": content.processing.harmonized.interpolation,
+        "max_gap_days": {
+            column: content.processing.harmonized.max_gap_days["modis"]
+            for column in ("lst_day_k", "lst_night_k")
+        },
+    }
+    glofnet.trend = {
         k: analysis[k] for k in ("trend_k_per_decade", "trend_ci95_k_per_decade", "mann_kendall")
     }
     add_cube_asset(

@@ -29,11 +29,12 @@ from stactools_glofnet.core.assets import add_figure_asset, add_table_asset, fil
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import GlofnetExtension, class_balance
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
-from stactools_glofnet.sentinel2.patches import PatchWriter, glof_label
+from stactools_glofnet.sentinel2.patches import PatchWriter, augmentation_rule
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
 from stactools_glofnet.sentinel2.read import HrefModifier, read_scene
 
@@ -199,18 +200,16 @@ def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path)
     FileExtension.add_to(item)
     params = content.processing.sentinel2
     day = source.datetime.date()
-    item.properties.update(
-        {
-            "glofnet:masked_classes": list(params.cloud_mask_classes),
-            "glofnet:cloud_fraction": round(scene.cloud_fraction, 6),
-            "glofnet:resampling": {"reflectance_20m": params.reflectance_resampling, "scl": "nearest"},
-            "glofnet:lake_area_km2": scene.lake_area_km2,
-            "glofnet:lake_quality": scene.lake_quality,
-            "glofnet:split": content.splits.split_of(day),
-            "glofnet:label": "glof" if glof_label(content, day) else "no_glof",
-            "glofnet:source_processing_baseline": source.item.properties.get("s2:processing_baseline"),
-        }
-    )
+    glofnet = GlofnetExtension.ext(item, add_if_missing=True)
+    glofnet.modality = "sentinel2"
+    glofnet.masked_classes = list(params.cloud_mask_classes)
+    glofnet.cloud_fraction = round(scene.cloud_fraction, 6)
+    glofnet.resampling = {"reflectance_20m": params.reflectance_resampling, "scl": "nearest"}
+    glofnet.lake_area_km2 = scene.lake_area_km2
+    glofnet.lake_quality = scene.lake_quality
+    glofnet.split = content.splits.split_of(day)
+    glofnet.label = "glof" if content.events.is_glof(day) else "no_glof"
+    glofnet.source_processing_baseline = source.item.properties.get("s2:processing_baseline")
     item.add_link(
         pystac.Link("derived_from", source.origin_href, media_type="application/json", title=source.id)
     )
@@ -224,7 +223,7 @@ def _lake_row(scene: ProcessedScene | Skipped, content: CatalogContent) -> dict[
         "datetime": pd.Timestamp(scene.source.datetime).tz_convert("UTC"),
         "platform": scene.source.item.properties.get("platform"),
         "split": content.splits.split_of(day),
-        "label": "glof" if glof_label(content, day) else "no_glof",
+        "label": "glof" if content.events.is_glof(day) else "no_glof",
         "aoi_cloud_fraction": scene.cloud_fraction,
     }
     if isinstance(scene, Skipped):
@@ -320,6 +319,58 @@ def create_collection(
     return _assemble(content, items, frame, skipped, patch_summary, workdir)
 
 
+def _harmonization_fields(
+    collection: pystac.Collection,
+    content: CatalogContent,
+    items: list[pystac.Item],
+    skipped: list[dict[str, Any]],
+    patch_summary: dict[str, Any],
+) -> None:
+    params = content.processing.sentinel2
+    glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
+    first = items[0]
+    spec = content.processing.grids["sentinel2_10m"]
+    glofnet.grid = {
+        "name": "sentinel2_10m",
+        "crs": first.properties["proj:code"],
+        "resolution": spec.resolution,
+        "transform": first.properties["proj:transform"],
+        "shape": first.properties["proj:shape"],
+    }
+    glofnet.resampling = {"reflectance_20m": params.reflectance_resampling, "scl": "nearest"}
+    glofnet.qc = {
+        "cloud_mask_classes": list(params.cloud_mask_classes),
+        "signal_classes": list(params.signal_classes),
+        "max_aoi_cloud_fraction": params.max_aoi_cloud_fraction,
+        "max_lake_cloud_fraction": params.max_lake_cloud_fraction,
+        "water_index": params.water_index,
+        "water_threshold": params.water_threshold,
+        "snow_index": params.snow_index,
+        "snow_threshold": params.snow_threshold,
+    }
+    glofnet.skipped = skipped
+    glofnet.class_balance = class_balance(
+        [(GlofnetExtension.ext(i).split, GlofnetExtension.ext(i).label == "glof") for i in items]
+    )
+    if patch_summary.get("patches"):
+        glofnet.patch_counts = patch_summary["counts"]
+        glofnet.normalization = {
+            "method": "z-score",
+            "split": "train",
+            "statistics": {
+                band: {"mean": mean, "std": std, "count": patch_summary["train_pixels"][i]}
+                for i, (band, mean, std) in enumerate(
+                    zip(params.patch_bands, patch_summary["mean"], patch_summary["std"], strict=True)
+                )
+            },
+        }
+        glofnet.augmentation = {
+            "applied_to": ["train"],
+            "methods": list(params.augmentations),
+            "rule": augmentation_rule(),
+        }
+
+
 def _assemble(
     content: CatalogContent,
     items: list[pystac.Item],
@@ -364,8 +415,7 @@ def _assemble(
     summaries.add(
         "eo:bands", [b for key in [b.key for b in BANDS] for b in ITEM_ASSETS[key].properties["eo:bands"]]
     )
-    collection.extra_fields["glofnet:skipped_scenes"] = skipped
-    collection.extra_fields["glofnet:patch_counts"] = patch_summary.get("counts", {})
+    _harmonization_fields(collection, content, items, skipped, patch_summary)
 
     add_table_asset(
         collection,

@@ -61,16 +61,16 @@ def patch_windows(content: CatalogContent) -> tuple[Grid, list[Window]]:
 
 
 def glof_label(content: CatalogContent, day: dt.date) -> int:
-    """GLOF when ``day`` falls in an outburst's dates or the configured window after it."""
-    window = dt.timedelta(days=content.processing.sentinel2.glof_window_days)
-    for event in content.events.event:
-        if (
-            event.kind == "glof"
-            and event.confidence != "uncertain"
-            and event.start <= day <= event.end + window
-        ):
-            return GLOF
-    return NO_GLOF
+    """1 (GLOF) when ``day`` is labelled GLOF by catalog/events.toml, else 0."""
+    return GLOF if content.events.is_glof(day) else NO_GLOF
+
+
+def augmentation_rule() -> str:
+    """How :class:`PatchWriter` chooses augmentations, as published in ``glofnet:augmentation``."""
+    return (
+        "train patches only: a GLOF patch gets every method, a no-GLOF patch one method chosen by"
+        " crc32(patch_id) modulo the number of methods; the original is always kept"
+    )
 
 
 def _augmentation_for(patch_id: str, choices: Sequence[str]) -> str:
@@ -162,6 +162,7 @@ class PatchWriter:
         values = store.reflectance.where(train, drop=True)
         mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
         std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
+        train_pixels = values.count(dim=("patch", "y", "x")).compute()
         normalized = ((store.reflectance - mean) / std).astype(np.float32)
         extra = xr.Dataset(
             {
@@ -186,7 +187,7 @@ class PatchWriter:
             "bands": ",".join(f"{k}={BAND_BY_KEY[k].band_id}" for k in self.bands),
             "units": "reflectance (unitless); NaN where cloud-masked",
             "normalization": "per-band mean and std over the train split's non-augmented patches",
-            "label": "1 = GLOF (within glof_window_days after an outburst), 0 = no GLOF",
+            "label": "1 = GLOF (an outburst or up to glof_window_days after it, events.toml), 0 = no GLOF",
         }
         group = zarr.open_group(str(self.path), mode="a", zarr_format=2)
         group.attrs.update(attrs)
@@ -196,4 +197,5 @@ class PatchWriter:
             "counts": counts,
             "mean": mean.values.tolist(),
             "std": std.values.tolist(),
+            "train_pixels": [int(n) for n in train_pixels.values],
         }
