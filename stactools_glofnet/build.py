@@ -23,6 +23,8 @@ from stactools_glofnet.core.extension import publish_schema
 from stactools_glofnet.core.files import staged_directory
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.events import create_events_collection
+from stactools_glofnet.harmonized.collection import create_collection as harmonized_collection
+from stactools_glofnet.harmonized.inputs import harmonization_inputs
 from stactools_glofnet.itslive.collection import create_collection as itslive_collection
 from stactools_glofnet.modis.collection import create_collection as modis_collection
 from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
@@ -98,7 +100,20 @@ WINGS: dict[str, WingBuilder] = {
     "modis": _from_source("modis", modis_collection),
     "events": _events,
 }
-"""The modalities in catalog order; ``create-collection`` accepts any of these keys."""
+"""The modalities read from SOURCE, in catalog order."""
+
+MODALITIES = [*WINGS, "harmonized"]
+"""What ``create-collection`` accepts: the source wings and the harmonized products made from them."""
+
+
+def _harmonized(
+    content: CatalogContent, built: list[pystac.Collection], workdir: Path, *, link_inputs: bool
+) -> pystac.Collection | None:
+    inputs = harmonization_inputs(built)
+    if inputs is None:
+        return None
+    return harmonized_collection(content, inputs, workdir, link_inputs=link_inputs)
+
 
 WORKDIR = "_work"
 
@@ -112,18 +127,29 @@ def _finish(root: pystac.Catalog, directory: Path) -> None:
     save(root)
 
 
-def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[str]:
-    root = root_catalog(content)
+def _build_wings(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[pystac.Collection]:
     built = []
     for name, build in WINGS.items():
         collection = build(content, inputs, directory / WORKDIR / name)
         if collection is None:
             logger.info("SOURCE has no %s inputs; %s is left out", name, name)
             continue
-        root.add_child(collection, title=collection.title)
-        built.append(collection.id)
-    _finish(root, directory)
+        built.append(collection)
     return built
+
+
+def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[str]:
+    root = root_catalog(content)
+    built = _build_wings(directory, content, inputs)
+    harmonized = _harmonized(content, built, directory / WORKDIR / "harmonized", link_inputs=True)
+    if harmonized is None:
+        logger.info("SOURCE lacks a modality the harmonized products need; they are left out")
+    else:
+        built.insert(len(built) - 1, harmonized)  # before the events, after the modalities
+    for collection in built:
+        root.add_child(collection, title=collection.title)
+    _finish(root, directory)
+    return [c.id for c in built]
 
 
 def create_catalog(
@@ -157,12 +183,16 @@ def create_collection(
 ) -> BuildReport:
     """Build one modality's collection alone into ``dest`` as a self-contained collection."""
     content = content or load_content()
-    if modality not in WINGS:
-        raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(WINGS)}")
+    if modality not in MODALITIES:
+        raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
     inputs = open_source(source)
     report: ValidationReport | None = None
     with staged_directory(dest) as staging:
-        collection = WINGS[modality](content, inputs, staging / WORKDIR / modality)
+        if modality == "harmonized":
+            built = _build_wings(staging, content, inputs)
+            collection = _harmonized(content, built, staging / WORKDIR / modality, link_inputs=False)
+        else:
+            collection = WINGS[modality](content, inputs, staging / WORKDIR / modality)
         if collection is None:
             raise GlofnetError(source, f"SOURCE holds no {modality} inputs")
         _finish(collection, staging)

@@ -78,7 +78,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         )
 
     @glofnet.command("create-collection")
-    @click.argument("modality", type=click.Choice(sorted(build.WINGS)))
+    @click.argument("modality", type=click.Choice(sorted(build.MODALITIES)))
     @click.argument("source", type=click.Path(path_type=Path))
     @click.argument("dest", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION

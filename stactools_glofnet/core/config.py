@@ -373,6 +373,20 @@ class HarmonizedParams(_Model):
     interpolation: Literal["linear"]
     max_gap_days: dict[Literal["sentinel2", "itslive", "modis"], int]
     cyclical_encodings: list[Literal["day_of_year", "month"]]
+    extent: Literal["aoi", "glacier", "trunk"]
+    resampling: dict[
+        Literal["velocity", "lst_day", "lst_night", "water_fraction", "clear_fraction"],
+        Literal["nearest", "average"],
+    ]
+
+    @model_validator(mode="after")
+    def _every_variable_resampled(self) -> HarmonizedParams:
+        missing = {"velocity", "lst_day", "lst_night", "water_fraction", "clear_fraction"} - set(
+            self.resampling
+        )
+        if missing:
+            raise ValueError(f"resampling lacks {', '.join(sorted(missing))}")
+        return self
 
 
 class Processing(_Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -39,3 +41,33 @@ def to_daily(
     result["flag"] = np.where(measured, "measured", np.where(fillable, "interpolated", "missing"))
     result["granules"] = daily["count"].fillna(0).astype("int64").to_numpy()
     return result
+
+
+MISSING, MEASURED, INTERPOLATED = 0, 1, 2
+FLAG_MEANINGS = {"missing": MISSING, "measured": MEASURED, "interpolated": INTERPOLATED}
+"""Codes of the per-value flags in cubes (the tables spell them out)."""
+
+
+def fill_gaps(
+    values: np.ndarray[Any, np.dtype[np.floating[Any]]], max_gap_days: int
+) -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.uint8]]]:
+    """Interpolate daily ``values`` (time first, any trailing shape) linearly along time.
+
+    A NaN between two measured days at most ``max_gap_days`` apart is interpolated; longer gaps
+    and the ends stay NaN. Returns the filled values and a flag per value (:data:`FLAG_MEANINGS`).
+    """
+    count = values.shape[0]
+    flat = values.reshape(count, -1).astype(np.float64)
+    measured = np.isfinite(flat)
+    index = np.arange(count)[:, None]
+    last = np.maximum.accumulate(np.where(measured, index, -1), axis=0)
+    following = np.minimum.accumulate(np.where(measured, index, count)[::-1], axis=0)[::-1]
+    fillable = ~measured & (last >= 0) & (following < count) & (following - last <= max_gap_days)
+    columns = np.arange(flat.shape[1])[None, :]
+    before = flat[np.clip(last, 0, count - 1), columns]
+    after = flat[np.clip(following, 0, count - 1), columns]
+    span = np.where(fillable, following - last, 1)
+    weight = (index - last) / span
+    filled = np.where(measured, flat, np.where(fillable, before + weight * (after - before), np.nan))
+    flags = np.where(measured, MEASURED, np.where(fillable, INTERPOLATED, MISSING)).astype(np.uint8)
+    return filled.astype(np.float32).reshape(values.shape), flags.reshape(values.shape)

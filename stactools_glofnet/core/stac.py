@@ -112,6 +112,7 @@ def new_collection(
     bbox: list[float],
     interval: tuple[dt.datetime | None, dt.datetime | None],
     lineage: str,
+    level: str | None = None,
 ) -> pystac.Collection:
     """A collection with the shared metadata: texts, licence, providers, citation, version."""
     text = content.collection_text(modality)
@@ -128,7 +129,8 @@ def new_collection(
         providers=providers_for(
             content,
             modality,
-            {
+            ({"processing:level": level} if level else {})
+            | {
                 "processing:lineage": lineage,
                 "processing:software": {SOFTWARE_NAME: __version__},
                 "processing:datetime": pystac.utils.datetime_to_str(build_datetime(content)),

@@ -1,0 +1,1 @@
+"""The ``glofnet-harmonized`` collection: every modality on one daily axis and one grid."""

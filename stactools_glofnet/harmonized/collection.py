@@ -1,0 +1,225 @@
+"""The ``glofnet-harmonized`` collection: the daily table, the grid cube, one item per split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pystac
+from pystac.extensions.datacube import DatacubeExtension, Variable, VariableType
+from pystac.extensions.table import Column, TableExtension
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
+
+from stactools_glofnet.core.assets import (
+    add_cube_asset,
+    add_figure_asset,
+    add_table_asset,
+    file_asset,
+    zarr_asset,
+)
+from stactools_glofnet.core.config import CatalogContent, SplitName
+from stactools_glofnet.core.constants import PARQUET
+from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
+from stactools_glofnet.core.stac import day_end, day_start, footprint, new_collection
+from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
+from stactools_glofnet.harmonized.figure import multimodal_figure
+from stactools_glofnet.harmonized.inputs import HarmonizationInputs
+from stactools_glofnet.harmonized.table import COLUMNS, DailyTable, daily_table
+
+logger = logging.getLogger(__name__)
+
+LINEAGE = (
+    "Daily harmonization of glofnet-sentinel2 (lake area; NDWI water and clear fractions averaged "
+    "onto the target grid), glofnet-itslive (glacier speed series and velocity cube) and "
+    "glofnet-modis-lst (trunk LST series; LST cube, nearest pixel) on one UTC-day axis and the "
+    "declared target grid; gaps filled linearly up to the per-modality maximum and flagged; "
+    "labels, days to the next outburst and splits from glofnet-events and catalog/splits.toml; "
+    "cyclical encodings; z-score normalization with train-split statistics."
+)
+TABLE_FLAG_COLUMNS = [c for c in COLUMNS if c.endswith("_flag")]
+
+
+def _write_tables(table: DailyTable, workdir: Path) -> dict[str, Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = {"all": workdir / "harmonized_daily.parquet"}
+    table.frame.to_parquet(paths["all"], index=False, engine="pyarrow", compression="zstd")
+    for split in ("train", "validate", "test"):
+        rows = table.frame[(table.frame["split"] == split).fillna(False).to_numpy()]
+        if len(rows):
+            paths[split] = workdir / split / f"harmonized_daily_{split}.parquet"
+            paths[split].parent.mkdir(parents=True, exist_ok=True)
+            rows.to_parquet(paths[split], index=False, engine="pyarrow", compression="zstd")
+    return paths
+
+
+def _cube_asset(cube: GridCube, content: CatalogContent, collection: pystac.Collection) -> pystac.Asset:
+    asset = zarr_asset(
+        cube.path,
+        title="Harmonized daily cube (Zarr v2, consolidated)",
+        description=(
+            "Velocity, LST day/night and Sentinel-2 water and clear fractions by time, y, x on the target "
+            "grid, with measured/interpolated/missing flags, cyclical encodings, labels and splits per day."
+        ),
+    )
+    variables = dict(VARIABLES) | {
+        f"{name}_flag": ("1", f"0 missing, 1 measured, 2 interpolated ({name})") for name in FILLED
+    }
+    add_cube_asset(
+        collection,
+        "cube",
+        asset,
+        grid=cube.grid,
+        time_dimension="time",
+        time_description="UTC day",
+        times=cube.times,
+        variables=variables,
+    )
+    datacube = DatacubeExtension.ext(asset)
+    per_day = {
+        "label": "1 = GLOF, 0 = no GLOF",
+        "days_to_next_glof": "Days until the next labelled outburst; NaN after the last",
+        "split": "train, validate or test; empty inside a buffer",
+        **{
+            e["columns"][part]: f"{part}(2 pi ({e['source']} - {e['offset']}) / {e['period']})"
+            for e in cube.encodings
+            for part in ("sin", "cos")
+        },
+    }
+    datacube.variables = {
+        **(datacube.variables or {}),
+        **{
+            name: Variable.from_dict(
+                {"dimensions": ["time"], "type": VariableType.AUXILIARY, "description": text}
+            )
+            for name, text in per_day.items()
+        },
+    }
+    GlofnetExtension.ext(asset).normalization = cube.normalization
+    return asset
+
+
+def _split_item(
+    split: SplitName,
+    content: CatalogContent,
+    table: DailyTable,
+    table_path: Path,
+    cube: GridCube,
+) -> pystac.Item:
+    rows = table.frame[(table.frame["split"] == split).fillna(False).to_numpy()]
+    first, last = rows["date"].min(), rows["date"].max()
+    geometry, bbox = footprint(cube.grid)
+    item = pystac.Item(
+        id=f"glofnet-harmonized-{split}",
+        geometry=geometry,
+        bbox=bbox,
+        datetime=None,
+        properties={},
+        start_datetime=day_start(first),
+        end_datetime=day_end(last),
+    )
+    item.common_metadata.title = f"Harmonized {split} split, {first} to {last}"
+    item.common_metadata.description = (
+        f"The {split} block of the harmonized daily table as its own Parquet file, and the {split} days "
+        "of the collection's cube (select time with glofnet:time_selection)."
+    )
+    definition = pystac.ItemAssetDefinition.create(
+        title=f"Harmonized daily table, {split} rows",
+        description=f"The rows of harmonized_daily.parquet whose split is {split}.",
+        media_type=PARQUET,
+        roles=["data"],
+    )
+    table_asset = file_asset(definition, table_path)
+    item.add_asset("table", table_asset)
+    table_ext = TableExtension.ext(table_asset, add_if_missing=True)
+    table_ext.columns = [Column({"name": name, "description": text}) for name, text in COLUMNS.items()]
+    table_ext.row_count = len(rows)
+    cube_asset = zarr_asset(
+        cube.path,
+        title=f"Harmonized cube, {split} days",
+        description=f"The collection's cube; select time from {first} to {last}.",
+    )
+    item.add_asset("cube", cube_asset)
+    XarrayAssetsExtension.add_to(item)
+    glofnet = GlofnetExtension.ext(item, add_if_missing=True)
+    glofnet.modality = "harmonized"
+    glofnet.split = split
+    glofnet.class_balance = {split: class_balance([(split, bool(v)) for v in rows["label"]])[split]}
+    GlofnetExtension.ext(cube_asset).time_selection = {"time": [first.isoformat(), last.isoformat()]}
+    return item
+
+
+def create_collection(
+    content: CatalogContent, inputs: HarmonizationInputs, workdir: Path, *, link_inputs: bool = True
+) -> pystac.Collection:
+    """Harmonize the modality collections in ``inputs`` into ``glofnet-harmonized`` (files in ``workdir``)."""
+    table = daily_table(content, inputs)
+    paths = _write_tables(table, workdir)
+    days = pd.DatetimeIndex(pd.to_datetime(table.frame["date"]))
+    cube = grid_cube(content, inputs, days, workdir)
+    multimodal_figure(table.frame, content, workdir / "harmonized_daily.png")
+    _, bbox = footprint(cube.grid)
+    collection = new_collection(
+        content,
+        "harmonized",
+        bbox=bbox,
+        interval=(day_start(days[0].date()), day_end(days[-1].date())),
+        lineage=LINEAGE,
+        level="L3",
+    )
+    params = content.processing.harmonized
+    glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
+    glofnet.grid = declared_grid(
+        content.processing.target.grid, content.processing.grids[content.processing.target.grid], cube.grid
+    )
+    glofnet.time_step = content.processing.time_step
+    glofnet.resampling = {str(name): str(method) for name, method in params.resampling.items()}
+    glofnet.interpolation = {
+        "method": params.interpolation,
+        "max_gap_days": {
+            **{name: params.max_gap_days[modality] for name, modality in FILLED.items()},  # type: ignore[index]
+            "lake_area_km2": params.max_gap_days["sentinel2"],
+            "glacier_mean_m_per_yr": params.max_gap_days["itslive"],
+            "glacier_p90_m_per_yr": params.max_gap_days["itslive"],
+            "lst_day_k": params.max_gap_days["modis"],
+            "lst_night_k": params.max_gap_days["modis"],
+        },
+        "flag_values": {"missing": 0, "measured": 1, "interpolated": 2},
+    }
+    glofnet.normalization = table.normalization
+    glofnet.cyclical_encodings = table.encodings
+    splits = [s if isinstance(s, str) else None for s in table.frame["split"]]
+    glofnet.class_balance = class_balance(
+        [(s, bool(v)) for s, v in zip(splits, table.frame["label"], strict=True)]  # type: ignore[misc]
+    )
+    add_table_asset(
+        collection,
+        "table",
+        paths["all"],
+        title="Harmonized daily table",
+        description="One row per day: each modality's daily aggregates, flags, encodings, labels, splits.",
+        columns=COLUMNS,
+        row_count=len(table.frame),
+    )
+    GlofnetExtension.ext(collection.assets["table"]).normalization = table.normalization
+    _cube_asset(cube, content, collection)
+    add_figure_asset(
+        collection,
+        "figure",
+        workdir / "harmonized_daily.png",
+        title="Multimodal figure",
+        description="Lake area, glacier speed and LST on one time axis with the outbursts and split blocks.",
+    )
+    if link_inputs:
+        for modality, source in inputs.collections.items():
+            collection.add_link(
+                pystac.Link(
+                    "derived_from", source, media_type="application/json", title=source.title or modality
+                )
+            )
+    for split in ("train", "validate", "test"):
+        if split in paths:
+            collection.add_item(
+                _split_item(split, content, table, paths[split], cube), title=f"{split} split"
+            )
+    return collection

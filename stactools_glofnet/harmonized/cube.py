@@ -1,0 +1,327 @@
+"""The harmonized grid cube: velocity, LST and Sentinel-2 water on one grid and one daily axis.
+
+The grid is ``processing.target.grid`` over the ITS_LIVE cube's extent. Each source is brought
+onto it with the resampling declared in ``[harmonized.resampling]`` (rasterio), then filled along
+time per pixel up to the modality's maximum gap. Work goes tile by tile (all days of a few
+hundred pixels at a time) and Sentinel-2 scenes are staged one at a time, so memory does not
+grow with the number of scenes or days beyond one tile's time series.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numcodecs
+import numpy as np
+import pandas as pd
+import rasterio
+import xarray as xr
+import zarr
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.warp import Resampling, reproject
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.raster import intersect
+from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
+from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
+from stactools_glofnet.harmonized.inputs import HarmonizationInputs
+
+TILE = 64
+COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+TIME_CHUNK = 1024
+VARIABLES: dict[str, tuple[str, str]] = {
+    "velocity": ("m/yr", "Glacier surface speed, daily mean of the image pairs centred on the day"),
+    "lst_day": ("K", "Daytime land-surface temperature (nearest MODIS pixel)"),
+    "lst_night": ("K", "Night-time land-surface temperature (nearest MODIS pixel)"),
+    "water_fraction": ("1", "Fraction of the clear 10 m pixels of the cell that are water (NDWI)"),
+    "clear_fraction": ("1", "Fraction of the cell's 10 m pixels that are clear; not interpolated"),
+}
+PACKING: dict[str, dict[str, Any]] = {
+    # CF packing as the sources store them: ITS_LIVE speeds are integers (m/yr), MODIS LST is
+    # DN x 0.02 K. A step of 1/8 m/yr is far below ITS_LIVE's error; LST keeps its native step.
+    "velocity": {"dtype": "uint16", "scale_factor": 0.125, "_FillValue": 65535},
+    "lst_day": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
+    "lst_night": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
+}
+FILLED = {"velocity": "itslive", "lst_day": "modis", "lst_night": "modis", "water_fraction": "sentinel2"}
+"""The variables filled along time, with the modality whose ``max_gap_days`` applies."""
+
+
+@dataclass(frozen=True)
+class GridCube:
+    """The written cube, its grid and the metadata describing it."""
+
+    path: Path
+    grid: Grid
+    times: pd.DatetimeIndex
+    normalization: dict[str, Any]
+    encodings: list[dict[str, Any]]
+
+
+def declared_grid_of(collection: Any) -> Grid:
+    """The grid a modality collection declares in ``glofnet:grid``."""
+    declared = GlofnetExtension.ext(collection).grid
+    if not declared:
+        raise GlofnetError(collection.id, "declares no glofnet:grid to harmonize onto")
+    height, width = declared["shape"]
+    return Grid(CRS.from_user_input(declared["crs"]), Affine(*declared["transform"]), width, height)
+
+
+def _resampling(name: str) -> Resampling:
+    return Resampling[name]
+
+
+def _index_map(source: Grid, target: Grid) -> NDArray[np.int64]:
+    """For each target pixel, the flat index of its nearest source pixel (-1 outside)."""
+    index = np.arange(source.width * source.height, dtype=np.float64).reshape(source.shape)
+    mapped = np.full(target.shape, np.nan, dtype=np.float64)
+    reproject(
+        index,
+        mapped,
+        src_transform=source.transform,
+        src_crs=source.crs,
+        dst_transform=target.transform,
+        dst_crs=target.crs,
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest,
+    )
+    return np.where(np.isfinite(mapped), mapped, -1).astype(np.int64)
+
+
+def _day_positions(times: Any, days: pd.DatetimeIndex) -> NDArray[np.int64]:
+    """Position of each time's UTC day on the daily axis (-1 outside it)."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(np.asarray(times))).normalize()
+    positions = days.get_indexer(stamps)
+    return np.asarray(positions, dtype=np.int64)
+
+
+def _daily_mean(values: NDArray[Any], positions: NDArray[np.int64], count: int) -> NDArray[np.float64]:
+    """Mean per day of ``values`` (records first) placed by ``positions``; NaN on empty days."""
+    keep = positions >= 0
+    values, positions = values[keep].astype(np.float64), positions[keep]
+    finite = np.isfinite(values)
+    sums = np.zeros((count, *values.shape[1:]))
+    counts = np.zeros((count, *values.shape[1:]))
+    np.add.at(sums, positions, np.where(finite, values, 0.0))
+    np.add.at(counts, positions, finite)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def _stage_scenes(
+    content: CatalogContent, inputs: HarmonizationInputs, grid: Grid, staging: Path
+) -> tuple[Path, list[str]]:
+    """Water and clear fractions of each Sentinel-2 scene on ``grid``, appended to a Zarr store."""
+    threshold = inputs.water_threshold()
+    resampling = content.processing.harmonized.resampling
+    days: list[str] = []
+    for index, scene in enumerate(inputs.scenes()):
+        with rasterio.open(scene.ndwi) as ndwi_file, rasterio.open(scene.cloud_mask) as mask_file:
+            ndwi = ndwi_file.read(1)
+            masked = mask_file.read(1) == 1
+            source = Grid(ndwi_file.crs, ndwi_file.transform, ndwi_file.width, ndwi_file.height)
+        clear = ~masked & np.isfinite(ndwi)
+        water = np.where(clear, (ndwi > threshold).astype(np.float32), np.nan).astype(np.float32)
+        layers = {}
+        for name, data, nodata in (
+            ("water_fraction", water, np.nan),
+            ("clear_fraction", clear.astype(np.float32), None),
+        ):
+            out = np.full(grid.shape, np.nan, dtype=np.float32)
+            reproject(
+                data,
+                out,
+                src_transform=source.transform,
+                src_crs=source.crs,
+                dst_transform=grid.transform,
+                dst_crs=grid.crs,
+                src_nodata=nodata,
+                dst_nodata=np.nan,
+                resampling=_resampling(resampling[name]),  # type: ignore[index]
+            )
+            layers[name] = (("scene", "y", "x"), out[None])
+        frame = xr.Dataset(layers)
+        if index == 0:
+            frame.to_zarr(staging, mode="w", zarr_format=2, consolidated=False)
+        else:
+            frame.to_zarr(staging, append_dim="scene", zarr_format=2, consolidated=False)
+        days.append(scene.day.isoformat())
+    if not days:
+        raise GlofnetError(inputs.collections["sentinel2"].id, "has no scenes to harmonize")
+    return staging, days
+
+
+def _template(
+    grid: Grid, days: pd.DatetimeIndex, content: CatalogContent
+) -> tuple[xr.Dataset, list[dict[str, Any]]]:
+    """The cube's variables as lazy placeholders plus its eager per-day coordinates and labels."""
+    shape = (len(days), grid.height, grid.width)
+    chunks = (min(TIME_CHUNK, len(days)), TILE, TILE)
+    data: dict[str, Any] = {}
+    for name in VARIABLES:
+        data[name] = (
+            ("time", "y", "x"),
+            da.zeros(shape, dtype=np.float32, chunks=chunks) + np.float32(np.nan),
+        )
+    for name in FILLED:
+        data[f"{name}_flag"] = (("time", "y", "x"), da.zeros(shape, dtype=np.uint8, chunks=chunks))
+    encodings, declared = cyclical_encodings(content, days)
+    per_day = labels(content, days)
+    for column in encodings.columns:
+        data[column] = ("time", encodings[column].to_numpy())
+    data["label"] = ("time", per_day["label"].to_numpy())
+    data["days_to_next_glof"] = (
+        "time",
+        per_day["days_to_next_glof"].to_numpy(dtype=np.float64, na_value=np.nan),
+    )
+    data["split"] = ("time", per_day["split"].fillna("").to_numpy(dtype="<U8"))
+    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
+    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    dataset = xr.Dataset(
+        {name: xr.Variable(dims, values) for name, (dims, values) in data.items()},
+        coords={"time": days.values.astype("datetime64[ns]"), "y": ys, "x": xs},
+    )
+    for name, (unit, text) in VARIABLES.items():
+        dataset[name].attrs = {"units": unit, "long_name": text}
+    for name in FILLED:
+        dataset[f"{name}_flag"].attrs = {
+            "flag_values": list(FLAG_MEANINGS.values()),
+            "flag_meanings": " ".join(FLAG_MEANINGS),
+            "long_name": f"Whether {name} was measured, interpolated or is missing",
+        }
+    dataset["split"].attrs = {"long_name": "train, validate or test; empty inside a buffer"}
+    dataset["days_to_next_glof"].attrs = {
+        "long_name": "Days until the next labelled outburst; NaN after the last"
+    }
+    dataset.attrs = {
+        "title": "GLOFNet harmonized daily cube",
+        "crs": grid.crs.to_string(),
+        "transform": list(grid.transform)[:6],
+    }
+    return dataset, declared
+
+
+class _TrainStatistics:
+    """Running sums of each variable over train days (float64, no data retained)."""
+
+    def __init__(self, train: NDArray[np.bool_]) -> None:
+        self.train = train
+        self.sums: dict[str, list[float]] = {}
+
+    def add(self, name: str, values: NDArray[Any]) -> None:
+        chosen = values[self.train].astype(np.float64)
+        chosen = chosen[np.isfinite(chosen)]
+        total = self.sums.setdefault(name, [0.0, 0.0, 0.0])
+        total[0] += chosen.size
+        total[1] += float(chosen.sum())
+        total[2] += float(np.square(chosen).sum())
+
+    def result(self) -> dict[str, dict[str, float | int]]:
+        out: dict[str, dict[str, float | int]] = {}
+        for name, (count, total, squares) in sorted(self.sums.items()):
+            if count < 2:
+                continue
+            mean = total / count
+            std = float(np.sqrt(max(squares / count - mean * mean, 0.0)))
+            if std > 0:
+                out[name] = {"mean": mean, "std": std, "count": int(count)}
+        return out
+
+
+def grid_cube(
+    content: CatalogContent, inputs: HarmonizationInputs, days: pd.DatetimeIndex, workdir: Path
+) -> GridCube:
+    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``."""
+    params = content.processing.harmonized
+    velocity_grid = declared_grid_of(inputs.collections["itslive"])
+    area = getattr(content.geometry, params.extent)
+    wanted = aoi_grid(content.processing.grids[content.processing.target.grid], area.bbox)
+    grid = intersect(velocity_grid, wanted.bounds)
+    if grid is None:
+        raise GlofnetError(
+            content.directory / "processing.toml",
+            f"harmonized.extent {params.extent!r} misses the ITS_LIVE grid",
+        )
+    row0 = round((velocity_grid.transform.f - grid.transform.f) / -grid.transform.e)
+    col0 = round((grid.transform.c - velocity_grid.transform.c) / grid.transform.a)
+    target = content.processing.target.grid
+    declared = GlofnetExtension.ext(inputs.collections["itslive"]).grid or {}
+    if declared.get("name") != target:
+        raise GlofnetError(
+            content.directory / "processing.toml",
+            f"target.grid {target!r} must be the grid of the ITS_LIVE cube ({declared.get('name')!r})",
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "harmonized_cube.zarr"
+    staged, scene_days = _stage_scenes(content, inputs, grid, workdir / "scenes-staging.zarr")
+    template, encodings = _template(grid, days, content)
+    encoding = {
+        name: {"compressors": (COMPRESSOR,), **PACKING.get(str(name), {})}
+        for name in template.data_vars
+        if template[name].ndim == 3
+    }
+    template.to_zarr(path, mode="w", zarr_format=2, consolidated=False, compute=False, encoding=encoding)
+
+    velocity = xr.open_zarr(inputs.asset_path("itslive", "velocity_cube"), consolidated=True)
+    if (velocity.sizes["y"], velocity.sizes["x"]) != velocity_grid.shape:
+        raise GlofnetError(inputs.collections["itslive"].id, "velocity cube does not match its glofnet:grid")
+    velocity = velocity.isel(y=slice(row0, row0 + grid.height), x=slice(col0, col0 + grid.width))
+    velocity_days = _day_positions(velocity["mid_date"].values, days)
+    lst = xr.open_zarr(inputs.asset_path("modis", "lst_cube"), consolidated=True)
+    lst_days = _day_positions(lst["time"].values, days)
+    lst_index = _index_map(declared_grid_of(inputs.collections["modis"]), grid)
+    lst_values = {
+        part: lst[name].values.reshape(lst.sizes["time"], -1)
+        for part, name in (("lst_day", "LST_Day"), ("lst_night", "LST_Night"))
+    }
+    scenes = xr.open_zarr(staged, consolidated=False)
+    scene_positions = days.get_indexer(pd.DatetimeIndex(scene_days))
+    train = np.asarray(template["split"].values == "train")
+    statistics = _TrainStatistics(train)
+
+    for row in range(0, grid.height, TILE):
+        for col in range(0, grid.width, TILE):
+            rows, cols = slice(row, min(row + TILE, grid.height)), slice(col, min(col + TILE, grid.width))
+            measured: dict[str, NDArray[np.float64]] = {
+                "velocity": _daily_mean(velocity["v"][:, rows, cols].values, velocity_days, len(days)),
+                "water_fraction": _daily_mean(
+                    scenes["water_fraction"][:, rows, cols].values, scene_positions, len(days)
+                ),
+                "clear_fraction": _daily_mean(
+                    scenes["clear_fraction"][:, rows, cols].values, scene_positions, len(days)
+                ),
+            }
+            index = lst_index[rows, cols]
+            for part, values in lst_values.items():
+                picked = np.where(index >= 0, values[:, np.clip(index, 0, None)], np.nan)
+                measured[part] = _daily_mean(picked, lst_days, len(days))
+            tile: dict[str, Any] = {}
+            for name, values in measured.items():
+                if name in FILLED:
+                    filled, flags = fill_gaps(values, params.max_gap_days[FILLED[name]])  # type: ignore[index]
+                    tile[name] = (("time", "y", "x"), filled)
+                    tile[f"{name}_flag"] = (("time", "y", "x"), flags)
+                else:
+                    filled = values.astype(np.float32)
+                    tile[name] = (("time", "y", "x"), filled)
+                statistics.add(name, filled)
+            xr.Dataset(tile).to_zarr(
+                path,
+                region={"time": slice(0, len(days)), "y": rows, "x": cols},
+                zarr_format=2,
+                consolidated=False,
+            )
+    zarr.consolidate_metadata(str(path))
+    shutil.rmtree(staged, ignore_errors=True)
+    normalization = {"method": "z-score", "split": "train", "statistics": statistics.result()}
+    return GridCube(path=path, grid=grid, times=days, normalization=normalization, encodings=encodings)

@@ -1,0 +1,49 @@
+"""The multimodal overview: lake area, glacier speed and LST on one time axis, with events and splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from stactools_glofnet.core.config import CatalogContent
+
+SPLIT_COLOURS = {"train": "tab:green", "validate": "tab:orange", "test": "tab:purple"}
+
+
+def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) -> None:
+    """Write the three daily series as stacked panels sharing the time axis (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    days = pd.to_datetime(frame["date"])
+    figure, axes = plt.subplots(3, 1, figsize=(9, 6.5), dpi=100, sharex=True)
+    panels = [
+        (["lake_area_km2"], "lake area (km²)"),
+        (["glacier_mean_m_per_yr", "glacier_p90_m_per_yr"], "glacier speed (m/yr)"),
+        (["lst_day_k", "lst_night_k"], "trunk LST (K)"),
+    ]
+    for axis, (columns, ylabel) in zip(axes, panels, strict=True):
+        for column in columns:
+            measured = frame[f"{column}_flag"] == "measured"
+            axis.plot(days, frame[column], lw=0.8, label=column)
+            axis.plot(days[measured], frame.loc[measured, column], ".", ms=2, color="black")
+        axis.set_ylabel(ylabel)
+        for block in content.splits.block:
+            axis.axvspan(
+                pd.Timestamp(block.start),
+                pd.Timestamp(block.end),
+                color=SPLIT_COLOURS[block.split],
+                alpha=0.07,
+            )
+        for event in content.events.labelled:
+            axis.axvline(pd.Timestamp(event.start), color="tab:red", lw=0.8, ls="--")
+        if len(columns) > 1:
+            axis.legend(loc="upper left", fontsize=7)
+    axes[0].set_xlim(days.min(), days.max())
+    axes[0].set_title("GLOFNet harmonized daily series (dots: measured; dashed: outbursts; shading: splits)")
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
