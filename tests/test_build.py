@@ -177,6 +177,7 @@ def test_pystac_client_browses_the_static_catalog(built_catalog: Path) -> None:
             "glofnet-sentinel2",
             "glofnet-itslive",
             "glofnet-modis-lst",
+            "glofnet-harmonized",
         }
         scenes = list(collections["glofnet-sentinel2"].get_items(recursive=True))
     assert len(scenes) >= 15 and all(item.collection_id == "glofnet-sentinel2" for item in scenes)

@@ -74,6 +74,15 @@ def _replace(path: Path, old: str, new: str) -> None:
         ),
         ("processing.toml", "signal_classes = [6, 11]", "signal_classes = [6, 9]", "key sentinel2"),
         ("splits.toml", "start = 2020-12-01", "start = 2020-10-15", "less than buffer_days"),
+        ("splits.toml", "model_window_days = 30", "model_window_days = 60", "must exceed model_window_days"),
+        # The validate block would start inside the May 2021 outburst's label window.
+        ("splits.toml", "start = 2020-12-01", "start = 2021-05-20", "shisper-glof-2021"),
+        (
+            "processing.toml",
+            'lst_night = "nearest"',
+            'lst_night = "cubic"',
+            "key harmonized.resampling.lst_night",
+        ),
         (
             "geometry.toml",
             "bbox = [74.45, 36.27, 74.72, 36.50]",

@@ -26,7 +26,7 @@ def cyclical_encodings(
     declared: list[dict[str, Any]] = []
     for source in content.processing.harmonized.cyclical_encodings:
         prefix, period, offset = ENCODINGS[source]
-        value = days.dayofyear if source == "day_of_year" else days.month
+        value = days.day_of_year if source == "day_of_year" else days.month
         angle = 2 * np.pi * (np.asarray(value, dtype=np.float64) - offset) / period
         frame[f"{prefix}_sin"] = np.sin(angle)
         frame[f"{prefix}_cos"] = np.cos(angle)

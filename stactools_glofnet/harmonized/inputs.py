@@ -64,7 +64,9 @@ class HarmonizationInputs:
         """The NDWI above which a clear 10 m pixel is water, as the Sentinel-2 collection publishes."""
         qc = GlofnetExtension.ext(self.collections["sentinel2"]).qc or {}
         if "water_threshold" not in qc:
-            raise GlofnetError(self.collections["sentinel2"].id, "glofnet:qc has no water_threshold")
+            raise GlofnetError(
+                self.collections["sentinel2"].id, "publishes no water_threshold in its glofnet:qc"
+            )
         return float(qc["water_threshold"])
 
 

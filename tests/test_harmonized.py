@@ -1,0 +1,425 @@
+"""The harmonized products and the glofnet extension, checked against the built sample catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import xarray as xr
+from pystac.extensions.datacube import DatacubeExtension
+
+from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.extension import PUBLISHED_SCHEMA, SCHEMA_PATH, SCHEMA_URI, GlofnetExtension
+from stactools_glofnet.core.series import INTERPOLATED, MEASURED, MISSING, fill_gaps
+from stactools_glofnet.validate import validate_catalog
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def root(built_catalog: Path) -> pystac.Catalog:
+    catalog = pystac.read_file(str(built_catalog / "catalog.json"))
+    assert isinstance(catalog, pystac.Catalog)
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def harmonized(root: pystac.Catalog) -> pystac.Collection:
+    collection = root.get_child("glofnet-harmonized")
+    assert isinstance(collection, pystac.Collection)
+    return collection
+
+
+@pytest.fixture(scope="module")
+def table(harmonized: pystac.Collection) -> pd.DataFrame:
+    """The daily table, read from its STAC asset alone."""
+    return pd.read_parquet(_href(harmonized.assets["table"]))
+
+
+@pytest.fixture(scope="module")
+def cube(harmonized: pystac.Collection) -> xr.Dataset:
+    """The grid cube, opened from its STAC asset and xarray-assets kwargs alone."""
+    asset = harmonized.assets["cube"]
+    return xr.open_dataset(_href(asset), **asset.extra_fields["xarray:open_kwargs"])
+
+
+def _href(asset: pystac.Asset) -> str:
+    href = asset.get_absolute_href()
+    assert href is not None
+    return href
+
+
+def _days(frame: pd.DataFrame) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+
+
+# ------------------------------------------------------------------ the glofnet extension
+def test_schema_is_draft07_versioned_prefixed_and_published(
+    built_catalog: Path, root: pystac.Catalog
+) -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["$id"] == SCHEMA_URI and "/v1.0.0/" in SCHEMA_URI
+    fields = schema["definitions"]["fields"]["properties"]
+    assert fields and all(name.startswith("glofnet:") for name in fields)
+    assert (built_catalog / PUBLISHED_SCHEMA).read_bytes() == SCHEMA_PATH.read_bytes()
+    described = [link for link in root.links if link.rel == "describedby"]
+    assert len(described) == 1 and described[0].get_absolute_href() == str(built_catalog / PUBLISHED_SCHEMA)
+
+
+def test_docs_describe_every_field() -> None:
+    text = (REPO / "docs" / "extension.md").read_text()
+    fields = json.loads(SCHEMA_PATH.read_text())["definitions"]["fields"]["properties"]
+    missing = [name for name in fields if f"`{name}`" not in text]
+    assert not missing, f"docs/extension.md does not describe {missing}"
+    assert SCHEMA_URI in text
+
+
+def test_every_collection_and_item_declares_and_fills_the_extension(root: pystac.Catalog) -> None:
+    modalities = set()
+    for collection in root.get_children():
+        assert isinstance(collection, pystac.Collection)
+        assert SCHEMA_URI in collection.stac_extensions, collection.id
+        glofnet = GlofnetExtension.ext(collection)
+        assert glofnet.modality is not None and glofnet.splits is not None
+        modalities.add(glofnet.modality)
+        for item in collection.get_items(recursive=True):
+            assert SCHEMA_URI in item.stac_extensions, item.id
+            assert GlofnetExtension.ext(item).modality == glofnet.modality, item.id
+            assert "glofnet:split" in item.properties, item.id
+    assert modalities == {"sentinel2", "itslive", "modis", "harmonized", "events"}
+
+
+def test_no_glofnet_key_is_written_outside_the_extension_module() -> None:
+    package = REPO / "stactools_glofnet"
+    offenders = [
+        path.relative_to(REPO).as_posix()
+        for path in package.rglob("*.py")
+        if re.search(r"[\"']glofnet:\w+[\"']", path.read_text()) and path.name != "extension.py"
+    ]
+    assert not offenders
+
+
+def _hardlinked_copy(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest, copy_function=os.link)
+    return dest
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    """Rewrite a (hard-linked) JSON file as a new file, leaving the original untouched."""
+    data = json.loads(path.read_text())
+    change(data)
+    path.unlink()
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_a_broken_glofnet_field_fails_validation_with_a_clear_message(
+    built_catalog: Path, tmp_path: Path, schema_dir: Path
+) -> None:
+    copy = _hardlinked_copy(built_catalog, tmp_path / "catalog")
+    item_path = copy / "glofnet-harmonized" / "glofnet-harmonized-train" / "glofnet-harmonized-train.json"
+    _rewrite(item_path, lambda d: d["properties"].__setitem__("glofnet:split", "training"))
+    with pytest.raises(GlofnetError) as caught:
+        validate_catalog(copy, [schema_dir])
+    message = str(caught.value)
+    assert str(item_path) in message
+    assert "glofnet:split" in message and "'training'" in message and SCHEMA_URI in message
+    assert "\n" not in message
+
+
+def test_an_unknown_glofnet_field_fails_validation(
+    built_catalog: Path, tmp_path: Path, schema_dir: Path
+) -> None:
+    copy = _hardlinked_copy(built_catalog, tmp_path / "catalog")
+    collection_path = copy / "glofnet-harmonized" / "collection.json"
+    _rewrite(collection_path, lambda d: d.__setitem__("glofnet:normalisation", {}))
+    with pytest.raises(GlofnetError, match=r"glofnet:normalisation"):
+        validate_catalog(copy, [schema_dir])
+
+
+# ------------------------------------------------------------------ splits and leakage
+def test_every_day_has_one_split_and_the_buffers_hold(table: pd.DataFrame, content: CatalogContent) -> None:
+    days = _days(table)
+    assert days.is_monotonic_increasing and days.is_unique
+    assert (days[1:] - days[:-1] == pd.Timedelta(days=1)).all()
+    splits = content.splits
+    assert splits.buffer_days > splits.model_window_days
+    for day, split in zip(days, table["split"], strict=True):
+        expected = splits.split_of(day.date())
+        assert (None if pd.isna(split) else split) == expected
+    labelled = table.dropna(subset=["split"])
+    by_split = {s: _days(rows) for s, rows in labelled.groupby("split")}
+    for name, own in by_split.items():
+        for other_name, other in by_split.items():
+            if name != other_name:
+                gaps = np.abs((own.values[:, None] - other.values[None, :]) / np.timedelta64(1, "D"))
+                assert gaps.min() > splits.buffer_days, (name, other_name)
+
+
+def test_no_scene_or_patch_lies_in_two_splits(root: pystac.Catalog, content: CatalogContent) -> None:
+    sentinel2 = root.get_child("glofnet-sentinel2")
+    assert isinstance(sentinel2, pystac.Collection)
+    for item in sentinel2.get_items(recursive=True):
+        assert item.datetime is not None
+        assert GlofnetExtension.ext(item).split == content.splits.split_of(item.datetime.date())
+    asset = sentinel2.assets["patches"]
+    patches = xr.open_dataset(_href(asset), **asset.extra_fields["xarray:open_kwargs"])
+    frame = pd.DataFrame(
+        {name: patches[name].values for name in ("scene_id", "origin", "patch_id", "split", "augmentation")}
+    )
+    assert frame.groupby("scene_id")["split"].nunique().max() == 1
+    assert frame.groupby("origin")["split"].nunique().max() == 1
+    assert frame["patch_id"].is_unique
+    assert set(frame.loc[frame["augmentation"] != "none", "split"]) <= {"train"}
+
+
+def test_every_labelled_event_is_in_exactly_one_split(root: pystac.Catalog, content: CatalogContent) -> None:
+    events = root.get_child("glofnet-events")
+    assert isinstance(events, pystac.Collection)
+    splits_seen = []
+    for event in content.events.labelled:
+        start, end = content.events.label_window(event)
+        split = content.splits.split_of_interval(start, end)
+        assert split is not None, event.id
+        splits_seen.append(split)
+        item = next(i for i in events.get_items(recursive=True) if i.id == event.id)
+        assert GlofnetExtension.ext(item).split == split and GlofnetExtension.ext(item).label == "glof"
+    assert set(splits_seen) == {"train", "validate", "test"}
+
+
+def test_class_balance_is_reported_per_split(harmonized: pystac.Collection, table: pd.DataFrame) -> None:
+    balance = GlofnetExtension.ext(harmonized).class_balance
+    assert balance is not None
+    for split in ("train", "validate", "test"):
+        rows = table[(table["split"] == split).fillna(False).to_numpy()]
+        assert balance[split] == {
+            "glof": int(rows["label"].sum()),
+            "no_glof": int((rows["label"] == 0).sum()),
+        }
+        assert balance[split]["glof"] > 0, f"the {split} split holds no GLOF day"
+        item = next(i for i in harmonized.get_items() if GlofnetExtension.ext(i).split == split)
+        assert GlofnetExtension.ext(item).class_balance == {split: balance[split]}
+
+
+# ------------------------------------------------------------------ normalization
+def test_table_statistics_equal_a_recomputation_on_train_alone(
+    harmonized: pystac.Collection, table: pd.DataFrame
+) -> None:
+    normalization = GlofnetExtension.ext(harmonized).normalization
+    assert normalization is not None and normalization["split"] == "train"
+    train = table[(table["split"] == "train").fillna(False).to_numpy()]
+    assert normalization["statistics"]
+    for column, stats in normalization["statistics"].items():
+        values = train[column].dropna()
+        assert stats["count"] == len(values)
+        assert stats["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert stats["std"] == pytest.approx(values.std(ddof=0), rel=1e-12)
+        normalized = table[column + normalization["suffix"]]
+        np.testing.assert_allclose(normalized, (table[column] - stats["mean"]) / stats["std"], rtol=1e-12)
+        others = table[(table["split"] != "train").fillna(True).to_numpy()][column].dropna()
+        if len(others) > 1 and others.mean() != values.mean():
+            assert stats["mean"] != pytest.approx(pd.concat([values, others]).mean(), rel=1e-9)
+
+
+def test_cube_statistics_equal_a_recomputation_on_train_days(
+    harmonized: pystac.Collection, cube: xr.Dataset
+) -> None:
+    statistics = GlofnetExtension.ext(harmonized.assets["cube"]).normalization
+    assert statistics is not None and statistics["split"] == "train"
+    train = cube["split"].values == "train"
+    for name, stats in statistics["statistics"].items():
+        values = cube[name].values[train]
+        values = values[np.isfinite(values)].astype(np.float64)
+        assert stats["count"] == values.size
+        step = cube[name].encoding.get("scale_factor", 0)  # packing rounds to half a step at most
+        assert abs(stats["mean"] - values.mean()) <= step / 2 + 1e-6 * abs(values.mean())
+        assert stats["std"] == pytest.approx(values.std(), rel=1e-2, abs=step)
+
+
+def test_patch_statistics_equal_a_recomputation_on_train_patches(root: pystac.Catalog) -> None:
+    sentinel2 = root.get_child("glofnet-sentinel2")
+    assert isinstance(sentinel2, pystac.Collection)
+    normalization = GlofnetExtension.ext(sentinel2).normalization
+    assert normalization is not None and normalization["split"] == "train"
+    asset = sentinel2.assets["patches"]
+    patches = xr.open_dataset(_href(asset), **asset.extra_fields["xarray:open_kwargs"])
+    train = (patches["split"].values == "train") & (patches["augmentation"].values == "none")
+    for index, band in enumerate(patches["band"].values):
+        values = patches["reflectance"].values[train, index].astype(np.float64)
+        values = values[np.isfinite(values)]
+        stats = normalization["statistics"][str(band)]
+        assert stats["count"] == values.size
+        assert stats["mean"] == pytest.approx(values.mean(), rel=1e-5)
+        assert stats["std"] == pytest.approx(values.std(), rel=1e-4)
+
+
+# ------------------------------------------------------------------ encodings and labels
+def test_cyclical_encodings_lie_on_the_circle_with_the_recorded_period(
+    harmonized: pystac.Collection, table: pd.DataFrame, cube: xr.Dataset
+) -> None:
+    encodings = GlofnetExtension.ext(harmonized).cyclical_encodings
+    assert encodings is not None and {e["source"] for e in encodings} == {"day_of_year", "month"}
+    days = _days(table)
+    for encoding in encodings:
+        sin, cos = table[encoding["columns"]["sin"]], table[encoding["columns"]["cos"]]
+        np.testing.assert_allclose(sin**2 + cos**2, 1.0, atol=1e-12)
+        value = days.day_of_year if encoding["source"] == "day_of_year" else days.month
+        angle = np.mod(np.arctan2(sin, cos), 2 * math.pi)
+        expected = np.mod(
+            2 * math.pi * (np.asarray(value) - encoding["offset"]) / encoding["period"], 2 * math.pi
+        )
+        np.testing.assert_allclose(angle, expected, atol=1e-9)
+        np.testing.assert_array_equal(cube[encoding["columns"]["sin"]].values, sin.to_numpy())
+    assert encodings[0]["period"] == 365.25 and encodings[1]["period"] == 12
+
+
+def test_labels_and_days_to_next_event_match_the_events(
+    table: pd.DataFrame, content: CatalogContent, cube: xr.Dataset
+) -> None:
+    starts = [e.start for e in content.events.labelled]
+    for day, label, days_to_next in zip(
+        _days(table), table["label"], table["days_to_next_glof"], strict=True
+    ):
+        date = day.date()
+        windows = [content.events.label_window(e) for e in content.events.labelled]
+        assert label == int(any(a <= date <= b for a, b in windows))
+        following = [s for s in starts if s >= date]
+        assert (pd.isna(days_to_next) and not following) or days_to_next == (following[0] - date).days
+    np.testing.assert_array_equal(cube["label"].values, table["label"].to_numpy())
+    for event in content.events.labelled:
+        row = table[_days(table) == pd.Timestamp(event.start)]
+        if len(row):
+            assert int(row["label"].iloc[0]) == 1 and int(row["days_to_next_glof"].iloc[0]) == 0
+
+
+# ------------------------------------------------------------------ values from the inputs
+def test_table_values_come_from_the_modality_outputs(root: pystac.Catalog, table: pd.DataFrame) -> None:
+    indexed = table.set_index(_days(table))
+    lakes = root.get_child("glofnet-sentinel2")
+    assert isinstance(lakes, pystac.Collection)
+    scenes = pd.read_parquet(_href(lakes.assets["lake_area"]))
+    clear = scenes[scenes["quality"] == "clear"]
+    assert len(clear) > 3
+    for _, scene in clear.iterrows():
+        day = pd.Timestamp(scene["datetime"]).tz_convert(None).normalize()
+        if day in indexed.index:
+            assert indexed.loc[day, "lake_area_km2_flag"] == "measured"
+            assert indexed.loc[day, "lake_area_km2"] == pytest.approx(scene["lake_area_km2"])
+    modis = root.get_child("glofnet-modis-lst")
+    assert isinstance(modis, pystac.Collection)
+    lst = pd.read_parquet(_href(modis.assets["lst_daily"])).set_index("date")
+    lst.index = pd.DatetimeIndex(pd.to_datetime(lst.index))
+    shared = indexed.index.intersection(lst.index)
+    assert len(shared) > 100
+    np.testing.assert_array_equal(
+        indexed.loc[shared, "lst_day_k"].to_numpy(), lst.loc[shared, "lst_day_k"].to_numpy()
+    )
+    assert (indexed["lst_day_k_flag"] == "interpolated").any() and (
+        indexed["lst_day_k_flag"] == "missing"
+    ).any()
+
+
+def test_cube_matches_its_sources_on_measured_days(root: pystac.Catalog, cube: xr.Dataset) -> None:
+    modis = root.get_child("glofnet-modis-lst")
+    itslive = root.get_child("glofnet-itslive")
+    assert isinstance(modis, pystac.Collection) and isinstance(itslive, pystac.Collection)
+    lst = xr.open_zarr(_href(modis.assets["lst_cube"]))
+    velocity = xr.open_zarr(_href(itslive.assets["velocity_cube"]))
+    rng = np.random.default_rng(6)
+    measured_lst = np.argwhere(cube["lst_day_flag"].values == MEASURED)
+    assert len(measured_lst) > 100
+    for t, y, x in measured_lst[rng.choice(len(measured_lst), 50, replace=False)]:
+        source = lst["LST_Day"].sel(
+            time=cube["time"].values[t], x=cube["x"].values[x], y=cube["y"].values[y], method="nearest"
+        )
+        assert float(cube["lst_day"].values[t, y, x]) == pytest.approx(float(source), abs=0.011)
+    measured = np.argwhere(cube["velocity_flag"].values == MEASURED)
+    assert len(measured) > 100
+    for t, y, x in measured[rng.choice(len(measured), 50, replace=False)]:
+        day = pd.Timestamp(cube["time"].values[t])
+        pairs = velocity["v"].sel(x=cube["x"].values[x], y=cube["y"].values[y])
+        on_day = pairs.values[pd.DatetimeIndex(velocity["mid_date"].values).normalize() == day]
+        assert float(cube["velocity"].values[t, y, x]) == pytest.approx(np.nanmean(on_day), abs=0.0626)
+
+
+def test_cube_flags_follow_the_declared_max_gap(harmonized: pystac.Collection, cube: xr.Dataset) -> None:
+    interpolation = GlofnetExtension.ext(harmonized).interpolation
+    assert interpolation is not None
+    for name in ("velocity", "lst_day", "water_fraction"):
+        max_gap = interpolation["max_gap_days"][name]
+        flags = cube[f"{name}_flag"].values.reshape(cube.sizes["time"], -1)
+        values = cube[name].values.reshape(cube.sizes["time"], -1)
+        assert np.isfinite(values[flags != MISSING]).all() and np.isnan(values[flags == MISSING]).all()
+        column = int(np.argmax((flags == INTERPOLATED).sum(axis=0)))
+        runs = np.diff(np.flatnonzero(flags[:, column] == MEASURED))
+        inner = np.flatnonzero(flags[:, column] == INTERPOLATED)
+        assert len(inner) > 0 and runs.max(initial=0) > 1
+        measured_idx = np.flatnonzero(flags[:, column] == MEASURED)
+        for index in inner:
+            before, after = measured_idx[measured_idx < index].max(), measured_idx[measured_idx > index].min()
+            assert after - before <= max_gap
+
+
+def test_fill_gaps_interpolates_linearly_up_to_the_maximum() -> None:
+    line = np.arange(20, dtype=np.float64) * 2.0
+    values = line.copy()
+    values[[3, 4]] = np.nan  # gap of 3 days between measurements: filled
+    values[8:14] = np.nan  # gap of 7 days: left missing
+    values[-1] = np.nan  # the end: left missing
+    filled, flags = fill_gaps(np.stack([values, values], axis=1), max_gap_days=3)
+    np.testing.assert_allclose(filled[[3, 4], 0], line[[3, 4]])
+    assert np.isnan(filled[8:14, 0]).all() and np.isnan(filled[-1, 0])
+    assert list(flags[[2, 3, 9, 19], 1]) == [MEASURED, INTERPOLATED, MISSING, MISSING]
+
+
+# ------------------------------------------------------------------ STAC round trips
+def test_table_and_cube_assets_describe_their_files(
+    harmonized: pystac.Collection, table: pd.DataFrame, cube: xr.Dataset
+) -> None:
+    columns = [c["name"] for c in harmonized.assets["table"].extra_fields["table:columns"]]
+    assert columns == list(table.columns)
+    assert harmonized.assets["table"].extra_fields["table:row_count"] == len(table)
+    datacube = DatacubeExtension.ext(harmonized.assets["cube"])
+    assert set(datacube.variables or {}) == set(cube.data_vars)
+    assert set(datacube.dimensions) == set(cube.dims)
+    processing = next(p for p in harmonized.providers or [] if "processing:lineage" in p.extra_fields)
+    for source in ("glofnet-sentinel2", "glofnet-itslive", "glofnet-modis-lst"):
+        assert source in processing.extra_fields["processing:lineage"]
+    assert processing.extra_fields["processing:level"] == "L3"
+    derived = {
+        (link.get_absolute_href() or "").rsplit("/", 2)[-2]
+        for link in harmonized.links
+        if link.rel == "derived_from"
+    }
+    assert derived == {"glofnet-sentinel2", "glofnet-itslive", "glofnet-modis-lst"}
+    assert harmonized.assets["figure"].media_type == "image/png"
+
+
+def test_split_items_hold_their_rows_and_select_their_days(
+    harmonized: pystac.Collection, table: pd.DataFrame, cube: xr.Dataset
+) -> None:
+    items = list(harmonized.get_items())
+    assert sorted(GlofnetExtension.ext(i).split or "" for i in items) == ["test", "train", "validate"]
+    for item in items:
+        split = GlofnetExtension.ext(item).split
+        rows = pd.read_parquet(_href(item.assets["table"]))
+        assert (rows["split"] == split).all()
+        assert (
+            len(rows)
+            == int((table["split"] == split).sum())
+            == item.assets["table"].extra_fields["table:row_count"]
+        )
+        first, last = GlofnetExtension.ext(item.assets["cube"]).time_selection["time"]  # type: ignore[index]
+        selected = cube.sel(time=slice(first, last))
+        assert set(selected["split"].values) == {split}
+        assert dt.date.fromisoformat(first) == rows["date"].min()
