@@ -160,11 +160,8 @@ class AssetChecker:
 
     def check(self, document: StacDocument, report: ValidationReport) -> None:
         """Check every asset of ``document``, adding its problems and counts to ``report``."""
-        assets = document.data.get("assets")
-        if not isinstance(assets, dict):
-            return
-        for key, asset in sorted(assets.items()):
-            href = asset.get("href") if isinstance(asset, dict) else None
+        for key, asset in sorted(document.assets.items()):
+            href = asset.get("href")
             if not isinstance(href, str):
                 continue  # the schema check reports an asset without an href
             path = local_path(href, document.path.parent)

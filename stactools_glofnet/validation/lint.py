@@ -23,7 +23,7 @@ bounds link counts; the size rule catches what matters).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Final
 
 from stactools_glofnet.validation.problems import LINT, Problem
 from stactools_glofnet.validation.walk import StacDocument
@@ -37,24 +37,19 @@ Finding = tuple[str, str]
 """(rule, message)."""
 
 
-def _assets(document: StacDocument) -> dict[str, Any]:
-    assets = document.data.get("assets")
-    return assets if isinstance(assets, dict) else {}
-
-
 def link_title(document: StacDocument) -> Iterator[Finding]:
     """Links of catalogs and collections carry titles."""
     if document.type == "Feature":
         return
-    for link in document.data.get("links", []):
-        if isinstance(link, dict) and link.get("rel") != "self" and not link.get("title"):
+    for link in document.links:
+        if link.get("rel") != "self" and not link.get("title"):
             yield "link-title", f"the {link.get('rel')} link to {link.get('href')} has no title"
 
 
 def asset_roles(document: StacDocument) -> Iterator[Finding]:
     """Assets say what they are for."""
-    for key, asset in sorted(_assets(document).items()):
-        if isinstance(asset, dict) and not asset.get("roles"):
+    for key, asset in sorted(document.assets.items()):
+        if not asset.get("roles"):
             yield "asset-roles", f"asset {key!r} has no roles"
 
 
@@ -86,9 +81,7 @@ def file_name(document: StacDocument) -> Iterator[Finding]:
 
 def thumbnail_type(document: StacDocument) -> Iterator[Finding]:
     """Thumbnails are browser images."""
-    for key, asset in sorted(_assets(document).items()):
-        if not isinstance(asset, dict):
-            continue
+    for key, asset in sorted(document.assets.items()):
         if "thumbnail" in (asset.get("roles") or []) or key == "thumbnail":
             media_type = str(asset.get("type", ""))
             if not media_type.startswith(THUMBNAIL_TYPES):

@@ -40,6 +40,20 @@ class StacDocument:
         """The object's id, or its file name when it has none."""
         return str(self.data.get("id") or self.path.name)
 
+    @property
+    def links(self) -> list[dict[str, Any]]:
+        """The well-formed links (the schema check reports the others)."""
+        links = self.data.get("links")
+        return [link for link in links if isinstance(link, dict)] if isinstance(links, list) else []
+
+    @property
+    def assets(self) -> dict[str, dict[str, Any]]:
+        """The well-formed assets by key (the schema check reports the others)."""
+        assets = self.data.get("assets")
+        if not isinstance(assets, dict):
+            return {}
+        return {str(k): v for k, v in assets.items() if isinstance(v, dict)}
+
 
 def local_path(href: str, base: Path) -> Path | None:
     """The file an href points to, relative to directory ``base``; None for remote hrefs."""
@@ -94,8 +108,8 @@ def read_root(path: Path) -> StacDocument:
 
 
 def _linked(document: StacDocument) -> Iterator[Path]:
-    for link in document.data.get("links", []):
-        if not isinstance(link, dict) or link.get("rel") not in FOLLOWED_RELS:
+    for link in document.links:
+        if link.get("rel") not in FOLLOWED_RELS:
             continue
         href = link.get("href")
         if not isinstance(href, str):
