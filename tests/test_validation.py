@@ -228,3 +228,14 @@ def test_text_report_is_a_table_a_verdict_then_one_line_per_problem() -> None:
     only_warnings = ValidationReport(catalog="cat")
     only_warnings.add(Problem("warning", "lint", "summaries", "cat/c.json", "summaries: none"))
     assert not only_warnings.failed() and only_warnings.failed(strict=True)
+
+
+def test_malformed_documents_do_not_stop_lint_or_integrity(tmp_path: Path) -> None:
+    # Wrong shapes are the schema check's to report; the other checks skip them without failing.
+    document = _document(
+        tmp_path / "x" / "x.json", {**_item("x", {}), "links": 5, "assets": {"a": "./a.tif", "b": {}}}
+    )
+    assert document.links == [] and list(document.assets) == ["b"]
+    assert [p.rule for p in lint(document)] == ["asset-roles"]
+    report = _check(document)
+    assert (report.assets, report.problems) == (0, [])

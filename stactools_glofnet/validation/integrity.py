@@ -1,11 +1,13 @@
 """Each local asset: the file is there, its size and ``file:checksum`` match, and its format holds.
 
-COGs must pass rio-cogeo's validation; Zarr stores must open with xarray and hold exactly the
-data variables that ``cube:variables`` declares (dimension coordinates are in
-``cube:dimensions``, which must name dimensions of the store); Parquet files must have exactly
-the columns of ``table:columns`` (read from the footer, no data loaded). Declarations are taken
-from the asset, else from its Item's properties or its Collection. Remote assets (http, s3...)
-are counted and skipped. A file several assets share is read once.
+COGs must pass rio-cogeo's validation (its warnings are warnings). Zarr stores must open with
+xarray and hold the data variables that ``cube:variables`` declares, no fewer and no more
+gridded ones (dimension coordinates are in ``cube:dimensions``, which must name dimensions of the
+store; CF grid-mapping variables are coordinates; an undeclared variable off the spatial grid is
+only a warning, see :func:`_variables`). Parquet files must have exactly the columns of
+``table:columns`` (read from the footer, no data loaded). Declarations are taken from the asset,
+else from its Item's properties or its Collection. Remote assets (http, s3...) are counted and
+skipped. A file several assets share is read once.
 """
 
 from __future__ import annotations
