@@ -133,13 +133,28 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @glofnet.command("validate")
     @click.argument("catalog", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION
+    @click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="text: a summary table and one line per problem; json: the same for machines.",
+    )
+    @click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
     @_one_line_errors
-    def validate_command(catalog: Path, schema_dirs: tuple[Path, ...]) -> None:
-        """Validate every object of CATALOG against its schemas and check its assets.
+    def validate_command(
+        catalog: Path, schema_dirs: tuple[Path, ...], output_format: str, strict: bool
+    ) -> None:
+        """Check CATALOG: every object against its schemas and STAC best practices, every asset's integrity.
+
+        Exits 1 when there is an error (with --strict, also on warnings).
 
         Example: stac glofnet validate build/catalog --schema-dir ../shared/stac-schemas
         """
-        report = validate.validate_catalog(catalog, schema_dirs)
-        click.echo(f"{catalog}: {report.objects} objects and {report.assets} assets valid")
+        report = validate.check_catalog(catalog, schema_dirs)
+        click.echo(validate.as_json(report) if output_format == "json" else validate.as_text(report))
+        if report.failed(strict=strict):
+            raise click.exceptions.Exit(1)
 
     return glofnet

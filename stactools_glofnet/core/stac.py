@@ -11,7 +11,7 @@ from typing import Any
 
 import pystac
 from pystac.extensions.processing import ProcessingExtension
-from pystac.extensions.scientific import Publication, ScientificExtension
+from pystac.extensions.scientific import Publication, ScientificExtension, doi_to_url
 from pystac.extensions.version import VersionExtension
 from pystac.stac_io import DefaultStacIO
 from rasterio.warp import transform_geom
@@ -150,6 +150,11 @@ def new_collection(
         citation=dataset.citation.text,
         publications=[Publication(doi=p.doi, citation=p.citation) for p in dataset.publications],
     )
+    # pystac adds one untitled cite-as link per publication; STAC best practice wants every link titled.
+    titles = {doi_to_url(p.doi): p.citation for p in dataset.publications}
+    for link in collection.links:
+        if link.rel == "cite-as" and link.title is None and link.href in titles:
+            link.title = titles[link.href]
     VersionExtension.ext(collection, add_if_missing=True).apply(version=dataset.version)
     ProcessingExtension.add_to(collection)
     glofnet = GlofnetExtension.ext(collection, add_if_missing=True)

@@ -1,0 +1,62 @@
+"""Validate a whole catalog: walk it once, run every check on each object, gather the problems."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.progress import progress
+from stactools_glofnet.core.schemas import offline_first_validation
+from stactools_glofnet.validation.integrity import AssetChecker
+from stactools_glofnet.validation.lint import lint
+from stactools_glofnet.validation.problems import ValidationReport
+from stactools_glofnet.validation.schema import check_schemas
+from stactools_glofnet.validation.walk import read_root, walk
+
+logger = logging.getLogger(__name__)
+
+
+def check_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationReport:
+    """Check every object of the catalog at ``path`` and every local asset; never fails on findings.
+
+    ``path`` is a catalog directory (its ``catalog.json``, or ``collection.json`` when that is all
+    it has) or a root Catalog/Collection file. Schema, lint and integrity findings are collected in
+    the report. Raises :class:`GlofnetError` only when validation cannot run at all: no readable
+    root, a schema directory that does not exist, or a schema that is nowhere to be found.
+    """
+    root = read_root(path)
+    report = ValidationReport(catalog=str(path))
+    assets = AssetChecker()
+    with offline_first_validation(schema_dirs):
+        for document in progress(walk(root, report), desc="validate", unit="object"):
+            report.objects += 1
+            problem = check_schemas(document)
+            if problem is not None:
+                report.add(problem)
+            for finding in lint(document):
+                report.add(finding)
+            assets.check(document, report)
+    return report
+
+
+def validate_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationReport:
+    """Like :func:`check_catalog`, but raise :class:`GlofnetError` when there is any error.
+
+    The error names the first problem and how many more there are, so a build refuses to publish
+    an invalid catalog; warnings are logged and do not fail.
+    """
+    report = check_catalog(path, schema_dirs)
+    base = path if path.is_dir() else path.parent
+    for warning in report.warnings:
+        # Relative paths: a build validates in a staging directory that then moves to DEST.
+        logger.warning("%s %s: %s", warning.check, os.path.relpath(warning.path, base), warning.message)
+    errors = report.errors
+    if errors:
+        first = errors[0]
+        more = len(errors) - 1
+        suffix = f" (and {more} more error{'s' * (more != 1)}; run stac glofnet validate to list them)"
+        raise GlofnetError(first.path, f"{first.check}: {first.message}{suffix if more else ''}")
+    return report

@@ -1,0 +1,274 @@
+"""Each local asset: the file is there, its size and ``file:checksum`` match, and its format holds.
+
+COGs must pass rio-cogeo's validation (its warnings are warnings). Zarr stores must open with
+xarray and hold the data variables that ``cube:variables`` declares, no fewer and no more
+gridded ones (dimension coordinates are in ``cube:dimensions``, which must name dimensions of the
+store; CF grid-mapping variables are coordinates; an undeclared variable off the spatial grid is
+only a warning, see :func:`_variables`). Parquet files must have exactly the columns of
+``table:columns`` (read from the footer, no data loaded). Declarations are taken from the asset,
+else from its Item's properties or its Collection. Remote assets (http, s3...) are counted and
+skipped. A file several assets share is read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from stactools_glofnet.core.constants import PARQUET, ZARR
+from stactools_glofnet.core.files import CHUNK
+from stactools_glofnet.validation.problems import INTEGRITY, Problem, Severity, ValidationReport
+from stactools_glofnet.validation.walk import StacDocument, local_path
+
+MULTIHASH: Final = {"11": "sha1", "12": "sha256", "13": "sha512", "d501": "md5"}
+"""Multihash function codes (hex varint) of the hashes ``file:checksum`` can be checked against."""
+
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+"""An unnamed pandas index stored as a column: not data, never declared."""
+
+
+def _multihash(path: Path, checksum: str) -> str | None:
+    """The file's multihash with the same function as ``checksum``; None for unknown functions."""
+    for code, name in MULTIHASH.items():
+        if checksum.lower().startswith(code):
+            digest = hashlib.new(name)
+            with path.open("rb") as file:
+                while block := file.read(CHUNK):
+                    digest.update(block)
+            return f"{code}{digest.digest_size:02x}{digest.hexdigest()}"
+    return None
+
+
+@dataclass(frozen=True)
+class ZarrContent:
+    """The names a Zarr store holds, as xarray sees them with CF decoding of coordinates."""
+
+    data_variables: dict[str, tuple[str, ...]]
+    """Each data variable's dimensions (grid-mapping and bounds variables are coordinates)."""
+    coordinates: frozenset[str]
+    dimensions: frozenset[str]
+
+
+def _open_zarr(path: Path) -> ZarrContent | str:
+    """The store's names, or why it does not open."""
+    consolidated = (path / ".zmetadata").is_file()
+    if not consolidated and not (path / "zarr.json").is_file():
+        return "is not a consolidated Zarr v2 or a Zarr v3 store (no .zmetadata or zarr.json)"
+    try:
+        with xr.open_dataset(
+            path,
+            engine="zarr",
+            consolidated=consolidated,
+            chunks=None,
+            decode_times=False,
+            decode_timedelta=False,
+            mask_and_scale=False,
+            decode_coords="all",
+        ) as dataset:
+            return ZarrContent(
+                data_variables={str(n): tuple(str(d) for d in v.dims) for n, v in dataset.data_vars.items()},
+                coordinates=frozenset(str(n) for n in dataset.coords),
+                dimensions=frozenset(str(n) for n in dataset.dims),
+            )
+    except Exception as error:  # zarr and xarray raise many types for a damaged store
+        return f"does not open as Zarr ({type(error).__name__}: {error})"
+
+
+def _parquet_columns(path: Path) -> list[str] | str:
+    """The file's column names, or why it does not open."""
+    try:
+        schema = pq.read_schema(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        return f"does not open as Parquet ({type(error).__name__}: {error})"
+    return [name for name in schema.names if not PANDAS_INDEX.fullmatch(name)]
+
+
+def _cog_problems(path: Path) -> tuple[list[str], list[str]]:
+    """rio-cogeo's errors and warnings for ``path``."""
+    try:
+        _, errors, warnings = cog_validate(str(path), quiet=True)
+    except Exception as error:  # rasterio raises for files that are no GeoTIFF at all
+        return [f"not a readable GeoTIFF ({type(error).__name__}: {error})"], []
+    return list(errors), list(warnings)
+
+
+def _differences(present: Collection[str], declared: Collection[str]) -> str:
+    parts = []
+    undeclared = sorted(set(present) - set(declared))
+    absent = sorted(set(declared) - set(present))
+    if undeclared:
+        parts.append(f"not declared: {', '.join(undeclared)}")
+    if absent:
+        parts.append(f"declared but absent: {', '.join(absent)}")
+    return "; ".join(parts)
+
+
+def _declared(document: StacDocument, asset: dict[str, Any], field: str) -> Any:
+    """``field`` from the asset, else from the Item's properties or the Collection itself."""
+    if field in asset:
+        return asset[field]
+    owner = document.data.get("properties", {}) if document.type == "Feature" else document.data
+    return owner.get(field) if isinstance(owner, dict) else None
+
+
+def _variables(
+    content: ZarrContent, variables: dict[str, Any], dimensions: dict[str, Any]
+) -> Iterator[tuple[Severity, str, str]]:
+    """Compare a store's data variables with ``cube:variables``.
+
+    Errors: a declared variable the store lacks (a declared one may also be a coordinate), or an
+    undeclared variable over the cube's spatial dimensions (gridded data nobody is told about).
+    An undeclared variable along other dimensions only (per-time metadata, an auxiliary
+    variable in datacube terms) is a warning.
+    """
+    declared = set(variables)
+    undeclared = set(content.data_variables) - declared
+    spatial = {n for n, d in dimensions.items() if isinstance(d, dict) and d.get("type") == "spatial"}
+    auxiliary = sorted(n for n in undeclared if spatial and not spatial <= set(content.data_variables[n]))
+    present = (set(content.data_variables) - set(auxiliary)) | (content.coordinates & declared)
+    differences = _differences(present, declared)
+    if differences:
+        yield (
+            "error",
+            "zarr-variables",
+            f"has Zarr variables that disagree with cube:variables: {differences}",
+        )
+    if auxiliary:
+        yield (
+            "warning",
+            "zarr-variables",
+            f"has variables off the spatial grid that cube:variables does not declare: {', '.join(auxiliary)}"
+            " (declare them with type auxiliary)",
+        )
+
+
+class AssetChecker:
+    """Checks the assets of one document after another; remembers what it learnt about each file."""
+
+    def __init__(self) -> None:
+        """Start with nothing read."""
+        self._digests: dict[tuple[Path, str], str | None] = {}
+        self._cogs: dict[Path, tuple[list[str], list[str]]] = {}
+        self._zarrs: dict[Path, ZarrContent | str] = {}
+        self._parquets: dict[Path, list[str] | str] = {}
+
+    def check(self, document: StacDocument, report: ValidationReport) -> None:
+        """Check every asset of ``document``, adding its problems and counts to ``report``."""
+        for key, asset in sorted(document.assets.items()):
+            href = asset.get("href")
+            if not isinstance(href, str):
+                continue  # the schema check reports an asset without an href
+            path = local_path(href, document.path.parent)
+            if path is None:
+                report.remote_assets += 1
+                continue
+            report.assets += 1
+            where = f"asset {key!r} of {document.id}"
+            for severity, rule, message in self._asset(document, asset, path):
+                report.add(Problem(severity, INTEGRITY, rule, str(path), f"{where} {message}"))
+
+    def _asset(
+        self, document: StacDocument, asset: dict[str, Any], path: Path
+    ) -> Iterator[tuple[Severity, str, str]]:
+        media_type = str(asset.get("type", ""))
+        if media_type == ZARR:
+            if not path.is_dir():
+                yield "error", "missing", "is missing (no Zarr store there)"
+                return
+            yield from self._zarr(document, asset, path)
+            return
+        if not path.is_file():
+            yield "error", "missing", "is a directory, not a file" if path.is_dir() else "is missing"
+            return
+        yield from self._file(asset, path)
+        if "profile=cloud-optimized" in media_type:
+            yield from self._cog(path)
+        elif media_type == PARQUET:
+            yield from self._parquet(document, asset, path)
+
+    def _file(self, asset: dict[str, Any], path: Path) -> Iterator[tuple[Severity, str, str]]:
+        size = asset.get("file:size")
+        actual = path.stat().st_size
+        if isinstance(size, int) and actual != size:
+            yield "error", "size", f"has {actual} bytes, file:size says {size}"
+            return  # the checksum cannot match either
+        checksum = asset.get("file:checksum")
+        if not isinstance(checksum, str):
+            return
+        key = (path, checksum[:4].lower())
+        if key not in self._digests:
+            self._digests[key] = _multihash(path, checksum)
+        digest = self._digests[key]
+        if digest is None:
+            yield (
+                "warning",
+                "checksum",
+                f"has a file:checksum ({checksum[:8]}...) of an unsupported hash function",
+            )
+        elif digest != checksum.lower():
+            yield (
+                "error",
+                "checksum",
+                f"does not match its file:checksum (file {digest[:16]}..., declared {checksum[:16]}...)",
+            )
+
+    def _cog(self, path: Path) -> Iterator[tuple[Severity, str, str]]:
+        if path not in self._cogs:
+            self._cogs[path] = _cog_problems(path)
+        errors, warnings = self._cogs[path]
+        if errors:
+            yield "error", "cog", f"is not a valid COG: {'; '.join(errors)}"
+        if warnings:
+            yield "warning", "cog", f"is a COG with warnings: {'; '.join(warnings)}"
+
+    def _zarr(
+        self, document: StacDocument, asset: dict[str, Any], path: Path
+    ) -> Iterator[tuple[Severity, str, str]]:
+        if path not in self._zarrs:
+            self._zarrs[path] = _open_zarr(path)
+        content = self._zarrs[path]
+        if isinstance(content, str):
+            yield "error", "zarr", content
+            return
+        variables = _declared(document, asset, "cube:variables")
+        dimensions = _declared(document, asset, "cube:dimensions")
+        if isinstance(variables, dict):
+            yield from _variables(content, variables, dimensions if isinstance(dimensions, dict) else {})
+        if isinstance(dimensions, dict):
+            absent = sorted(set(dimensions) - content.dimensions)
+            if absent:
+                yield (
+                    "error",
+                    "zarr-dimensions",
+                    f"has no dimension {', '.join(absent)} that cube:dimensions declares"
+                    f" (the store's: {', '.join(sorted(content.dimensions))})",
+                )
+
+    def _parquet(
+        self, document: StacDocument, asset: dict[str, Any], path: Path
+    ) -> Iterator[tuple[Severity, str, str]]:
+        if path not in self._parquets:
+            self._parquets[path] = _parquet_columns(path)
+        columns = self._parquets[path]
+        if isinstance(columns, str):
+            yield "error", "parquet", columns
+            return
+        declared = _declared(document, asset, "table:columns")
+        if not isinstance(declared, list):
+            return
+        names = [c.get("name") for c in declared if isinstance(c, dict)]
+        differences = _differences(columns, [n for n in names if isinstance(n, str)])
+        if differences:
+            yield (
+                "error",
+                "parquet-columns",
+                f"has Parquet columns that disagree with table:columns: {differences}",
+            )
