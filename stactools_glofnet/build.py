@@ -18,6 +18,7 @@ import pystac
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, load_content
+from stactools_glofnet.core.engine import Engine, open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import publish_schema
 from stactools_glofnet.core.files import staged_directory
@@ -107,12 +108,17 @@ MODALITIES = [*WINGS, "harmonized"]
 
 
 def _harmonized(
-    content: CatalogContent, built: list[pystac.Collection], workdir: Path, *, link_inputs: bool
+    content: CatalogContent,
+    built: list[pystac.Collection],
+    workdir: Path,
+    *,
+    link_inputs: bool,
+    engine: Engine,
 ) -> pystac.Collection | None:
     inputs = harmonization_inputs(built)
     if inputs is None:
         return None
-    return harmonized_collection(content, inputs, workdir, link_inputs=link_inputs)
+    return harmonized_collection(content, inputs, workdir, link_inputs=link_inputs, engine=engine)
 
 
 WORKDIR = "_work"
@@ -138,10 +144,12 @@ def _build_wings(directory: Path, content: CatalogContent, inputs: SourceInputs)
     return built
 
 
-def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[str]:
+def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs, engine: Engine) -> list[str]:
     root = root_catalog(content)
     built = _build_wings(directory, content, inputs)
-    harmonized = _harmonized(content, built, directory / WORKDIR / "harmonized", link_inputs=True)
+    harmonized = _harmonized(
+        content, built, directory / WORKDIR / "harmonized", link_inputs=True, engine=engine
+    )
     if harmonized is None:
         logger.info("SOURCE lacks a modality the harmonized products need; they are left out")
     else:
@@ -159,14 +167,20 @@ def create_catalog(
     content: CatalogContent | None = None,
     schema_dirs: Sequence[Path] = (),
     validate: bool = True,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> BuildReport:
-    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``."""
+    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``.
+
+    ``workers`` > 0 runs the harmonized cube's tiles on a local dask.distributed cluster of that
+    many processes, ``scheduler`` on an existing one; the output is the same either way.
+    """
     content = content or load_content()
     source = source if source is not None else cached_sample(content)
     inputs = open_source(source)
     report: ValidationReport | None = None
-    with staged_directory(dest) as staging:
-        collections = _build_into(staging, content, inputs)
+    with staged_directory(dest) as staging, open_engine(workers, scheduler) as engine:
+        collections = _build_into(staging, content, inputs, engine)
         if validate:
             report = validate_catalog(staging, schema_dirs)
     return BuildReport(dest=dest, source=source, collections=collections, validation=report)
@@ -180,6 +194,8 @@ def create_collection(
     content: CatalogContent | None = None,
     schema_dirs: Sequence[Path] = (),
     validate: bool = True,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> BuildReport:
     """Build one modality's collection alone into ``dest`` as a self-contained collection."""
     content = content or load_content()
@@ -187,10 +203,12 @@ def create_collection(
         raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
     inputs = open_source(source)
     report: ValidationReport | None = None
-    with staged_directory(dest) as staging:
+    with staged_directory(dest) as staging, open_engine(workers, scheduler) as engine:
         if modality == "harmonized":
             built = _build_wings(staging, content, inputs)
-            collection = _harmonized(content, built, staging / WORKDIR / modality, link_inputs=False)
+            collection = _harmonized(
+                content, built, staging / WORKDIR / modality, link_inputs=False, engine=engine
+            )
         else:
             collection = WINGS[modality](content, inputs, staging / WORKDIR / modality)
         if collection is None:

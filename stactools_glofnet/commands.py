@@ -27,6 +27,30 @@ SCHEMA_DIR_OPTION = click.option(
 )
 
 
+ENGINE_OPTIONS = (
+    click.option(
+        "--workers",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Run the harmonized cube's tiles on a local dask.distributed cluster of this many worker "
+        "processes (0: in this process). The output is identical.",
+    ),
+    click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="Run them on an existing dask.distributed scheduler instead, e.g. tcp://10.0.0.5:8786.",
+    ),
+)
+
+
+def _engine_options(function: F) -> F:
+    for option in reversed(ENGINE_OPTIONS):
+        function = option(function)
+    return function
+
+
 def _one_line_errors(function: F) -> F:
     """Report :class:`GlofnetError` as one line and exit 1, without a traceback."""
 
@@ -61,8 +85,11 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @glofnet.command("create-catalog")
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[SOURCE] DEST")
     @SCHEMA_DIR_OPTION
+    @_engine_options
     @_one_line_errors
-    def create_catalog_command(paths: tuple[Path, ...], schema_dirs: tuple[Path, ...]) -> None:
+    def create_catalog_command(
+        paths: tuple[Path, ...], schema_dirs: tuple[Path, ...], workers: int, scheduler: str | None
+    ) -> None:
         """Build the whole catalog from SOURCE (default: the bundled sample) into DEST.
 
         Example: stac glofnet create-catalog build/catalog
@@ -70,7 +97,9 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         if len(paths) not in (1, 2):
             raise click.UsageError("expected [SOURCE] DEST")
         source, dest = (None, paths[0]) if len(paths) == 1 else paths
-        report = build.create_catalog(dest, source, schema_dirs=schema_dirs)
+        report = build.create_catalog(
+            dest, source, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
+        )
         checked = report.validation
         click.echo(
             f"{dest}: catalog with {', '.join(report.collections)} from {report.source}"
@@ -82,15 +111,23 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @click.argument("source", type=click.Path(path_type=Path))
     @click.argument("dest", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION
+    @_engine_options
     @_one_line_errors
     def create_collection_command(
-        modality: str, source: Path, dest: Path, schema_dirs: tuple[Path, ...]
+        modality: str,
+        source: Path,
+        dest: Path,
+        schema_dirs: tuple[Path, ...],
+        workers: int,
+        scheduler: str | None,
     ) -> None:
         """Build one MODALITY's collection from SOURCE into DEST.
 
-        Example: stac glofnet create-collection events build/sample build/events
+        Example: stac glofnet create-collection harmonized build/sample build/harmonized --workers 2
         """
-        report = build.create_collection(modality, source, dest, schema_dirs=schema_dirs)
+        report = build.create_collection(
+            modality, source, dest, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
+        )
         click.echo(f"{dest}: collection {report.collections[0]}")
 
     @glofnet.command("create-item")

@@ -423,3 +423,26 @@ def test_split_items_hold_their_rows_and_select_their_days(
         selected = cube.sel(time=slice(first, last))
         assert set(selected["split"].values) == {split}
         assert dt.date.fromisoformat(first) == rows["date"].min()
+
+
+# ------------------------------------------------------------------ dask.distributed engine
+def test_a_local_dask_cluster_writes_the_same_cube(
+    built_catalog: Path, small_sample: Path, tmp_path: Path, schema_dir: Path
+) -> None:
+    from stactools_glofnet.build import create_collection
+
+    dest = tmp_path / "harmonized"
+    create_collection("harmonized", small_sample, dest, schema_dirs=[schema_dir], workers=2)
+    serial = built_catalog / "glofnet-harmonized"
+
+    def cube_files(root: Path) -> list[str]:
+        store = root / "harmonized_cube.zarr"
+        return sorted(p.relative_to(root).as_posix() for p in store.rglob("*") if p.is_file())
+
+    assert cube_files(dest) == cube_files(serial)
+    assert len(cube_files(serial)) > 20
+    for relative in ["harmonized_daily.parquet", *cube_files(serial)]:
+        assert (dest / relative).read_bytes() == (serial / relative).read_bytes(), relative
+    collection = pystac.read_file(str(dest / "collection.json"))
+    assert isinstance(collection, pystac.Collection)
+    assert not [link for link in collection.links if link.rel == "derived_from"]

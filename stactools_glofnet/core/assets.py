@@ -74,10 +74,13 @@ def add_cube_asset(
     times: pd.DatetimeIndex,
     variables: dict[str, tuple[str, str]],
     time_description: str | None = None,
+    per_time: dict[str, str] | None = None,
 ) -> None:
     """Add a (time, y, x) Zarr cube with its datacube dimensions and ``{name: (unit, text)}`` variables.
 
-    The xarray-assets extension goes on the collection before the datacube extension.
+    ``per_time`` declares ``{name: text}`` auxiliary variables along the time dimension alone
+    (per-date metadata, labels, encodings). The xarray-assets extension goes on the collection
+    before the datacube extension.
     """
     datacube = DatacubeExtension.ext(asset, add_if_missing=False)
     left, bottom, right, top = grid.bounds
@@ -117,6 +120,11 @@ def add_cube_asset(
             }
         )
         for name, (unit, text) in variables.items()
+    } | {
+        name: Variable.from_dict(
+            {"dimensions": [time_dimension], "type": VariableType.AUXILIARY, "description": text}
+        )
+        for name, text in (per_time or {}).items()
     }
     XarrayAssetsExtension.add_to(collection)
     DatacubeExtension.add_to(collection)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pystac
-from pystac.extensions.datacube import DatacubeExtension, Variable, VariableType
 from pystac.extensions.table import Column, TableExtension
 from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
@@ -20,6 +19,7 @@ from stactools_glofnet.core.assets import (
 )
 from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.constants import PARQUET
+from stactools_glofnet.core.engine import Engine
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
 from stactools_glofnet.core.stac import day_end, day_start, footprint, new_collection
 from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
@@ -74,27 +74,17 @@ def _cube_asset(cube: GridCube, content: CatalogContent, collection: pystac.Coll
         time_description="UTC day",
         times=cube.times,
         variables=variables,
+        per_time={
+            "label": "1 = GLOF, 0 = no GLOF",
+            "days_to_next_glof": "Days until the next labelled outburst; NaN after the last",
+            "split": "train, validate or test; empty inside a buffer",
+            **{
+                e["columns"][part]: f"{part}(2 pi ({e['source']} - {e['offset']}) / {e['period']})"
+                for e in cube.encodings
+                for part in ("sin", "cos")
+            },
+        },
     )
-    datacube = DatacubeExtension.ext(asset)
-    per_day = {
-        "label": "1 = GLOF, 0 = no GLOF",
-        "days_to_next_glof": "Days until the next labelled outburst; NaN after the last",
-        "split": "train, validate or test; empty inside a buffer",
-        **{
-            e["columns"][part]: f"{part}(2 pi ({e['source']} - {e['offset']}) / {e['period']})"
-            for e in cube.encodings
-            for part in ("sin", "cos")
-        },
-    }
-    datacube.variables = {
-        **(datacube.variables or {}),
-        **{
-            name: Variable.from_dict(
-                {"dimensions": ["time"], "type": VariableType.AUXILIARY, "description": text}
-            )
-            for name, text in per_day.items()
-        },
-    }
     GlofnetExtension.ext(asset).normalization = cube.normalization
     return asset
 
@@ -150,13 +140,18 @@ def _split_item(
 
 
 def create_collection(
-    content: CatalogContent, inputs: HarmonizationInputs, workdir: Path, *, link_inputs: bool = True
+    content: CatalogContent,
+    inputs: HarmonizationInputs,
+    workdir: Path,
+    *,
+    link_inputs: bool = True,
+    engine: Engine | None = None,
 ) -> pystac.Collection:
     """Harmonize the modality collections in ``inputs`` into ``glofnet-harmonized`` (files in ``workdir``)."""
     table = daily_table(content, inputs)
     paths = _write_tables(table, workdir)
     days = pd.DatetimeIndex(pd.to_datetime(table.frame["date"]))
-    cube = grid_cube(content, inputs, days, workdir)
+    cube = grid_cube(content, inputs, days, workdir, engine)
     multimodal_figure(table.frame, content, workdir / "harmonized_daily.png")
     _, bbox = footprint(cube.grid)
     collection = new_collection(
@@ -188,6 +183,9 @@ def create_collection(
     }
     glofnet.normalization = table.normalization
     glofnet.cyclical_encodings = table.encodings
+    collection.summaries.add(
+        GlofnetExtension.split.key, [s for s in ("train", "validate", "test") if s in paths]
+    )
     splits = [s if isinstance(s, str) else None for s in table.frame["split"]]
     glofnet.class_balance = class_balance(
         [(s, bool(v)) for s, v in zip(splits, table.frame["label"], strict=True)]  # type: ignore[misc]

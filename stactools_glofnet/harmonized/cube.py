@@ -27,6 +27,7 @@ from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.engine import Engine, SerialEngine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
 from stactools_glofnet.core.grids import Grid, aoi_grid
@@ -212,19 +213,21 @@ def _template(
 
 
 class _TrainStatistics:
-    """Running sums of each variable over train days (float64, no data retained)."""
+    """Running count, sum and sum of squares of each variable's train values (no data retained)."""
 
-    def __init__(self, train: NDArray[np.bool_]) -> None:
-        self.train = train
+    def __init__(self) -> None:
         self.sums: dict[str, list[float]] = {}
 
     def add(self, name: str, values: NDArray[Any]) -> None:
-        chosen = values[self.train].astype(np.float64)
+        chosen = values.astype(np.float64)
         chosen = chosen[np.isfinite(chosen)]
-        total = self.sums.setdefault(name, [0.0, 0.0, 0.0])
-        total[0] += chosen.size
-        total[1] += float(chosen.sum())
-        total[2] += float(np.square(chosen).sum())
+        self.merge({name: [chosen.size, float(chosen.sum()), float(np.square(chosen).sum())]})
+
+    def merge(self, sums: dict[str, list[float]]) -> None:
+        for name, values in sums.items():
+            total = self.sums.setdefault(name, [0.0, 0.0, 0.0])
+            for index, value in enumerate(values):
+                total[index] += value
 
     def result(self) -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
@@ -238,10 +241,82 @@ class _TrainStatistics:
         return out
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every tile job reads: store paths, day positions and gap limits (picklable)."""
+
+    output: Path
+    days: int
+    max_gap_days: dict[str, int]
+    train: NDArray[np.bool_]
+    velocity: Path
+    velocity_offset: tuple[int, int]
+    velocity_days: NDArray[np.int64]
+    lst: Path
+    lst_days: NDArray[np.int64]
+    scenes: Path
+    scene_days: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """One tile of the cube: its row and column ranges and the LST pixel of each of its cells."""
+
+    shared: _Shared
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    lst_index: NDArray[np.int64]
+
+
+def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
+    """Bring every source onto one tile for all days, fill gaps, write it; return train sums."""
+    shared = job.shared
+    rows, cols = slice(*job.rows), slice(*job.cols)
+    row0, col0 = shared.velocity_offset
+    with xr.open_zarr(shared.velocity, consolidated=True) as velocity:
+        speed = velocity["v"][
+            :, row0 + job.rows[0] : row0 + job.rows[1], col0 + job.cols[0] : col0 + job.cols[1]
+        ]
+        measured: dict[str, NDArray[np.float64]] = {
+            "velocity": _daily_mean(speed.values, shared.velocity_days, shared.days)
+        }
+    with xr.open_zarr(shared.scenes, consolidated=False) as scenes:
+        for name in ("water_fraction", "clear_fraction"):
+            measured[name] = _daily_mean(scenes[name][:, rows, cols].values, shared.scene_days, shared.days)
+    index = job.lst_index
+    with xr.open_zarr(shared.lst, consolidated=True) as lst:
+        for part, name in (("lst_day", "LST_Day"), ("lst_night", "LST_Night")):
+            values = lst[name].values.reshape(lst.sizes["time"], -1)
+            picked = np.where(index >= 0, values[:, np.clip(index, 0, None)], np.nan)
+            measured[part] = _daily_mean(picked, shared.lst_days, shared.days)
+    tile: dict[str, Any] = {}
+    statistics = _TrainStatistics()
+    for name in VARIABLES:
+        if name in FILLED:
+            filled, flags = fill_gaps(measured[name], shared.max_gap_days[name])
+            tile[f"{name}_flag"] = (("time", "y", "x"), flags)
+        else:
+            filled = measured[name].astype(np.float32)
+        tile[name] = (("time", "y", "x"), filled)
+        statistics.add(name, filled[shared.train])
+    xr.Dataset(tile).to_zarr(
+        shared.output,
+        region={"time": slice(0, shared.days), "y": rows, "x": cols},
+        zarr_format=2,
+        consolidated=False,
+    )
+    return statistics.sums
+
+
 def grid_cube(
-    content: CatalogContent, inputs: HarmonizationInputs, days: pd.DatetimeIndex, workdir: Path
+    content: CatalogContent,
+    inputs: HarmonizationInputs,
+    days: pd.DatetimeIndex,
+    workdir: Path,
+    engine: Engine | None = None,
 ) -> GridCube:
-    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``."""
+    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``, tile by tile on ``engine``."""
+    engine = engine or SerialEngine()
     params = content.processing.harmonized
     velocity_grid = declared_grid_of(inputs.collections["itslive"])
     area = getattr(content.geometry, params.extent)
@@ -272,55 +347,43 @@ def grid_cube(
     }
     template.to_zarr(path, mode="w", zarr_format=2, consolidated=False, compute=False, encoding=encoding)
 
-    velocity = xr.open_zarr(inputs.asset_path("itslive", "velocity_cube"), consolidated=True)
-    if (velocity.sizes["y"], velocity.sizes["x"]) != velocity_grid.shape:
-        raise GlofnetError(inputs.collections["itslive"].id, "velocity cube does not match its glofnet:grid")
-    velocity = velocity.isel(y=slice(row0, row0 + grid.height), x=slice(col0, col0 + grid.width))
-    velocity_days = _day_positions(velocity["mid_date"].values, days)
-    lst = xr.open_zarr(inputs.asset_path("modis", "lst_cube"), consolidated=True)
-    lst_days = _day_positions(lst["time"].values, days)
-    lst_index = _index_map(declared_grid_of(inputs.collections["modis"]), grid)
-    lst_values = {
-        part: lst[name].values.reshape(lst.sizes["time"], -1)
-        for part, name in (("lst_day", "LST_Day"), ("lst_night", "LST_Night"))
-    }
-    scenes = xr.open_zarr(staged, consolidated=False)
-    scene_positions = days.get_indexer(pd.DatetimeIndex(scene_days))
-    train = np.asarray(template["split"].values == "train")
-    statistics = _TrainStatistics(train)
-
-    for row in range(0, grid.height, TILE):
-        for col in range(0, grid.width, TILE):
-            rows, cols = slice(row, min(row + TILE, grid.height)), slice(col, min(col + TILE, grid.width))
-            measured: dict[str, NDArray[np.float64]] = {
-                "velocity": _daily_mean(velocity["v"][:, rows, cols].values, velocity_days, len(days)),
-                "water_fraction": _daily_mean(
-                    scenes["water_fraction"][:, rows, cols].values, scene_positions, len(days)
-                ),
-                "clear_fraction": _daily_mean(
-                    scenes["clear_fraction"][:, rows, cols].values, scene_positions, len(days)
-                ),
-            }
-            index = lst_index[rows, cols]
-            for part, values in lst_values.items():
-                picked = np.where(index >= 0, values[:, np.clip(index, 0, None)], np.nan)
-                measured[part] = _daily_mean(picked, lst_days, len(days))
-            tile: dict[str, Any] = {}
-            for name, values in measured.items():
-                if name in FILLED:
-                    filled, flags = fill_gaps(values, params.max_gap_days[FILLED[name]])  # type: ignore[index]
-                    tile[name] = (("time", "y", "x"), filled)
-                    tile[f"{name}_flag"] = (("time", "y", "x"), flags)
-                else:
-                    filled = values.astype(np.float32)
-                    tile[name] = (("time", "y", "x"), filled)
-                statistics.add(name, filled)
-            xr.Dataset(tile).to_zarr(
-                path,
-                region={"time": slice(0, len(days)), "y": rows, "x": cols},
-                zarr_format=2,
-                consolidated=False,
+    velocity_path = inputs.asset_path("itslive", "velocity_cube")
+    with xr.open_zarr(velocity_path, consolidated=True) as velocity:
+        if (velocity.sizes["y"], velocity.sizes["x"]) != velocity_grid.shape:
+            raise GlofnetError(
+                inputs.collections["itslive"].id, "velocity cube does not match its glofnet:grid"
             )
+        velocity_days = _day_positions(velocity["mid_date"].values, days)
+    lst_path = inputs.asset_path("modis", "lst_cube")
+    with xr.open_zarr(lst_path, consolidated=True) as lst:
+        lst_days = _day_positions(lst["time"].values, days)
+    lst_index = _index_map(declared_grid_of(inputs.collections["modis"]), grid)
+    shared = _Shared(
+        output=path,
+        days=len(days),
+        max_gap_days={name: params.max_gap_days[modality] for name, modality in FILLED.items()},  # type: ignore[index]
+        train=np.asarray(template["split"].values == "train"),
+        velocity=velocity_path,
+        velocity_offset=(row0, col0),
+        velocity_days=velocity_days,
+        lst=lst_path,
+        lst_days=lst_days,
+        scenes=staged,
+        scene_days=np.asarray(days.get_indexer(pd.DatetimeIndex(scene_days)), dtype=np.int64),
+    )
+    jobs = [
+        _Tile(
+            shared,
+            (row, min(row + TILE, grid.height)),
+            (col, min(col + TILE, grid.width)),
+            lst_index[row : row + TILE, col : col + TILE],
+        )
+        for row in range(0, grid.height, TILE)
+        for col in range(0, grid.width, TILE)
+    ]
+    statistics = _TrainStatistics()
+    for sums in engine.map(_harmonize_tile, jobs):
+        statistics.merge(sums)
     zarr.consolidate_metadata(str(path))
     shutil.rmtree(staged, ignore_errors=True)
     normalization = {"method": "z-score", "split": "train", "statistics": statistics.result()}

@@ -341,6 +341,13 @@ def _assemble(
         time_description="Centre date of each image pair",
         times=pd.to_datetime(cube["mid_date"].values),
         variables={name: ("m/yr", DESCRIPTIONS[name]) for name in VELOCITY_VARIABLES},
+        per_time={
+            "acquisition_date_img1": "Acquisition time of the first image",
+            "acquisition_date_img2": "Acquisition time of the second image",
+            "date_dt": "Separation of the two images (days)",
+            "sensor_group": "sentinel-1, sentinel-2 or landsat",
+            "granule_id": "ITS_LIVE granule the layer comes from",
+        },
     )
     add_table_asset(
         collection,

@@ -1,0 +1,84 @@
+"""Where independent pieces of work run: in this process, or on a dask.distributed cluster.
+
+Work is mapped over jobs with :meth:`Engine.map`; results come back in job order whatever the
+engine, so a build is byte-identical with or without a cluster. A job must be a picklable
+value and the function a module-level function, because a cluster runs them in other processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+from stactools_glofnet.core.errors import GlofnetError
+
+J = TypeVar("J")
+R = TypeVar("R")
+logger = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    """Runs a function over jobs and returns the results in job order."""
+
+    def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
+        """``[function(job) for job in jobs]``, possibly in parallel."""
+        ...
+
+
+class SerialEngine:
+    """Runs every job in this process, one after another."""
+
+    def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
+        """Run the jobs in order."""
+        return [function(job) for job in jobs]
+
+
+class DistributedEngine:
+    """Runs jobs on a dask.distributed cluster through a connected client."""
+
+    def __init__(self, client: Any) -> None:
+        """Use ``client`` (a ``distributed.Client``)."""
+        self.client = client
+
+    def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
+        """Submit every job, then gather the results in job order."""
+        futures = self.client.map(function, list(jobs), pure=False)
+        results: list[R] = self.client.gather(futures)
+        return results
+
+
+@contextmanager
+def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engine]:
+    """An engine for the block: an existing scheduler, a local cluster of ``workers``, or serial.
+
+    A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1 and is
+    closed at the end of the block.
+    """
+    if scheduler is None and workers <= 0:
+        yield SerialEngine()
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
+        except OSError as error:
+            raise GlofnetError(scheduler, f"cannot reach the dask scheduler ({error})") from None
+        with client:
+            logger.info("running on the dask scheduler at %s", scheduler)
+            yield DistributedEngine(client)
+        return
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        logger.info("running on a local dask cluster of %d workers", workers)
+        yield DistributedEngine(client)
