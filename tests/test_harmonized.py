@@ -349,7 +349,7 @@ def test_cube_matches_its_sources_on_measured_days(root: pystac.Catalog, cube: x
         day = pd.Timestamp(cube["time"].values[t])
         pairs = velocity["v"].sel(x=cube["x"].values[x], y=cube["y"].values[y])
         on_day = pairs.values[pd.DatetimeIndex(velocity["mid_date"].values).normalize() == day]
-        assert float(cube["velocity"].values[t, y, x]) == pytest.approx(np.nanmean(on_day), abs=0.0626)
+        assert float(cube["velocity"].values[t, y, x]) == pytest.approx(np.nanmean(on_day), abs=0.126)
 
 
 def test_cube_flags_follow_the_declared_max_gap(harmonized: pystac.Collection, cube: xr.Dataset) -> None:

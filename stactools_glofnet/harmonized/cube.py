@@ -1,10 +1,11 @@
 """The harmonized grid cube: velocity, LST and Sentinel-2 water on one grid and one daily axis.
 
-The grid is ``processing.target.grid`` over the ITS_LIVE cube's extent. Each source is brought
-onto it with the resampling declared in ``[harmonized.resampling]`` (rasterio), then filled along
-time per pixel up to the modality's maximum gap. Work goes tile by tile (all days of a few
-hundred pixels at a time) and Sentinel-2 scenes are staged one at a time, so memory does not
-grow with the number of scenes or days beyond one tile's time series.
+The grid is ``processing.target.grid`` over ``harmonized.extent``, within the ITS_LIVE grid.
+Each source is brought onto it with the resampling declared in ``[harmonized.resampling]``
+(rasterio), then filled along time per pixel up to the modality's maximum gap. Work goes tile by
+tile (all days of a few thousand pixels at a time, on the build's engine) and Sentinel-2 scenes
+are staged one at a time, so memory does not grow with the number of scenes beyond one tile's
+time series.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "clear_fraction": ("1", "Fraction of the cell's 10 m pixels that are clear; not interpolated"),
 }
 PACKING: dict[str, dict[str, Any]] = {
-    # CF packing as the sources store them: ITS_LIVE speeds are integers (m/yr), MODIS LST is
-    # DN x 0.02 K. A step of 1/8 m/yr is far below ITS_LIVE's error; LST keeps its native step.
-    "velocity": {"dtype": "uint16", "scale_factor": 0.125, "_FillValue": 65535},
+    # CF packing close to how the sources store them: ITS_LIVE speeds are integers (m/yr), MODIS
+    # LST is DN x 0.02 K. A step of 1/4 m/yr is far below ITS_LIVE's error and leaves room for
+    # 16383 m/yr (45 m/day, twice Shisper's surge peak); LST keeps its native step.
+    "velocity": {"dtype": "uint16", "scale_factor": 0.25, "_FillValue": 65535},
     "lst_day": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
     "lst_night": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
 }
@@ -241,6 +243,15 @@ class _TrainStatistics:
         return out
 
 
+def _check_packable(measured: dict[str, NDArray[np.float64]]) -> None:
+    """Refuse values the packed integer encoding of a variable cannot hold."""
+    for name, packing in PACKING.items():
+        limit = (np.iinfo(packing["dtype"]).max - 1) * packing["scale_factor"]
+        values = measured[name]
+        if np.nanmax(values, initial=0.0) > limit or np.nanmin(values, initial=0.0) < 0:
+            raise ValueError(f"{name} outside the packable range 0..{limit} ({VARIABLES[name][0]})")
+
+
 @dataclass(frozen=True)
 class _Shared:
     """What every tile job reads: store paths, day positions and gap limits (picklable)."""
@@ -289,6 +300,7 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
             values = lst[name].values.reshape(lst.sizes["time"], -1)
             picked = np.where(index >= 0, values[:, np.clip(index, 0, None)], np.nan)
             measured[part] = _daily_mean(picked, shared.lst_days, shared.days)
+    _check_packable(measured)
     tile: dict[str, Any] = {}
     statistics = _TrainStatistics()
     for name in VARIABLES:
@@ -382,7 +394,11 @@ def grid_cube(
         for col in range(0, grid.width, TILE)
     ]
     statistics = _TrainStatistics()
-    for sums in engine.map(_harmonize_tile, jobs):
+    try:
+        results = engine.map(_harmonize_tile, jobs)
+    except ValueError as error:
+        raise GlofnetError(path, f"cannot write the cube: {error}") from None
+    for sums in results:
         statistics.merge(sums)
     zarr.consolidate_metadata(str(path))
     shutil.rmtree(staged, ignore_errors=True)
