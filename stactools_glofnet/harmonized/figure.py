@@ -31,6 +31,8 @@ def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) 
             axis.plot(days, frame[column], lw=0.8, label=column)
             axis.plot(days[measured], frame.loc[measured, column], ".", ms=2, color="black")
         axis.set_ylabel(ylabel)
+        if ylabel.startswith("glacier speed"):
+            axis.set_yscale("log")  # the surge is an order of magnitude above the quiescent flow
         for block in content.splits.block:
             axis.axvspan(
                 pd.Timestamp(block.start),
@@ -41,7 +43,7 @@ def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) 
         for event in content.events.labelled:
             axis.axvline(pd.Timestamp(event.start), color="tab:red", lw=0.8, ls="--")
         if len(columns) > 1:
-            axis.legend(loc="upper left", fontsize=7)
+            axis.legend(loc="upper right", fontsize=7)
     axes[0].set_xlim(days.min(), days.max())
     axes[0].set_title("GLOFNet harmonized daily series (dots: measured; dashed: outbursts; shading: splits)")
     figure.tight_layout()
