@@ -13,7 +13,7 @@ import click
 from stactools_glofnet import build, validate
 from stactools_glofnet.core.config import load_content
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.publish import CATALOG_TYPES, TransferSettings, publish_catalog
+from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
 from stactools_glofnet.sample.framework import DEFAULT_SEED, SIZES, write_sample
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -202,7 +202,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
             target,
             endpoint_url=endpoint_url,
             public_url=public_url,
-            catalog_type=catalog_type or "relative-published",  # type: ignore[arg-type]
+            catalog_type=cast(CatalogType, catalog_type or "relative-published"),
             dry_run=dry_run,
             delete=delete,
             force=force,

@@ -261,6 +261,13 @@ def test_cli_dry_run_prints_the_plan_and_never_the_credentials(
     )
     assert published_collection == (built_catalog / "glofnet-events" / "collection.json").read_bytes()
 
+    missing = _runner_invoke(
+        "publish", str(changed), "s3://no-such-bucket/x", "--endpoint-url", s3_server.endpoint
+    )
+    assert missing.exit_code == 1 and missing.output.strip().splitlines() == [
+        "Error: s3://no-such-bucket/x: ListObjectsV2 failed: NoSuchBucket The specified bucket does not exist"
+    ]
+
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key[::-1])
     denied = _runner_invoke(
         "publish", str(changed), f"s3://{PUBLIC_BUCKET}/sample", "--endpoint-url", s3_server.endpoint

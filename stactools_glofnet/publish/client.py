@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -33,7 +34,8 @@ def redact_url(url: str) -> str:
 def s3_client(
     settings: TransferSettings, endpoint_url: str | None = None, session: boto3.session.Session | None = None
 ) -> S3Client:
-    """A client for AWS S3 or any S3-compatible ``endpoint_url`` (path-style addressing there).
+    """A client for AWS S3 or any S3-compatible ``endpoint_url`` (path-style addressing there;
+    ``$AWS_ENDPOINT_URL_S3`` and ``$AWS_ENDPOINT_URL`` are honoured as by boto3).
 
     Credentials and region come from boto3's standard chain: environment, shared config and
     credentials files, SSO, web identity (GitHub OIDC), instance metadata. They are never printed.
@@ -42,6 +44,7 @@ def s3_client(
     store checks, rather than botocore's newer default CRC trailers, which some do not accept.
     """
     session = session or boto3.session.Session()
+    custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     with s3_errors(redact_url(endpoint_url) if endpoint_url else "S3"):
         if session.get_credentials() is None:
             raise GlofnetError(
@@ -55,7 +58,7 @@ def s3_client(
             read_timeout=120,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            s3={"addressing_style": "path"} if endpoint_url else {},
+            s3={"addressing_style": "path"} if custom else {},
             user_agent_extra=f"stactools-glofnet/{__version__}",
         )
         return session.client(

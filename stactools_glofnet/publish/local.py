@@ -90,7 +90,8 @@ def _hrefs(document: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     return found
 
 
-def _is_absolute(href: str) -> bool:
+def is_absolute_href(href: str) -> bool:
+    """Whether ``href`` is a URL or an absolute path (not relative to the document holding it)."""
     return href.startswith("/") or len(urlsplit(href).scheme) > 1
 
 
@@ -147,7 +148,7 @@ def scan_catalog(catalog: Path) -> LocalCatalog:
 
     declared: dict[str, str] = {}
     children: dict[str, list[str]] = {}
-    local_paths: list[str] = []
+    local_paths: list[tuple[str, str]] = []
     for owner in files.values():
         if owner.document is None:
             continue
@@ -155,9 +156,9 @@ def scan_catalog(catalog: Path) -> LocalCatalog:
         for relation, href, media_type in _hrefs(owner.document):
             if not isinstance(href, str) or not href:
                 raise GlofnetError(owner.path, f"a {relation} link has no href")
-            if _is_absolute(href):
-                if href.startswith("/") or href.startswith("file:"):
-                    local_paths.append(href)
+            if is_absolute_href(href):
+                if href.startswith(("/", "file:")):
+                    local_paths.append((relation, owner.relative))
                 continue
             target = _resolve(owner, href)
             if target not in files and target not in directories:
@@ -171,10 +172,10 @@ def scan_catalog(catalog: Path) -> LocalCatalog:
                     declared.setdefault(target, safe)
     if local_paths:
         logger.warning(
-            "%d hrefs are absolute paths on this machine (e.g. %s); they are published as they are "
-            "and will not resolve for readers",
+            "%d hrefs are absolute paths on this machine (the first: rel=%s in %s); they are published "
+            "as they are and will not resolve for readers",
             len(local_paths),
-            local_paths[0],
+            *local_paths[0],
         )
 
     levels: dict[str, int] = {}

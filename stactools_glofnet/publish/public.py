@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json
-from stactools_glofnet.publish.local import LocalCatalog
+from stactools_glofnet.publish.local import LocalCatalog, is_absolute_href
 
 CatalogType = Literal["relative-published", "absolute-published"]
 CATALOG_TYPES: tuple[str, ...] = get_args(CatalogType)
@@ -38,7 +38,7 @@ def _url(base: str, relative: str) -> str:
 
 
 def _absolute(base: str, owner: str, href: str) -> str:
-    if href.startswith("/") or len(urlsplit(href).scheme) > 1:
+    if is_absolute_href(href):
         return href
     path = posixpath.normpath(posixpath.join(posixpath.dirname(owner), unquote(urlsplit(href).path)))
     return _url(base, "" if path == "." else path)
