@@ -192,8 +192,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Credentials and region come from the standard AWS environment and configuration.
 
-        Example: stac glofnet publish build/catalog s3://my-bucket/glofnet --public-url
-        https://my-bucket.s3.amazonaws.com/glofnet --dry-run
+        Example: stac glofnet publish build/catalog s3://my-bucket/glofnet --dry-run
         """
         if catalog_type and not public_url:
             raise click.UsageError("--catalog-type needs --public-url")
