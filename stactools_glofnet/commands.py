@@ -13,6 +13,7 @@ import click
 from stactools_glofnet import build, validate
 from stactools_glofnet.core.config import load_content
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
 from stactools_glofnet.sample.framework import DEFAULT_SEED, SIZES, write_sample
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -193,5 +194,74 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         click.echo(validate.as_json(report) if output_format == "json" else validate.as_text(report))
         if report.failed(strict=strict):
             raise click.exceptions.Exit(1)
+
+    @glofnet.command("publish")
+    @click.argument("catalog", type=click.Path(path_type=Path))
+    @click.argument("target", metavar="s3://BUCKET/PREFIX")
+    @click.option("--endpoint-url", help="An S3-compatible endpoint instead of AWS (also $AWS_ENDPOINT_URL).")
+    @click.option(
+        "--public-url",
+        help="The http(s) URL readers reach s3://BUCKET/PREFIX at; the published JSON gets absolute "
+        "self links.",
+    )
+    @click.option(
+        "--catalog-type",
+        type=click.Choice(CATALOG_TYPES),
+        help="With --public-url: relative-published (default; only the root's self link is absolute) "
+        "or absolute-published (every link and asset href absolute).",
+    )
+    @click.option("--dry-run", is_flag=True, help="Print the plan (uploads, skips, deletes); change nothing.")
+    @click.option(
+        "--delete",
+        is_flag=True,
+        help="Delete objects under PREFIX the catalog no longer has, after the root.",
+    )
+    @click.option("--force", is_flag=True, help="Upload every object, changed or not.")
+    @click.option(
+        "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel uploads."
+    )
+    @click.option(
+        "--retries",
+        type=click.IntRange(1, 20),
+        default=5,
+        show_default=True,
+        help="Attempts per request, with backoff.",
+    )
+    @_one_line_errors
+    def publish_command(
+        catalog: Path,
+        target: str,
+        endpoint_url: str | None,
+        public_url: str | None,
+        catalog_type: str | None,
+        dry_run: bool,
+        delete: bool,
+        force: bool,
+        concurrency: int,
+        retries: int,
+    ) -> None:
+        """Publish the built CATALOG to s3://BUCKET/PREFIX: changed objects only, the root last.
+
+        Credentials and region come from the standard AWS environment and configuration.
+
+        Example: stac glofnet publish build/catalog s3://my-bucket/glofnet --dry-run
+        """
+        if catalog_type and not public_url:
+            raise click.UsageError("--catalog-type needs --public-url")
+        report = publish_catalog(
+            catalog,
+            target,
+            endpoint_url=endpoint_url,
+            public_url=public_url,
+            catalog_type=cast(CatalogType, catalog_type or "relative-published"),
+            dry_run=dry_run,
+            delete=delete,
+            force=force,
+            settings=TransferSettings(concurrency=concurrency, max_attempts=retries),
+        )
+        if dry_run:
+            for line in report.plan.lines():
+                click.echo(line)
+        click.echo(report.summary())
 
     return glofnet

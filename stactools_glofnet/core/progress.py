@@ -10,6 +10,9 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, desc: str, unit: str) -> Iterator[T]:
-    """Iterate over ``items`` with a progress bar on stderr when it is a terminal."""
-    yield from tqdm(items, desc=desc, unit=unit, disable=None, leave=False)
+def progress(items: Iterable[T], *, desc: str, unit: str, total: int | None = None) -> Iterator[T]:
+    """Iterate over ``items`` with a progress bar on stderr when it is a terminal.
+
+    ``total`` gives the bar its length when ``items`` has none (a generator).
+    """
+    yield from tqdm(items, desc=desc, unit=unit, total=total, disable=None, leave=False)

@@ -1,0 +1,149 @@
+"""``publish``: scan and check the catalog, compare it with the bucket, upload in phases, root last."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import boto3
+
+from stactools_glofnet.publish.client import s3_client
+from stactools_glofnet.publish.digest import digest_bytes
+from stactools_glofnet.publish.local import scan_catalog
+from stactools_glofnet.publish.media import JSON, MANIFEST_CACHE_CONTROL
+from stactools_glofnet.publish.plan import Plan, PublishedFile, format_size, make_plan, prepare_files
+from stactools_glofnet.publish.public import CatalogType, published_documents
+from stactools_glofnet.publish.remote import list_objects, read_manifest
+from stactools_glofnet.publish.settings import TransferSettings
+from stactools_glofnet.publish.target import MANIFEST_NAME, Target, parse_target
+from stactools_glofnet.publish.upload import uploader
+
+logger = logging.getLogger(__name__)
+
+Event = Literal["upload", "delete"]
+EventHook = Callable[[Event, str], None]
+"""Called on the calling thread after each object is uploaded or deleted (key relative to PREFIX)."""
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What a publish run did (or, for a dry run, would do)."""
+
+    target: Target
+    plan: Plan
+    dry_run: bool
+    uploaded: tuple[str, ...]
+    """Keys relative to the prefix, in upload order (the manifest last)."""
+    uploaded_bytes: int
+    deleted: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line: how many objects were uploaded, unchanged, deleted or left stale."""
+        unchanged = sum(1 for action in self.plan.actions if action.verb == "skip")
+        if self.dry_run:
+            uploads = [action.file for action in self.plan.actions if action.verb == "upload"]
+            deletes = f", {len(self.plan.stale)} to delete" if self.plan.delete else ""
+            return (
+                f"{self.target}: dry run, {len(uploads)} to upload "
+                f"({format_size(sum(f.digest.size for f in uploads))}), {unchanged} unchanged{deletes}; "
+                "nothing was changed"
+            )
+        size = format_size(self.uploaded_bytes)
+        text = f"{self.target}: {len(self.uploaded)} uploaded ({size}), {unchanged} unchanged"
+        if self.plan.delete:
+            return text + f", {len(self.deleted)} deleted"
+        if self.plan.stale:
+            return text + f", {len(self.plan.stale)} stale kept (--delete removes them)"
+        return text
+
+
+def publish_catalog(
+    catalog: Path,
+    target: str | Target,
+    *,
+    endpoint_url: str | None = None,
+    public_url: str | None = None,
+    catalog_type: CatalogType = "relative-published",
+    dry_run: bool = False,
+    delete: bool = False,
+    force: bool = False,
+    settings: TransferSettings | None = None,
+    session: boto3.session.Session | None = None,
+    on_event: EventHook | None = None,
+) -> PublishReport:
+    """Publish the built catalog at ``catalog`` (directory or root JSON) to ``s3://BUCKET/PREFIX``.
+
+    Only objects whose content or headers changed are uploaded. Assets go first, then items,
+    catalogs and collections (deepest first), the root, and the manifest; with ``delete``, objects
+    under the prefix that the catalog no longer has are deleted after that. Each phase completes
+    before the next starts, so readers never see a root that references a missing object.
+
+    Args:
+        catalog: the catalog directory or its ``catalog.json``; never modified.
+        target: ``s3://BUCKET/PREFIX``.
+        endpoint_url: an S3-compatible endpoint instead of AWS.
+        public_url: the http(s) URL readers reach the prefix at; the published JSON gets absolute
+            self links (see :mod:`stactools_glofnet.publish.public` for ``catalog_type``).
+        catalog_type: ``relative-published`` or ``absolute-published`` (with ``public_url``).
+        dry_run: compute and return the plan without changing anything.
+        delete: delete stale objects under the prefix once the new root is in place.
+        force: upload every object even when it is unchanged.
+        settings: concurrency, retries and multipart layout.
+        session: the boto3 session to take credentials and region from (default: the standard chain).
+        on_event: called after each upload and delete, for progress reporting and tests.
+
+    Raises:
+        GlofnetError: an unsafe target or catalog, a broken link, or an S3 error (one line).
+    """
+    settings = settings or TransferSettings()
+    target = parse_target(target) if isinstance(target, str) else target
+    local = scan_catalog(catalog)
+    staged = published_documents(local, public_url, catalog_type) if public_url else {}
+    files = prepare_files(local, staged, target, settings)
+    client = s3_client(settings, endpoint_url, session)
+    listing = list_objects(client, target)
+    manifest = read_manifest(client, target, listing)
+    plan = make_plan(target, files, listing, manifest, settings=settings, delete=delete, force=force)
+    if dry_run:
+        return PublishReport(target, plan, True, (), 0, ())
+
+    uploaded: list[str] = []
+    sizes = {file.relative: file.digest.size for file in files}
+
+    def record(relative: str) -> None:
+        uploaded.append(relative)
+        if on_event is not None:
+            on_event("upload", relative)
+
+    def record_delete(relative: str) -> None:
+        if on_event is not None:
+            on_event("delete", relative)
+
+    with uploader(client, target, settings) as up:
+        etags: dict[str, str] = {}
+        for phase in plan.phases:
+            etags |= up.upload_phase(phase.name, phase.uploads, record)
+        data = plan.manifest(etags)
+        if plan.manifest_changed(data):
+            manifest_file = PublishedFile(
+                relative=MANIFEST_NAME,
+                key=target.manifest_key,
+                kind="asset",
+                level=0,
+                path=Path(MANIFEST_NAME),
+                digest=digest_bytes(data, settings),
+                content_type=JSON,
+                cache_control=MANIFEST_CACHE_CONTROL,
+                data=data,
+            )
+            sizes[MANIFEST_NAME] = len(data)
+            up.upload_phase("manifest", [manifest_file], record)
+        deleted = up.delete(plan.stale, record_delete) if delete else []
+    report = PublishReport(
+        target, plan, False, tuple(uploaded), sum(sizes[r] for r in uploaded), tuple(deleted)
+    )
+    logger.info("%s", report.summary())
+    return report

@@ -1,0 +1,192 @@
+"""Uploads and deletes: one phase at a time, files in parallel, large files in parallel parts.
+
+Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit, and the MD5
+of the bytes actually sent must match the digest the plan was made from, so a file that changed
+after it was hashed is refused instead of being published under a stale manifest entry. Each
+object stores its SHA-256 as ``x-amz-meta-sha256``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.progress import progress
+from stactools_glofnet.publish.client import s3_errors
+from stactools_glofnet.publish.digest import multipart_etag
+from stactools_glofnet.publish.plan import PublishedFile
+from stactools_glofnet.publish.remote import unquote_etag
+from stactools_glofnet.publish.settings import TransferSettings
+from stactools_glofnet.publish.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+logger = logging.getLogger(__name__)
+
+DELETE_BATCH = 1000
+"""Keys per DeleteObjects request (the S3 maximum)."""
+
+
+def _md5_header(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+class Uploader:
+    """Publishes files to one target with a boto3 client (thread-safe, shared by the workers)."""
+
+    def __init__(self, client: S3Client, target: Target, settings: TransferSettings) -> None:
+        """Upload to ``target`` with ``client``, as parallel as ``settings`` allow."""
+        self.client = client
+        self.target = target
+        self.settings = settings
+        self._parts = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="glofnet-part")
+
+    def close(self) -> None:
+        """Stop the part workers."""
+        self._parts.shutdown(wait=True, cancel_futures=True)
+
+    def _check(self, file: PublishedFile, etag: str) -> None:
+        if etag != file.digest.etag:
+            raise GlofnetError(file.path, "changed after it was hashed; publish again")
+
+    def _read(self, file: PublishedFile, start: int, size: int) -> bytes:
+        if file.data is not None:
+            return file.data[start : start + size]
+        with file.path.open("rb") as stream:
+            stream.seek(start)
+            return stream.read(size)
+
+    def upload(self, file: PublishedFile) -> str:
+        """Upload one file (in parts when it is large); return the ETag its object got."""
+        with s3_errors(f"s3://{self.target.bucket}/{file.key}"):
+            if self.settings.multipart(file.digest.size):
+                return self._multipart(file)
+            body = self._read(file, 0, file.digest.size + 1)
+            md5 = hashlib.md5(body)
+            self._check(file, md5.hexdigest())
+            response = self.client.put_object(
+                Bucket=self.target.bucket,
+                Key=file.key,
+                Body=body,
+                ContentType=file.content_type,
+                CacheControl=file.cache_control,
+                ContentMD5=_md5_header(md5.digest()),
+                Metadata={"sha256": file.digest.sha256},
+            )
+            return unquote_etag(response["ETag"])
+
+    def _part(self, file: PublishedFile, upload_id: str, number: int, part_size: int) -> tuple[str, bytes]:
+        body = self._read(file, (number - 1) * part_size, part_size)
+        md5 = hashlib.md5(body).digest()
+        response = self.client.upload_part(
+            Bucket=self.target.bucket,
+            Key=file.key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentMD5=_md5_header(md5),
+        )
+        return response["ETag"], md5
+
+    def _multipart(self, file: PublishedFile) -> str:
+        part_size = self.settings.part_size_for(file.digest.size)
+        count = max(1, -(-file.digest.size // part_size))
+        upload_id = self.client.create_multipart_upload(
+            Bucket=self.target.bucket,
+            Key=file.key,
+            ContentType=file.content_type,
+            CacheControl=file.cache_control,
+            Metadata={"sha256": file.digest.sha256},
+        )["UploadId"]
+        futures: list[Future[tuple[str, bytes]]] = []
+        try:
+            futures = [
+                self._parts.submit(self._part, file, upload_id, number, part_size)
+                for number in range(1, count + 1)
+            ]
+            results = [future.result() for future in futures]
+            self._check(file, multipart_etag([md5 for _, md5 in results]))
+            parts: list[CompletedPartTypeDef] = [
+                {"ETag": etag, "PartNumber": number} for number, (etag, _) in enumerate(results, start=1)
+            ]
+            response = self.client.complete_multipart_upload(
+                Bucket=self.target.bucket, Key=file.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+            return unquote_etag(response["ETag"])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            with suppress(BotoCoreError, ClientError):
+                self.client.abort_multipart_upload(
+                    Bucket=self.target.bucket, Key=file.key, UploadId=upload_id
+                )
+            raise
+
+    def upload_phase(
+        self, name: str, files: Sequence[PublishedFile], done: Callable[[str], None] | None = None
+    ) -> dict[str, str]:
+        """Upload ``files`` in parallel and return their ETags by relative path.
+
+        Returns only when every upload has finished. On the first failure the uploads not yet
+        started are cancelled, those running are waited for, and the error is raised: the next
+        phase never starts over an incomplete one.
+        """
+        etags: dict[str, str] = {}
+        if not files:
+            return etags
+        logger.info("%s: uploading %d objects", name, len(files))
+        pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="glofnet-upload")
+        try:
+            futures = {pool.submit(self.upload, file): file for file in files}
+            for future in progress(as_completed(futures), desc=name, unit="file", total=len(futures)):
+                file = futures[future]
+                etags[file.relative] = future.result()
+                logger.debug("uploaded %s", file.key)
+                if done is not None:
+                    done(file.relative)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return etags
+
+    def delete(self, relatives: Sequence[str], done: Callable[[str], None] | None = None) -> list[str]:
+        """Delete the listed objects ``relatives`` (keys relative to the prefix) in batches."""
+        deleted: list[str] = []
+        for start in range(0, len(relatives), DELETE_BATCH):
+            batch = relatives[start : start + DELETE_BATCH]
+            with s3_errors(str(self.target)):
+                response = self.client.delete_objects(
+                    Bucket=self.target.bucket,
+                    Delete={"Objects": [{"Key": self.target.listed_key(r)} for r in batch], "Quiet": True},
+                )
+            errors = response.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise GlofnetError(
+                    f"s3://{self.target.bucket}/{first.get('Key', '')}",
+                    f"delete failed: {first.get('Code', '')} {first.get('Message', '')}",
+                )
+            for relative in batch:
+                deleted.append(relative)
+                if done is not None:
+                    done(relative)
+        return deleted
+
+
+@contextmanager
+def uploader(client: S3Client, target: Target, settings: TransferSettings) -> Iterator[Uploader]:
+    """An :class:`Uploader` whose part workers stop when the block ends."""
+    instance = Uploader(client, target, settings)
+    try:
+        yield instance
+    finally:
+        instance.close()

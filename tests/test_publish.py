@@ -1,0 +1,598 @@
+"""publish against a real S3 server (SeaweedFS on 127.0.0.1): readers, increments, crashes, safety."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import pystac
+import pytest
+from click.testing import CliRunner, Result
+from stactools.cli.cli import cli
+
+from stactools_glofnet.core.constants import COG, GEOJSON, PARQUET, PNG
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import dumps_json, multihash_sha256
+from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, parse_target, publish_catalog
+from stactools_glofnet.publish.digest import digest_file
+from stactools_glofnet.publish.local import scan_catalog
+from stactools_glofnet.publish.media import ASSET_CACHE_CONTROL, STAC_CACHE_CONTROL
+from stactools_glofnet.publish.run import Event, PublishReport
+from tests.s3server import PUBLIC_BUCKET, SeaweedFS
+from tests.s3server import s3_server as s3_server
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIB = 1 << 20
+PHASE_ORDER = {"asset": 0, "item": 1, "catalog": 2, "root": 3}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def aws_environment(s3_server: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The standard AWS environment variables, pointing at the test server's credentials only."""
+    nowhere = tmp_path_factory.mktemp("aws") / "absent"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+        patch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_CONFIG_FILE", str(nowhere))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(nowhere))
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): multihash_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _publish(
+    server: SeaweedFS,
+    catalog: Path,
+    prefix: str,
+    events: list[tuple[Event, str]] | None = None,
+    **options: Any,
+) -> PublishReport:
+    def record(event: Event, relative: str) -> None:
+        if events is not None:
+            events.append((event, relative))
+
+    return publish_catalog(
+        catalog, f"s3://{PUBLIC_BUCKET}/{prefix}", endpoint_url=server.endpoint, on_event=record, **options
+    )
+
+
+def _listing(client: S3Client, prefix: str) -> dict[str, str]:
+    """Keys under ``prefix`` (relative to it) with their ETags."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=PUBLIC_BUCKET, Prefix=prefix + "/"):
+        for listed in page.get("Contents", []):
+            found[listed["Key"][len(prefix) + 1 :]] = listed["ETag"].strip('"')
+    return found
+
+
+@dataclass
+class Crawl:
+    """What a plain-HTTP reader found by following every link and asset from the root."""
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """URL -> (Content-Type, Cache-Control)."""
+
+
+def _get(url: str) -> tuple[bytes, tuple[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read(), (response.headers["Content-Type"], response.headers["Cache-Control"])
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"broken link: {url} answers {error.code}") from None
+
+
+def _crawl(root_url: str) -> Crawl:
+    """Fetch, anonymously over HTTP, every STAC object and every asset reachable from ``root_url``;
+    fail on any missing object and on any asset whose bytes differ from its file:checksum/size."""
+    crawl = Crawl()
+    queue = [root_url]
+    while queue:
+        url = queue.pop()
+        if url in crawl.documents:
+            continue
+        body, crawl.headers[url] = _get(url)
+        document = crawl.documents[url] = json.loads(body)
+        for link in document["links"]:
+            target = urljoin(url, link["href"])
+            if link["rel"] in ("child", "item"):
+                queue.append(target)
+            elif link["rel"] in ("root", "parent", "collection", "self"):
+                _get(target)
+        for asset in document.get("assets", {}).values():
+            target = urljoin(url, asset["href"])
+            if asset.get("type") == "application/vnd.zarr":
+                metadata = target + "/.zmetadata"
+                _, crawl.headers[metadata] = _get(metadata)
+                continue
+            data, crawl.headers[target] = _get(target)
+            if "file:checksum" in asset:
+                assert "1220" + hashlib.sha256(data).hexdigest() == asset["file:checksum"], target
+                assert len(data) == asset["file:size"], target
+    return crawl
+
+
+@pytest.fixture(scope="module")
+def published(s3_server: SeaweedFS, built_catalog: Path) -> tuple[PublishReport, list[tuple[Event, str]]]:
+    """The built sample catalog published as it is (relative links) to ``sample``."""
+    before = _tree(built_catalog)
+    events: list[tuple[Event, str]] = []
+    report = _publish(s3_server, built_catalog, "sample", events)
+    assert _tree(built_catalog) == before, "publishing must not touch the built catalog"
+    return report, events
+
+
+def test_first_publish_uploads_everything_assets_first_root_last(
+    published: tuple[PublishReport, list[tuple[Event, str]]], built_catalog: Path
+) -> None:
+    report, events = published
+    kinds = {file.relative: file.kind for file in scan_catalog(built_catalog).files}
+    assert [relative for _, relative in events] == list(report.uploaded)
+    assert set(report.uploaded) == set(kinds) | {MANIFEST_NAME}
+    assert report.uploaded[-2:] == ("catalog.json", MANIFEST_NAME)
+    order = [PHASE_ORDER[kinds[relative]] for relative in report.uploaded[:-1]]
+    assert order == sorted(order), "assets, then items, then catalogs and collections, then the root"
+    levels = {file.relative: file.level for file in scan_catalog(built_catalog).files}
+    catalogs = [levels[r] for r in report.uploaded if kinds.get(r) == "catalog"]
+    assert catalogs == sorted(catalogs) and set(catalogs) == {1, 2}, "year catalogs before collections"
+    assert report.deleted == () and report.plan.stale == ()
+
+
+def test_readers_traverse_the_published_catalog_over_http(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    from pystac_client import Client
+
+    root_url = s3_server.public_url(PUBLIC_BUCKET, "sample/catalog.json")
+    crawl = _crawl(root_url)
+    local = [f for f in scan_catalog(built_catalog).files if f.document is not None]
+    assert len(crawl.documents) == len(local)
+
+    root = pystac.Catalog.from_file(root_url)
+    collections = list(root.get_all_collections())
+    assert {c.id for c in collections} == {
+        c.id for c in pystac.Catalog.from_file(str(built_catalog / "catalog.json")).get_all_collections()
+    }
+    items = list(root.get_items(recursive=True))
+    assert len(items) == sum(1 for f in local if f.kind == "item")
+    for item in items:
+        for asset in item.assets.values():
+            assert asset.get_absolute_href().startswith(s3_server.endpoint)  # type: ignore[union-attr]
+
+    with warnings.catch_warnings():
+        # pystac-client warns that a static catalog is not a STAC API; that is what it is.
+        warnings.simplefilter("ignore")
+        client = Client.open(root_url)
+        assert {c.id for c in client.get_collections()} == {c.id for c in collections}
+        events = client.get_collection("glofnet-events")
+        assert events is not None and len(list(events.get_items(recursive=True))) >= 10
+
+    by_suffix: dict[str, set[tuple[str, str]]] = {}
+    for url, headers in crawl.headers.items():
+        name = url.rsplit("/", 1)[-1]
+        by_suffix.setdefault(name.rsplit(".", 1)[-1] if "." in name else "", set()).add(headers)
+    assert by_suffix["tif"] == {(COG, ASSET_CACHE_CONTROL)}
+    assert by_suffix["parquet"] == {(PARQUET, ASSET_CACHE_CONTROL)}
+    assert by_suffix["png"] == {(PNG, ASSET_CACHE_CONTROL)}
+    assert by_suffix["zmetadata"] == {("application/json", ASSET_CACHE_CONTROL)}
+    assert crawl.headers[root_url] == ("application/json", STAC_CACHE_CONTROL)
+    types = {crawl.headers[url] for url, document in crawl.documents.items() if document["type"] == "Feature"}
+    assert types == {(GEOJSON, STAC_CACHE_CONTROL)}
+    types = {crawl.headers[url] for url, document in crawl.documents.items() if document["type"] != "Feature"}
+    assert types == {("application/json", STAC_CACHE_CONTROL)}
+    chunk = s3_server.public_url(PUBLIC_BUCKET, "sample/glofnet-modis-lst/lst_cube.zarr/time/0")
+    assert _get(chunk)[1] == ("application/octet-stream", ASSET_CACHE_CONTROL)
+
+
+def test_republishing_unchanged_uploads_nothing(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    before = s3_server.client().get_object(Bucket=PUBLIC_BUCKET, Key=f"sample/{MANIFEST_NAME}")["ETag"]
+    again = _publish(s3_server, built_catalog, "sample")
+    assert again.uploaded == ()
+    assert {a.verb for a in again.plan.actions} == {"skip"} and len(again.plan.actions) == len(
+        published[0].uploaded
+    ) - 1
+    after = s3_server.client().get_object(Bucket=PUBLIC_BUCKET, Key=f"sample/{MANIFEST_NAME}")["ETag"]
+    assert after == before
+
+
+def _runner_invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["glofnet", *args])
+
+
+def test_cli_dry_run_prints_the_plan_and_never_the_credentials(
+    published: tuple[PublishReport, list[tuple[Event, str]]],
+    s3_server: SeaweedFS,
+    built_catalog: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    changed = tmp_path / "catalog"
+    shutil.copytree(built_catalog, changed)
+    (changed / "glofnet-events" / "collection.json").write_text(
+        (changed / "glofnet-events" / "collection.json").read_text().replace("GLOF", "GLOF ", 1)
+    )
+    result = _runner_invoke(
+        "publish",
+        str(changed),
+        f"s3://{PUBLIC_BUCKET}/sample",
+        "--endpoint-url",
+        s3_server.endpoint,
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith(f"s3://{PUBLIC_BUCKET}/sample: dry run, 1 to upload")
+    uploads = [line.split() for line in lines if line.startswith("upload")]
+    assert [(u[1], u[2]) for u in uploads] == [
+        ("catalogs-2", "glofnet-events/collection.json"),
+        ("manifest", MANIFEST_NAME),
+    ]
+    assert sum(line.startswith("skip") for line in lines) == len(published[0].uploaded) - 2
+    assert s3_server.secret_key not in result.output
+    published_collection = (
+        s3_server.client()
+        .get_object(Bucket=PUBLIC_BUCKET, Key="sample/glofnet-events/collection.json")["Body"]
+        .read()
+    )
+    assert published_collection == (built_catalog / "glofnet-events" / "collection.json").read_bytes()
+
+    missing = _runner_invoke(
+        "publish", str(changed), "s3://no-such-bucket/x", "--endpoint-url", s3_server.endpoint
+    )
+    assert missing.exit_code == 1 and missing.output.strip().splitlines() == [
+        "Error: s3://no-such-bucket/x: ListObjectsV2 failed: NoSuchBucket The specified bucket does not exist"
+    ]
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key[::-1])
+    denied = _runner_invoke(
+        "publish", str(changed), f"s3://{PUBLIC_BUCKET}/sample", "--endpoint-url", s3_server.endpoint
+    )
+    assert denied.exit_code == 1
+    assert len(denied.output.strip().splitlines()) == 1 and "Traceback" not in denied.output
+    assert "ListObjectsV2 failed" in denied.output
+    assert s3_server.secret_key[::-1] not in denied.output and s3_server.secret_key not in denied.output
+
+
+def test_real_process_dry_run_reads_the_standard_aws_environment(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    stac = str(Path(sys.executable).parent / "stac")
+    result = subprocess.run(
+        [
+            stac,
+            "glofnet",
+            "publish",
+            str(built_catalog / "catalog.json"),
+            f"s3://{PUBLIC_BUCKET}/sample",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, AWS_ENDPOINT_URL=s3_server.endpoint),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"s3://{PUBLIC_BUCKET}/sample: dry run, 0 to upload")
+    )
+    assert s3_server.secret_key not in result.stdout + result.stderr
+    help_text = subprocess.run(
+        [stac, "glofnet", "publish", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "Example: stac glofnet publish" in help_text.stdout
+
+
+def test_changing_one_asset_uploads_it_and_its_item_only(
+    s3_server: SeaweedFS, built_catalog: Path, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(built_catalog, catalog)
+    _publish(s3_server, catalog, "changing")
+    item_path = next(p for p in sorted(catalog.glob("glofnet-itslive/*/*/*.json")))
+    item = json.loads(item_path.read_text())
+    asset_path = item_path.parent / "v.tif"
+    asset_path.write_bytes(asset_path.read_bytes() + b"\0" * 16)
+    item["assets"]["v"]["file:checksum"] = multihash_sha256(asset_path)
+    item["assets"]["v"]["file:size"] = asset_path.stat().st_size
+    item_path.write_text(dumps_json(item))
+
+    events: list[tuple[Event, str]] = []
+    report = _publish(s3_server, catalog, "changing", events)
+    asset_key = asset_path.relative_to(catalog).as_posix()
+    item_key = item_path.relative_to(catalog).as_posix()
+    assert report.uploaded == (asset_key, item_key, MANIFEST_NAME)
+    assert [a.reason for a in report.plan.actions if a.verb == "upload"] == ["changed", "changed"]
+    listing = _listing(s3_server.client(), "changing")
+    assert listing[asset_key] == digest_file(asset_path, TransferSettings()).etag
+    assert _publish(s3_server, catalog, "changing").uploaded == ()
+
+
+def test_public_url_gives_absolute_self_links_without_touching_the_build(
+    s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    before = _tree(built_catalog)
+    public = s3_server.public_url(PUBLIC_BUCKET, "absolute")
+    _publish(s3_server, built_catalog, "absolute", public_url=public, catalog_type="absolute-published")
+    assert _tree(built_catalog) == before
+
+    crawl = _crawl(public + "/catalog.json")
+    for url, document in crawl.documents.items():
+        self_links = [link["href"] for link in document["links"] if link["rel"] == "self"]
+        assert self_links == [url]
+        for link in document["links"]:
+            assert link["href"].startswith(("http://", "https://", "/")), link
+        for asset in document.get("assets", {}).values():
+            assert asset["href"].startswith(public + "/")
+    root = pystac.Catalog.from_file(public + "/catalog.json")
+    assert root.catalog_type == pystac.CatalogType.ABSOLUTE_PUBLISHED
+    assert root.get_self_href() == public + "/catalog.json"
+
+
+def test_delete_removes_stale_objects_after_the_new_root_and_only_under_the_prefix(
+    s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    client = s3_server.client()
+    _publish(s3_server, built_catalog, "deleting")
+    stale = ["old/scene.tif", "glofnet-events/gone.json"]
+    outside = ["deleting-sibling/keep.txt", "other/deleting/keep.txt"]
+    for key in [f"deleting/{k}" for k in stale] + outside:
+        client.put_object(Bucket=PUBLIC_BUCKET, Key=key, Body=b"x")
+
+    kept = _publish(s3_server, built_catalog, "deleting")
+    assert kept.uploaded == () and kept.plan.stale == tuple(sorted(stale))
+    assert kept.summary().endswith("2 stale kept (--delete removes them)")
+    assert set(stale) <= set(_listing(client, "deleting"))
+
+    public = s3_server.public_url(PUBLIC_BUCKET, "deleting")
+    events: list[tuple[Event, str]] = []
+    report = _publish(s3_server, built_catalog, "deleting", events, public_url=public, delete=True)
+    assert events == [
+        ("upload", "catalog.json"),
+        ("upload", MANIFEST_NAME),
+        *(("delete", key) for key in sorted(stale)),
+    ]
+    assert report.deleted == tuple(sorted(stale))
+    remaining = _listing(client, "deleting")
+    assert not set(stale) & set(remaining)
+    for key in outside:
+        assert client.get_object(Bucket=PUBLIC_BUCKET, Key=key)["Body"].read() == b"x"
+    root = json.loads(_get(public + "/catalog.json")[0])
+    assert root["links"][0] == {"href": public + "/catalog.json", "rel": "self", "type": "application/json"}
+    collection = _get(public + "/glofnet-events/collection.json")[0]
+    assert collection == (built_catalog / "glofnet-events" / "collection.json").read_bytes()
+    assert (
+        pystac.Catalog.from_file(public + "/catalog.json").catalog_type
+        == pystac.CatalogType.RELATIVE_PUBLISHED
+    )
+
+
+def _write_collection(directory: Path, payload: bytes) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "big.bin").write_bytes(payload)
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.1.0",
+        "id": "big",
+        "description": "One large asset",
+        "license": "CC-BY-4.0",
+        "extent": {
+            "spatial": {"bbox": [[74.4, 36.3, 74.6, 36.5]]},
+            "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]},
+        },
+        "links": [{"href": "./collection.json", "rel": "root", "type": "application/json"}],
+        "assets": {"big": {"href": "./big.bin", "type": "application/x-test"}},
+    }
+    (directory / "collection.json").write_text(dumps_json(collection))
+    return directory / "collection.json"
+
+
+def test_large_files_go_in_parts_and_compare_by_etag_without_a_manifest(
+    s3_server: SeaweedFS, tmp_path: Path
+) -> None:
+    settings = TransferSettings(multipart_threshold=5 * MIB, part_size=5 * MIB, concurrency=3)
+    payload = os.urandom(11 * MIB + 123)
+    root = _write_collection(tmp_path / "big", payload)
+    client = s3_server.client()
+
+    first = _publish(s3_server, root, "multipart", settings=settings)
+    assert first.uploaded == ("big.bin", "collection.json", MANIFEST_NAME)
+    etag = _listing(client, "multipart")["big.bin"]
+    assert etag.endswith("-3") and etag == digest_file(tmp_path / "big" / "big.bin", settings).etag
+    head = client.head_object(Bucket=PUBLIC_BUCKET, Key="multipart/big.bin")
+    assert head["ContentType"] == "application/x-test"
+    assert head["Metadata"]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert client.get_object(Bucket=PUBLIC_BUCKET, Key="multipart/big.bin")["Body"].read() == payload
+
+    assert _publish(s3_server, root, "multipart", settings=settings).uploaded == ()
+    client.delete_object(Bucket=PUBLIC_BUCKET, Key=f"multipart/{MANIFEST_NAME}")
+    assert _publish(s3_server, root, "multipart", settings=settings).uploaded == (MANIFEST_NAME,)
+
+    same_size = bytearray(payload)
+    same_size[7 * MIB] ^= 0xFF
+    (tmp_path / "big" / "big.bin").write_bytes(bytes(same_size))
+    changed = _publish(s3_server, root, "multipart", settings=settings)
+    assert changed.uploaded == ("big.bin", MANIFEST_NAME), "a same-size edit is found by its hash"
+    assert client.get_object(Bucket=PUBLIC_BUCKET, Key="multipart/big.bin")["Body"].read() == bytes(same_size)
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("s3://bucket/../up", "'..'"),
+        ("s3://bucket/a//b", "empty"),
+        ("s3://Bad_Bucket/x", "not a valid S3 bucket name"),
+        ("https://bucket/x", "s3://BUCKET/PREFIX"),
+    ],
+)
+def test_unsafe_targets_are_refused(target: str, reason: str) -> None:
+    with pytest.raises(GlofnetError, match=reason):
+        parse_target(target)
+
+
+def test_keys_that_escape_the_prefix_are_refused() -> None:
+    target = parse_target("s3://bucket/prefix/")
+    assert target.prefix == "prefix" and target.key("a/b.json") == "prefix/a/b.json"
+    for relative in ("../x", "a/../../x", "/etc/passwd", "a/./b", "a\\b"):
+        with pytest.raises(GlofnetError):
+            target.key(relative)
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("symlink-out", "symbolic link points outside the catalog"),
+        ("href-out", "leaves the catalog directory"),
+        ("href-missing", "points to nothing in the catalog"),
+        ("manifest-name", "reserved for the publish manifest"),
+        ("bad-json", "not valid JSON"),
+    ],
+)
+def test_unsafe_or_broken_catalogs_are_refused_before_any_request(
+    tmp_path: Path, problem: str, message: str
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for publishing")
+    collection = json.loads(root.read_text())
+    if problem == "symlink-out":
+        (root.parent / "link.txt").symlink_to(outside)
+    elif problem == "href-out":
+        collection["assets"]["big"]["href"] = "../secret.txt"
+    elif problem == "href-missing":
+        collection["links"].append({"href": "./missing/catalog.json", "rel": "child"})
+    elif problem == "manifest-name":
+        (root.parent / MANIFEST_NAME).write_text("{}")
+    elif problem == "bad-json":
+        (root.parent / "broken.json").write_text("{")
+    root.write_text(dumps_json(collection))
+    with pytest.raises(GlofnetError, match=message):
+        scan_catalog(root)
+    result = _runner_invoke(
+        "publish", str(root), "s3://bucket/prefix", "--endpoint-url", "http://127.0.0.1:9"
+    )
+    assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def _assert_root_is_closed(client: S3Client, prefix: str, public: str) -> bool:
+    """If the root exists under ``prefix``, every object it references transitively exists too.
+
+    Returns whether the root exists.
+    """
+    listing = _listing(client, prefix)
+    directories = {posixpath.dirname(key) for key in listing}
+    if "catalog.json" not in listing:
+        return False
+    queue, seen = ["catalog.json"], set()
+    while queue:
+        relative = queue.pop()
+        if relative in seen:
+            continue
+        seen.add(relative)
+        document = json.loads(
+            client.get_object(Bucket=PUBLIC_BUCKET, Key=f"{prefix}/{relative}")["Body"].read()
+        )
+        references = [(link["rel"], link["href"]) for link in document["links"]]
+        references += [("asset", asset["href"]) for asset in document.get("assets", {}).values()]
+        for rel, href in references:
+            if href.startswith(public + "/"):
+                target = href[len(public) + 1 :]
+            elif href.startswith(("http://", "https://", "/")):
+                continue
+            else:
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(relative), href))
+            assert target in listing or any(d == target or d.startswith(target + "/") for d in directories), (
+                f"{relative} references {href}, which is missing"
+            )
+            if rel in ("child", "item"):
+                queue.append(target)
+    return True
+
+
+def test_killed_server_mid_publish_never_exposes_a_broken_root_and_the_rerun_converges(
+    s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    client = s3_server.client()
+    public = s3_server.public_url(PUBLIC_BUCKET, "crash")
+    files = {f.relative: f for f in scan_catalog(built_catalog).files}
+    quick = TransferSettings(max_attempts=2)
+
+    def kill_after(count: int) -> Callable[[Event, str], None]:
+        seen: list[str] = []
+
+        def hook(_event: Event, relative: str) -> None:
+            seen.append(relative)
+            if len(seen) == count:
+                s3_server.kill()
+
+        return hook
+
+    # A first publish dies among the assets: no root may appear.
+    with pytest.raises(GlofnetError):
+        publish_catalog(
+            built_catalog,
+            f"s3://{PUBLIC_BUCKET}/crash",
+            endpoint_url=s3_server.endpoint,
+            settings=quick,
+            on_event=kill_after(300),
+        )
+    s3_server.start()
+    assert not _assert_root_is_closed(client, "crash", public)
+    present = _listing(client, "crash")
+    assert 300 <= len(present) < len(files)
+    for relative, etag in present.items():
+        assert etag == digest_file(files[relative].path, quick).etag, f"{relative} is incomplete"
+
+    rerun = _publish(s3_server, built_catalog, "crash")
+    assert set(rerun.uploaded) == (set(files) - set(present)) | {MANIFEST_NAME}, "done work is not redone"
+    assert _assert_root_is_closed(client, "crash", public)
+    assert _publish(s3_server, built_catalog, "crash").uploaded == ()
+
+    # A republish with every JSON document changed dies among the items: the old root stays whole.
+    with pytest.raises(GlofnetError):
+        publish_catalog(
+            built_catalog,
+            f"s3://{PUBLIC_BUCKET}/crash",
+            endpoint_url=s3_server.endpoint,
+            public_url=public,
+            catalog_type="absolute-published",
+            settings=quick,
+            on_event=kill_after(40),
+        )
+    s3_server.start()
+    assert _assert_root_is_closed(client, "crash", public)
+    old_root = json.loads(client.get_object(Bucket=PUBLIC_BUCKET, Key="crash/catalog.json")["Body"].read())
+    assert all(link["rel"] != "self" for link in old_root["links"]), "the new root must not be in place yet"
+
+    final = _publish(s3_server, built_catalog, "crash", public_url=public, catalog_type="absolute-published")
+    assert 0 < len(final.uploaded) <= len([f for f in files.values() if f.document is not None]) + 1 - 40
+    assert _assert_root_is_closed(client, "crash", public)
+    assert len(_crawl(public + "/catalog.json").documents) == sum(1 for f in files.values() if f.document)
+    again = _publish(s3_server, built_catalog, "crash", public_url=public, catalog_type="absolute-published")
+    assert again.uploaded == ()
