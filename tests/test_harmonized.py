@@ -446,3 +446,13 @@ def test_a_local_dask_cluster_writes_the_same_cube(
     collection = pystac.read_file(str(dest / "collection.json"))
     assert isinstance(collection, pystac.Collection)
     assert not [link for link in collection.links if link.rel == "derived_from"]
+
+
+@pytest.mark.parametrize("days", [30, 1489, 9077, 40000])
+def test_tiles_bound_the_values_a_job_holds(days: int) -> None:
+    from stactools_glofnet.harmonized.cube import TILE_VALUES, tile_size
+
+    side = tile_size(days)
+    assert side % 8 == 0 and side >= 8
+    assert side * side * days <= TILE_VALUES or side == 8
+    assert (side + 8) ** 2 * days > TILE_VALUES

@@ -37,9 +37,10 @@ from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
 from stactools_glofnet.harmonized.inputs import HarmonizationInputs
 
-TILE = 64
+TILE_VALUES = 2**21
+"""Values (days x pixels) one tile holds per variable: bounds a tile job's memory (~16 MB each)."""
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
-TIME_CHUNK = 1024
+TIME_CHUNK = 4096
 VARIABLES: dict[str, tuple[str, str]] = {
     "velocity": ("m/yr", "Glacier surface speed, daily mean of the image pairs centred on the day"),
     "lst_day": ("K", "Daytime land-surface temperature (nearest MODIS pixel)"),
@@ -164,12 +165,18 @@ def _stage_scenes(
     return staging, days
 
 
+def tile_size(days: int) -> int:
+    """The side of a square tile (a multiple of 8 pixels) whose days x pixels fit ``TILE_VALUES``."""
+    return max(8, int(np.sqrt(TILE_VALUES / max(days, 1))) // 8 * 8)
+
+
 def _template(
     grid: Grid, days: pd.DatetimeIndex, content: CatalogContent
 ) -> tuple[xr.Dataset, list[dict[str, Any]]]:
     """The cube's variables as lazy placeholders plus its eager per-day coordinates and labels."""
     shape = (len(days), grid.height, grid.width)
-    chunks = (min(TIME_CHUNK, len(days)), TILE, TILE)
+    tile = tile_size(len(days))
+    chunks = (min(TIME_CHUNK, len(days)), tile, tile)
     data: dict[str, Any] = {}
     for name in VARIABLES:
         data[name] = (
@@ -294,11 +301,19 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
     with xr.open_zarr(shared.scenes, consolidated=False) as scenes:
         for name in ("water_fraction", "clear_fraction"):
             measured[name] = _daily_mean(scenes[name][:, rows, cols].values, shared.scene_days, shared.days)
-    index = job.lst_index
     with xr.open_zarr(shared.lst, consolidated=True) as lst:
+        width = lst.sizes["x"]
+        inside = job.lst_index >= 0
+        rows_needed, cols_needed = np.divmod(job.lst_index[inside], width)
         for part, name in (("lst_day", "LST_Day"), ("lst_night", "LST_Night")):
-            values = lst[name].values.reshape(lst.sizes["time"], -1)
-            picked = np.where(index >= 0, values[:, np.clip(index, 0, None)], np.nan)
+            picked = np.full((lst.sizes["time"], *job.lst_index.shape), np.nan, dtype=np.float32)
+            if inside.any():
+                window = lst[name][
+                    :, rows_needed.min() : rows_needed.max() + 1, cols_needed.min() : cols_needed.max() + 1
+                ].values
+                picked[:, inside] = window[
+                    :, rows_needed - rows_needed.min(), cols_needed - cols_needed.min()
+                ]
             measured[part] = _daily_mean(picked, shared.lst_days, shared.days)
     _check_packable(measured)
     tile: dict[str, Any] = {}
@@ -383,15 +398,16 @@ def grid_cube(
         scenes=staged,
         scene_days=np.asarray(days.get_indexer(pd.DatetimeIndex(scene_days)), dtype=np.int64),
     )
+    tile = tile_size(len(days))
     jobs = [
         _Tile(
             shared,
-            (row, min(row + TILE, grid.height)),
-            (col, min(col + TILE, grid.width)),
-            lst_index[row : row + TILE, col : col + TILE],
+            (row, min(row + tile, grid.height)),
+            (col, min(col + tile, grid.width)),
+            lst_index[row : row + tile, col : col + tile],
         )
-        for row in range(0, grid.height, TILE)
-        for col in range(0, grid.width, TILE)
+        for row in range(0, grid.height, tile)
+        for col in range(0, grid.width, tile)
     ]
     statistics = _TrainStatistics()
     try:

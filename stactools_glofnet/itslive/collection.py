@@ -116,11 +116,6 @@ def create_item(result: FilteredGranule, content: CatalogContent, directory: Pat
     glofnet.split = content.splits.split_of_interval(
         min(granule.acquired).date(), max(granule.acquired).date()
     )
-    item.add_link(
-        pystac.Link(
-            "derived_from", str(granule.path.absolute()), media_type="application/x-netcdf", title=granule.id
-        )
-    )
     return item
 
 

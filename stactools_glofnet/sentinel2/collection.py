@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -210,9 +211,12 @@ def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path)
     glofnet.split = content.splits.split_of(day)
     glofnet.label = "glof" if content.events.is_glof(day) else "no_glof"
     glofnet.source_processing_baseline = source.item.properties.get("s2:processing_baseline")
-    item.add_link(
-        pystac.Link("derived_from", source.origin_href, media_type="application/json", title=source.id)
-    )
+    if urlparse(source.origin_href).scheme in ("http", "https", "s3"):
+        # A local source path means nothing to a reader of the published catalog: the item id is
+        # the source id, and the link is kept only where the source has a URL.
+        item.add_link(
+            pystac.Link("derived_from", source.origin_href, media_type="application/json", title=source.id)
+        )
     return item
 
 
