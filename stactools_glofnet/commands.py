@@ -6,15 +6,17 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, get_args
 
 import click
 
-from stactools_glofnet import build, validate
-from stactools_glofnet.core.config import load_content
+from stactools_glofnet.core.config import Modality, load_content
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
-from stactools_glofnet.sample.framework import DEFAULT_SEED, SIZES, write_sample
+from stactools_glofnet.sample.names import DEFAULT_SEED, SIZE_NAMES
+
+# The library modules behind the build, sample and validate commands are imported inside those
+# commands: they pull in scipy, dask and rio-cogeo, which `publish` and `--help` do not need.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,6 +100,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         if len(paths) not in (1, 2):
             raise click.UsageError("expected [SOURCE] DEST")
         source, dest = (None, paths[0]) if len(paths) == 1 else paths
+        from stactools_glofnet import build
+
         report = build.create_catalog(
             dest, source, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
         )
@@ -108,7 +112,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         )
 
     @glofnet.command("create-collection")
-    @click.argument("modality", type=click.Choice(sorted(build.MODALITIES)))
+    @click.argument("modality", type=click.Choice(sorted(get_args(Modality))))
     @click.argument("source", type=click.Path(path_type=Path))
     @click.argument("dest", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION
@@ -126,6 +130,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet create-collection harmonized build/sample build/harmonized --workers 2
         """
+        from stactools_glofnet import build
+
         report = build.create_collection(
             modality, source, dest, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
         )
@@ -141,13 +147,15 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet create-item sentinel2 S2A_43SDA_20210420_0_L2A.json build/item
         """
+        from stactools_glofnet import build
+
         click.echo(build.create_item(modality, source, dest))
 
     @glofnet.command("sample")
     @click.argument("dest", type=click.Path(path_type=Path))
     @click.option(
         "--size",
-        type=click.Choice(sorted(SIZES)),
+        type=click.Choice(sorted(SIZE_NAMES)),
         default="small",
         show_default=True,
         help="small: seconds and a few MB; full: GLOFNet scale, for benchmarks.",
@@ -165,6 +173,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet sample build/sample --seed 7
         """
+        from stactools_glofnet.sample.framework import write_sample
+
         manifest = write_sample(dest, load_content(), size=size, seed=seed)  # type: ignore[arg-type]
         click.echo(f"{dest}: {size} sample, seed {seed}, {len(manifest['files'])} files")
 
@@ -190,6 +200,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet validate build/catalog --schema-dir ../shared/stac-schemas
         """
+        from stactools_glofnet import validate
+
         report = validate.check_catalog(catalog, schema_dirs)
         click.echo(validate.as_json(report) if output_format == "json" else validate.as_text(report))
         if report.failed(strict=strict):

@@ -86,3 +86,20 @@ def test_wheel_carries_catalog_content_and_works_outside_the_repository(tmp_path
     directory, count = ran.stdout.split()
     assert directory.startswith(str(tmp_path / "site"))
     assert int(count) == len((REPO / "catalog" / "events.toml").read_text().split("[[event]]")) - 1
+
+
+def test_cli_modalities_are_the_builds_and_start_up_stays_light() -> None:
+    import subprocess
+    import sys
+    from typing import get_args
+
+    from stactools_glofnet import build
+    from stactools_glofnet.core.config import Modality
+
+    assert set(build.MODALITIES) == set(get_args(Modality))
+    probe = (
+        "import sys, stactools_glofnet.commands; "
+        "print(sorted(m for m in ('scipy', 'dask', 'rio_cogeo') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

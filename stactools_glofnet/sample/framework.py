@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -26,14 +26,15 @@ from stactools_glofnet.core.config import BBox, CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import sha256_file, staged_directory, write_json
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, tile_windows
+from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
 from stactools_glofnet.sample.timeline import Timeline
 
-SizeName = Literal["small", "full"]
+__all__ = ["DEFAULT_SEED", "SIZES", "SizeName", "write_sample"]
+
 MANIFEST_NAME = "sample.json"
 TRUTH_NAME = "truth.json"
 MANIFEST_FORMAT = "glofnet-sample"
 MANIFEST_FORMAT_VERSION = 1
-DEFAULT_SEED = 20190622
 
 
 @dataclass(frozen=True)
