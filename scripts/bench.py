@@ -158,6 +158,13 @@ def main() -> None:
         "--scratch", type=Path, default=None, help="where to write (the full sample is a few GB)"
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the cases whose name contains TEXT (repeatable); the rest are skipped",
+    )
+    parser.add_argument(
         "--publish",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -223,7 +230,16 @@ def main() -> None:
                     False,
                     1,
                 ),
+                (
+                    "create-collection harmonized, full sample (builds the three modalities first)",
+                    [*glofnet, "create-collection", "harmonized", str(work / "full"), str(work / "harm")],
+                    work / "harm",
+                    False,
+                    1,
+                ),
             ]
+        if options.only:
+            cases = [case for case in cases if any(text in case[0] for text in options.only)]
         for name, args, output, cold, repeat in cases:
             best = (float("inf"), 0.0)
             for _ in range(repeat):
@@ -233,7 +249,12 @@ def main() -> None:
                 best = min(best, (seconds, mib))
             size = f"{_size_kib(output) / 1024:.1f}" if output else "-"
             rate = ""
-            if "sentinel2" in name:
+            if "harmonized" in name:
+                import pyarrow.parquet as pq
+
+                days = pq.read_metadata(work / "harm" / "harmonized_daily.parquet").num_rows
+                rate = f"{days} days, {days / best[0]:.1f} days/s"
+            elif "sentinel2" in name:
                 scenes = len(list((work / "full" / "sentinel2").glob("*/*.json")))
                 rate = f"{scenes} scenes, {scenes / best[0]:.2f} scenes/s"
             elif "itslive" in name:
