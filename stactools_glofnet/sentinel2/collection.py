@@ -19,6 +19,7 @@ import pystac
 from numpy.typing import NDArray
 from PIL import Image
 from pystac.extensions.classification import Classification, ClassificationExtension
+from pystac.extensions.datacube import DatacubeExtension, Dimension, Variable, VariableType
 from pystac.extensions.eo import Band as EOBand
 from pystac.extensions.eo import EOExtension
 from pystac.extensions.file import FileExtension
@@ -323,6 +324,58 @@ def create_collection(
     return _assemble(content, items, frame, skipped, patch_summary, workdir)
 
 
+PATCH_VARIABLES = {
+    "label": "1 = GLOF, 0 = no GLOF",
+    "split": "train, validate or test",
+    "augmentation": "none or the augmentation applied (train only)",
+    "patch_id": "Unique patch id: <scene>_w<window>[_<augmentation>]",
+    "origin": "Id of the non-augmented patch this one derives from",
+    "scene_id": "Source Sentinel-2 scene",
+    "window": "Index of the patch window around the lake",
+    "datetime": "Acquisition day of the scene",
+}
+
+
+def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int) -> None:
+    """Datacube dimensions and variables of the patch store (patch, band, y, x)."""
+    params = content.processing.sentinel2
+    side = params.patch_size - 1
+    pixel = "{} within the patch, 10 m pixels on the AOI grid (the patch's place: window)"
+    dimensions: dict[str, dict[str, Any]] = {
+        "patch": {"type": "index", "extent": [0, count - 1], "step": 1, "description": "Patch number"},
+        "band": {"type": "bands", "values": list(params.patch_bands)},
+        "y": {"type": "pixel", "extent": [0, side], "step": 1, "description": pixel.format("Row")},
+        "x": {"type": "pixel", "extent": [0, side], "step": 1, "description": pixel.format("Column")},
+    }
+    grid_variables = {
+        "reflectance": "Surface reflectance (unitless); NaN where cloud-masked",
+        "normalized": "(reflectance - mean) / std with the train split's statistics",
+    }
+    variables = (
+        {
+            name: Variable.from_dict(
+                {"dimensions": ["patch", "band", "y", "x"], "type": VariableType.DATA, "description": text}
+            )
+            for name, text in grid_variables.items()
+        }
+        | {
+            name: Variable.from_dict(
+                {"dimensions": ["patch"], "type": VariableType.AUXILIARY, "description": text}
+            )
+            for name, text in PATCH_VARIABLES.items()
+        }
+        | {
+            name: Variable.from_dict(
+                {"dimensions": ["band"], "type": VariableType.AUXILIARY, "description": text}
+            )
+            for name, text in (("mean", "Train-split mean per band"), ("std", "Train-split std per band"))
+        }
+    )
+    datacube = DatacubeExtension.ext(asset)
+    datacube.dimensions = {name: Dimension.from_dict(value) for name, value in dimensions.items()}
+    datacube.variables = variables
+
+
 def _harmonization_fields(
     collection: pystac.Collection,
     content: CatalogContent,
@@ -448,5 +501,7 @@ def _assemble(
         )
         XarrayAssetsExtension.add_to(collection)
         collection.add_asset("patches", patches)
+        DatacubeExtension.add_to(collection)
+        _describe_patches(patches, content, patch_summary["patches"])
     add_items_by_year(collection, items)
     return collection
