@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import jsonschema
-from pystac import STACObjectType
-from pystac.errors import STACValidationError
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 
 from stactools_glofnet.core.cache import user_cache_dir
@@ -69,39 +66,6 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
             for url, schema in _schemas_in(directory):
                 self.schema_cache[url] = schema
         self._preloaded = set(self.schema_cache)
-        self._validators: dict[str, Any] = {}
-
-    def _validate_from_uri(
-        self,
-        stac_dict: dict[str, Any],
-        stac_object_type: STACObjectType,
-        schema_uri: str,
-        href: str | None = None,
-    ) -> None:
-        """pystac's check of one object against one schema, with one validator per schema.
-
-        pystac re-checks the schema against its metaschema and rebuilds the reference registry
-        for every object; keeping the validator (and the references it has resolved) makes a
-        catalog's validation several times faster. Errors are raised exactly as pystac raises them.
-        """
-        validator = self._validators.get(schema_uri)
-        if validator is None:
-            schema = self._get_schema(schema_uri)
-            cls = jsonschema.validators.validator_for(schema)
-            cls.check_schema(schema)
-            validator = self._validators[schema_uri] = cls(schema, registry=self.registry)
-        errors = list(validator.iter_errors(stac_dict))
-        if errors:
-            message = f"Validation failed for {stac_object_type} "
-            if href is not None:
-                message += f"at {href} "
-            if stac_dict.get("id") is not None:
-                message += f"with ID {stac_dict['id']} "
-            message += f"against schema at {schema_uri}"
-            best = jsonschema.exceptions.best_match(errors)
-            if best:
-                message += "\n" + str(best)
-            raise STACValidationError(message, source=errors) from best
 
     def save_fetched(self, cache: Path) -> list[str]:
         """Save schemas fetched from the network during validation into ``cache``."""
