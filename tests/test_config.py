@@ -80,9 +80,16 @@ def _replace(path: Path, old: str, new: str) -> None:
         (
             "processing.toml",
             'lst_night = "nearest"',
-            'lst_night = "cubic"',
+            'lst_night = "average"',
             "key harmonized.resampling.lst_night",
         ),
+        (
+            "processing.toml",
+            "itslive = 45, modis = 8",
+            "itslive = 61, modis = 8",
+            "harmonized.max_gap_days.itslive",
+        ),
+        ("processing.toml", "itslive = 45, modis = 8", "itslive = 45", "max_gap_days lacks modis"),
         (
             "geometry.toml",
             "bbox = [74.45, 36.27, 74.72, 36.50]",

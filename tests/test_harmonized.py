@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -241,9 +242,8 @@ def test_cube_statistics_equal_a_recomputation_on_train_days(
         values = cube[name].values[train]
         values = values[np.isfinite(values)].astype(np.float64)
         assert stats["count"] == values.size
-        step = cube[name].encoding.get("scale_factor", 0)  # packing rounds to half a step at most
-        assert abs(stats["mean"] - values.mean()) <= step / 2 + 1e-6 * abs(values.mean())
-        assert stats["std"] == pytest.approx(values.std(), rel=1e-2, abs=step)
+        assert stats["mean"] == pytest.approx(values.mean(), rel=1e-9)
+        assert stats["std"] == pytest.approx(values.std(), rel=1e-6)
 
 
 def test_patch_statistics_equal_a_recomputation_on_train_patches(root: pystac.Catalog) -> None:
@@ -360,26 +360,41 @@ def test_cube_flags_follow_the_declared_max_gap(harmonized: pystac.Collection, c
         flags = cube[f"{name}_flag"].values.reshape(cube.sizes["time"], -1)
         values = cube[name].values.reshape(cube.sizes["time"], -1)
         assert np.isfinite(values[flags != MISSING]).all() and np.isnan(values[flags == MISSING]).all()
-        column = int(np.argmax((flags == INTERPOLATED).sum(axis=0)))
-        runs = np.diff(np.flatnonzero(flags[:, column] == MEASURED))
-        inner = np.flatnonzero(flags[:, column] == INTERPOLATED)
-        assert len(inner) > 0 and runs.max(initial=0) > 1
-        measured_idx = np.flatnonzero(flags[:, column] == MEASURED)
-        for index in inner:
-            before, after = measured_idx[measured_idx < index].max(), measured_idx[measured_idx > index].min()
-            assert after - before <= max_gap
+        columns = np.flatnonzero((flags == INTERPOLATED).any(axis=0) & ((flags == MISSING).sum(axis=0) > 0))
+        assert len(columns) > 0, name
+        for column in columns[:: max(1, len(columns) // 20)]:
+            measured_days = np.flatnonzero(flags[:, column] == MEASURED)
+            for before, after in itertools.pairwise(measured_days):
+                between = flags[before + 1 : after, column]
+                expected = INTERPOLATED if after - before <= max_gap else MISSING
+                assert (between == expected).all(), (name, column, before, after)
 
 
 def test_fill_gaps_interpolates_linearly_up_to_the_maximum() -> None:
-    line = np.arange(20, dtype=np.float64) * 2.0
-    values = line.copy()
-    values[[3, 4]] = np.nan  # gap of 3 days between measurements: filled
-    values[8:14] = np.nan  # gap of 7 days: left missing
-    values[-1] = np.nan  # the end: left missing
-    filled, flags = fill_gaps(np.stack([values, values], axis=1), max_gap_days=3)
-    np.testing.assert_allclose(filled[[3, 4], 0], line[[3, 4]])
-    assert np.isnan(filled[8:14, 0]).all() and np.isnan(filled[-1, 0])
-    assert list(flags[[2, 3, 9, 19], 1]) == [MEASURED, INTERPOLATED, MISSING, MISSING]
+    days = np.arange(30, dtype=np.float64)
+    values = days**2  # not linear: an interpolated value is the chord, not the curve
+    values[:2] = np.nan  # leading gap: no measurement before, stays missing
+    values[5:7] = np.nan  # measured 4 and 7: 3 days apart = max_gap, filled
+    values[10:13] = np.nan  # measured 9 and 13: 4 days apart = max_gap + 1, missing
+    values[-1] = np.nan  # trailing gap: stays missing
+    stacked = np.stack([values, 2 * values], axis=1)[:, :, None]  # (time, 2, 1)
+    filled, flags = fill_gaps(stacked, max_gap_days=3)
+    assert filled.shape == flags.shape == stacked.shape
+    chord = 16 + (np.array([5, 6]) - 4) * (49 - 16) / 3
+    np.testing.assert_allclose(filled[5:7, 0, 0], chord, rtol=1e-6)
+    np.testing.assert_allclose(filled[5:7, 1, 0], 2 * chord, rtol=1e-6)
+    assert np.isnan(filled[[0, 1, 10, 11, 12, 29], 0, 0]).all()
+    assert list(flags[[0, 4, 5, 6, 7, 10, 12, 29], 0, 0]) == [
+        MISSING,
+        MEASURED,
+        INTERPOLATED,
+        INTERPOLATED,
+        MEASURED,
+        MISSING,
+        MISSING,
+        MISSING,
+    ]
+    np.testing.assert_array_equal(filled[flags == MEASURED], stacked[flags == MEASURED].astype(np.float32))
 
 
 # ------------------------------------------------------------------ STAC round trips
@@ -454,5 +469,8 @@ def test_tiles_bound_the_values_a_job_holds(days: int) -> None:
 
     side = tile_size(days)
     assert side % 8 == 0 and side >= 8
-    assert side * side * days <= TILE_VALUES or side == 8
+    if days * 64 <= TILE_VALUES:  # the smallest tile fits: the bound holds
+        assert side * side * days <= TILE_VALUES
+    else:  # longer records than 2^15 days get the smallest tile
+        assert side == 8
     assert (side + 8) ** 2 * days > TILE_VALUES

@@ -275,13 +275,15 @@ def test_schema_fetched_once_is_cached_for_offline_use(
     _write(item, document)
     validate_catalog(catalog, [schema_dir])
     cached = schema_cache_dir() / schema_server.removeprefix("http://")
-    assert cached.is_file()
-    # The next run needs no server: drop the flag and the cached schema still rejects the item.
-    del document["properties"]["demo:flag"]
-    _write(item, document)
-    line = _one_error(_validate(catalog, "--schema-dir", str(schema_dir)), "schema", item)
-    assert "demo:flag" in line
-    cached.unlink()
+    try:
+        assert cached.is_file()
+        # The next run needs no server: drop the flag and the cached schema still rejects the item.
+        del document["properties"]["demo:flag"]
+        _write(item, document)
+        line = _one_error(_validate(catalog, "--schema-dir", str(schema_dir)), "schema", item)
+        assert "demo:flag" in line
+    finally:
+        cached.unlink(missing_ok=True)
 
 
 def test_offline_failure_prints_no_traceback(catalog: Path) -> None:

@@ -367,25 +367,34 @@ class ModisParams(_Model):
     min_trunk_coverage: float = Field(ge=0, le=1)
 
 
+class HarmonizedResampling(_Model):
+    """Resampling of each harmonized cube variable onto the target grid.
+
+    Velocity already lies on the target grid and LST keeps one MODIS pixel's value per cell, so
+    both are nearest-neighbour only; the Sentinel-2 fractions may average or take the nearest pixel.
+    """
+
+    velocity: Literal["nearest"]
+    lst_day: Literal["nearest"]
+    lst_night: Literal["nearest"]
+    water_fraction: Literal["average", "nearest"]
+    clear_fraction: Literal["average", "nearest"]
+
+
 class HarmonizedParams(_Model):
     """Harmonization parameters."""
 
     interpolation: Literal["linear"]
-    max_gap_days: dict[Literal["sentinel2", "itslive", "modis"], int]
+    max_gap_days: dict[Literal["sentinel2", "itslive", "modis"], Annotated[int, Field(ge=0)]]
     cyclical_encodings: list[Literal["day_of_year", "month"]]
     extent: Literal["aoi", "glacier", "trunk"]
-    resampling: dict[
-        Literal["velocity", "lst_day", "lst_night", "water_fraction", "clear_fraction"],
-        Literal["nearest", "average"],
-    ]
+    resampling: HarmonizedResampling
 
     @model_validator(mode="after")
-    def _every_variable_resampled(self) -> HarmonizedParams:
-        missing = {"velocity", "lst_day", "lst_night", "water_fraction", "clear_fraction"} - set(
-            self.resampling
-        )
+    def _every_modality_has_a_gap(self) -> HarmonizedParams:
+        missing = {"sentinel2", "itslive", "modis"} - set(self.max_gap_days)
         if missing:
-            raise ValueError(f"resampling lacks {', '.join(sorted(missing))}")
+            raise ValueError(f"max_gap_days lacks {', '.join(sorted(missing))}")
         return self
 
 
@@ -452,6 +461,17 @@ class CatalogContent:
         self.processing = _load(directory / "processing.toml", Processing)
         self.collections = _load(directory / "collections.toml", _CollectionTexts).root
         self._check_events_in_one_split()
+        self._check_gaps_within_buffers()
+
+    def _check_gaps_within_buffers(self) -> None:
+        """No interpolated day may draw on a measurement across a buffer, in another split."""
+        widest = max(self.processing.harmonized.max_gap_days.items(), key=lambda item: item[1])
+        if widest[1] > self.splits.buffer_days:
+            raise GlofnetError(
+                self.directory / "processing.toml",
+                f"key harmonized.max_gap_days.{widest[0]}: {widest[1]} days exceeds buffer_days ="
+                f" {self.splits.buffer_days} of splits.toml, so interpolation would cross a buffer",
+            )
 
     def _check_events_in_one_split(self) -> None:
         """Every labelled outburst's label window lies inside one split block, touching no buffer."""

@@ -54,8 +54,11 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
     """An engine for the block: an existing scheduler, a local cluster of ``workers``, or serial.
 
     A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1 and is
-    closed at the end of the block.
+    closed at the end of the block. The workers of an existing scheduler must see the build's
+    files at the same paths (a shared filesystem): jobs pass paths, not data.
     """
+    if scheduler is not None and workers > 0:
+        raise GlofnetError(scheduler, "give either --workers (a local cluster) or --scheduler, not both")
     if scheduler is None and workers <= 0:
         yield SerialEngine()
         return
@@ -64,7 +67,7 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise GlofnetError(scheduler, f"cannot reach the dask scheduler ({error})") from None
         with client:
             logger.info("running on the dask scheduler at %s", scheduler)

@@ -168,7 +168,7 @@ def create_collection(
         content.processing.target.grid, content.processing.grids[content.processing.target.grid], cube.grid
     )
     glofnet.time_step = content.processing.time_step
-    glofnet.resampling = {str(name): str(method) for name, method in params.resampling.items()}
+    glofnet.resampling = params.resampling.model_dump()
     glofnet.interpolation = {
         "method": params.interpolation,
         "max_gap_days": {

@@ -20,6 +20,7 @@ import numcodecs
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.errors
 import xarray as xr
 import zarr
 from affine import Affine
@@ -130,10 +131,13 @@ def _stage_scenes(
     resampling = content.processing.harmonized.resampling
     days: list[str] = []
     for index, scene in enumerate(inputs.scenes()):
-        with rasterio.open(scene.ndwi) as ndwi_file, rasterio.open(scene.cloud_mask) as mask_file:
-            ndwi = ndwi_file.read(1)
-            masked = mask_file.read(1) == 1
-            source = Grid(ndwi_file.crs, ndwi_file.transform, ndwi_file.width, ndwi_file.height)
+        try:
+            with rasterio.open(scene.ndwi) as ndwi_file, rasterio.open(scene.cloud_mask) as mask_file:
+                ndwi = ndwi_file.read(1)
+                masked = mask_file.read(1) == 1
+                source = Grid(ndwi_file.crs, ndwi_file.transform, ndwi_file.width, ndwi_file.height)
+        except rasterio.errors.RasterioError as error:
+            raise GlofnetError(scene.ndwi.parent, f"cannot read scene {scene.id} ({error})") from None
         clear = ~masked & np.isfinite(ndwi)
         water = np.where(clear, (ndwi > threshold).astype(np.float32), np.nan).astype(np.float32)
         layers = {}
@@ -151,7 +155,7 @@ def _stage_scenes(
                 dst_crs=grid.crs,
                 src_nodata=nodata,
                 dst_nodata=np.nan,
-                resampling=_resampling(resampling[name]),  # type: ignore[index]
+                resampling=_resampling(getattr(resampling, name)),
             )
             layers[name] = (("scene", "y", "x"), out[None])
         frame = xr.Dataset(layers)
@@ -239,14 +243,14 @@ class _TrainStatistics:
                 total[index] += value
 
     def result(self) -> dict[str, dict[str, float | int]]:
+        """Mean, population std and count per variable; ValueError when one cannot be normalized."""
         out: dict[str, dict[str, float | int]] = {}
         for name, (count, total, squares) in sorted(self.sums.items()):
-            if count < 2:
-                continue
-            mean = total / count
-            std = float(np.sqrt(max(squares / count - mean * mean, 0.0)))
-            if std > 0:
-                out[name] = {"mean": mean, "std": std, "count": int(count)}
+            mean = total / count if count else 0.0
+            std = float(np.sqrt(max(squares / count - mean * mean, 0.0))) if count else 0.0
+            if count < 2 or std == 0:
+                raise ValueError(f"{name}: fewer than two distinct train values to normalize with")
+            out[name] = {"mean": mean, "std": std, "count": int(count)}
         return out
 
 
@@ -324,6 +328,9 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
             tile[f"{name}_flag"] = (("time", "y", "x"), flags)
         else:
             filled = measured[name].astype(np.float32)
+        if name in PACKING:  # the statistics describe the values as stored
+            step = PACKING[name]["scale_factor"]
+            filled = (np.round(filled.astype(np.float64) / step) * step).astype(np.float32)
         tile[name] = (("time", "y", "x"), filled)
         statistics.add(name, filled[shared.train])
     xr.Dataset(tile).to_zarr(
@@ -378,13 +385,16 @@ def grid_cube(
     with xr.open_zarr(velocity_path, consolidated=True) as velocity:
         if (velocity.sizes["y"], velocity.sizes["x"]) != velocity_grid.shape:
             raise GlofnetError(
-                inputs.collections["itslive"].id, "velocity cube does not match its glofnet:grid"
+                velocity_path, f"velocity cube is not on its collection's glofnet:grid {velocity_grid.shape}"
             )
         velocity_days = _day_positions(velocity["mid_date"].values, days)
     lst_path = inputs.asset_path("modis", "lst_cube")
+    lst_grid = declared_grid_of(inputs.collections["modis"])
     with xr.open_zarr(lst_path, consolidated=True) as lst:
+        if (lst.sizes["y"], lst.sizes["x"]) != lst_grid.shape:
+            raise GlofnetError(lst_path, f"LST cube is not on its collection's glofnet:grid {lst_grid.shape}")
         lst_days = _day_positions(lst["time"].values, days)
-    lst_index = _index_map(declared_grid_of(inputs.collections["modis"]), grid)
+    lst_index = _index_map(lst_grid, grid)
     shared = _Shared(
         output=path,
         days=len(days),
@@ -411,12 +421,12 @@ def grid_cube(
     ]
     statistics = _TrainStatistics()
     try:
-        results = engine.map(_harmonize_tile, jobs)
+        for sums in engine.map(_harmonize_tile, jobs):
+            statistics.merge(sums)
+        normalization_statistics = statistics.result()
     except ValueError as error:
         raise GlofnetError(path, f"cannot write the cube: {error}") from None
-    for sums in results:
-        statistics.merge(sums)
     zarr.consolidate_metadata(str(path))
     shutil.rmtree(staged, ignore_errors=True)
-    normalization = {"method": "z-score", "split": "train", "statistics": statistics.result()}
+    normalization = {"method": "z-score", "split": "train", "statistics": normalization_statistics}
     return GridCube(path=path, grid=grid, times=days, normalization=normalization, encodings=encodings)

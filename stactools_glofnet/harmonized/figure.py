@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,15 @@ def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) 
 
     days = pd.to_datetime(frame["date"])
     figure, axes = plt.subplots(3, 1, figsize=(9, 6.5), dpi=100, sharex=True)
+    try:
+        _draw(axes, frame, days, content)
+        figure.tight_layout()
+        figure.savefig(path, format="png", metadata={"Software": None})
+    finally:
+        plt.close(figure)
+
+
+def _draw(axes: Any, frame: pd.DataFrame, days: pd.Series, content: CatalogContent) -> None:
     panels = [
         (["lake_area_km2"], "lake area (km²)"),
         (["glacier_mean_m_per_yr", "glacier_p90_m_per_yr"], "glacier speed (m/yr)"),
@@ -46,6 +56,3 @@ def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) 
             axis.legend(loc="upper right", fontsize=7)
     axes[0].set_xlim(days.min(), days.max())
     axes[0].set_title("GLOFNet harmonized daily series (dots: measured; dashed: outbursts; shading: splits)")
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
-    plt.close(figure)

@@ -47,17 +47,26 @@ class HarmonizationInputs:
 
     def scenes(self) -> Iterator[Scene]:
         """The Sentinel-2 scenes in date order, one at a time."""
-        items = sorted(
-            self.collections["sentinel2"].get_items(recursive=True),
-            key=lambda i: (i.datetime or dt.datetime.min.replace(tzinfo=dt.UTC), i.id),
-        )
-        for item in items:
-            assert item.datetime is not None, f"Sentinel-2 item {item.id} has no datetime"
+        dated = []
+        for item in self.collections["sentinel2"].get_items(recursive=True):
+            if item.datetime is None:
+                raise GlofnetError(item.get_self_href() or item.id, "Sentinel-2 item has no datetime")
+            dated.append((item.datetime, item.id, item))
+        for when, _, item in sorted(dated, key=lambda entry: entry[:2]):
+            files = {}
+            for key in ("ndwi", "cloud_mask"):
+                asset = item.assets.get(key)
+                href = asset.get_absolute_href() if asset else None
+                if href is None:
+                    raise GlofnetError(
+                        item.get_self_href() or item.id, f"Sentinel-2 item has no {key!r} asset"
+                    )
+                files[key] = Path(href)
             yield Scene(
                 id=item.id,
-                day=item.datetime.astimezone(dt.UTC).date(),
-                ndwi=Path(item.assets["ndwi"].get_absolute_href() or ""),
-                cloud_mask=Path(item.assets["cloud_mask"].get_absolute_href() or ""),
+                day=when.astimezone(dt.UTC).date(),
+                ndwi=files["ndwi"],
+                cloud_mask=files["cloud_mask"],
             )
 
     def water_threshold(self) -> float:

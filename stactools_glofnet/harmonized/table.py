@@ -29,8 +29,8 @@ COLUMNS: dict[str, str] = {
     "date": "UTC day",
     "lake_area_km2": "Open-water area of the lake (km2) from clear Sentinel-2 scenes, interpolated",
     "lake_area_km2_flag": "measured, interpolated (gap up to max_gap_days.sentinel2) or missing",
-    "lake_quality": "Best lake-area quality of the day's scenes (clear, partly_cloudy, cloudy, outside)",
-    "lake_clear_fraction": "Clear fraction of the lake basin in the day's clearest scene; 0 without a scene",
+    "lake_quality": "Lake-area quality of the day's best scene (clear, partly_cloudy, cloudy, outside)",
+    "lake_clear_fraction": "Clear fraction of the lake basin in the day's best scene; 0 without a scene",
     "glacier_mean_m_per_yr": "Mean speed over the glacier trunk (m/yr), ITS_LIVE",
     "glacier_mean_m_per_yr_flag": "measured, interpolated (gap up to max_gap_days.itslive) or missing",
     "glacier_p90_m_per_yr": "90th percentile of speed over the glacier trunk (m/yr)",
@@ -80,7 +80,13 @@ def _lake(inputs: HarmonizationInputs, max_gap: int, method: str) -> pd.DataFram
     kept["lake_clear_fraction"] = 1.0 - kept["lake_masked_fraction"].astype(np.float64)
     rank = {"clear": 0, "partly_cloudy": 1, "cloudy": 2, "outside": 3}
     kept["rank"] = kept["quality"].map(rank)
-    best = kept.sort_values(["day", "rank"], kind="stable").groupby("day").first()
+    best = (
+        kept.sort_values(
+            ["day", "rank", "lake_clear_fraction", "scene_id"], ascending=[True, True, False, True]
+        )
+        .drop_duplicates("day")
+        .set_index("day")
+    )
     clear = kept[kept["quality"] == "clear"]
     daily = to_daily(clear, "datetime", ["lake_area_km2"], max_gap, method)
     daily = daily.set_index(pd.DatetimeIndex(pd.to_datetime(daily["date"])))
