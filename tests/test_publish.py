@@ -150,6 +150,8 @@ def test_first_publish_uploads_everything_assets_first_root_last(
 ) -> None:
     report, events = published
     kinds = {file.relative: file.kind for file in scan_catalog(built_catalog).files}
+    assert set(kinds) == set(_tree(built_catalog)), "every file of a fresh build is reachable from the root"
+    assert kinds["extension/v1.0.0/schema.json"] == "asset", "the root's describedby schema is published"
     assert [relative for _, relative in events] == list(report.uploaded)
     assert set(report.uploaded) == set(kinds) | {MANIFEST_NAME}
     assert report.uploaded[-2:] == ("catalog.json", MANIFEST_NAME)
@@ -168,7 +170,7 @@ def test_readers_traverse_the_published_catalog_over_http(
 
     root_url = s3_server.public_url(PUBLIC_BUCKET, "sample/catalog.json")
     crawl = _crawl(root_url)
-    local = [f for f in scan_catalog(built_catalog).files if f.document is not None]
+    local = [f for f in scan_catalog(built_catalog).files if f.kind != "asset"]
     assert len(crawl.documents) == len(local)
 
     root = pystac.Catalog.from_file(root_url)
@@ -204,7 +206,9 @@ def test_readers_traverse_the_published_catalog_over_http(
     types = {crawl.headers[url] for url, document in crawl.documents.items() if document["type"] != "Feature"}
     assert types == {("application/json", STAC_CACHE_CONTROL)}
     chunk = s3_server.public_url(PUBLIC_BUCKET, "sample/glofnet-modis-lst/lst_cube.zarr/time/0")
-    assert _get(chunk)[1] == ("application/octet-stream", ASSET_CACHE_CONTROL)
+    assert _get(chunk)[1] == ("application/octet-stream", "public, max-age=86400"), (
+        "assets keep their key when rebuilt, so they are cached for a day and never immutable"
+    )
 
 
 def test_republishing_unchanged_uploads_nothing(
@@ -218,6 +222,32 @@ def test_republishing_unchanged_uploads_nothing(
     ) - 1
     after = s3_server.client().get_object(Bucket=PUBLIC_BUCKET, Key=f"sample/{MANIFEST_NAME}")["ETag"]
     assert after == before
+
+
+def test_only_files_reachable_from_the_root_are_published(
+    published: tuple[PublishReport, list[tuple[Event, str]]],
+    s3_server: SeaweedFS,
+    built_catalog: Path,
+    tmp_path: Path,
+) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(built_catalog, catalog, copy_function=os.link)
+    (catalog / ".env").write_text("AWS_SECRET_ACCESS_KEY=fake-secret-for-the-test\n")
+    (catalog / "notes.txt").write_text("not part of the catalog\n")
+    (catalog / ".git").mkdir()
+    (catalog / ".git" / "config").write_text("[core]\n")
+    client = s3_server.client()
+
+    report = _publish(s3_server, catalog, "sample")
+    assert report.uploaded == () and report.refreshed == (), "the sample was published from the same build"
+    assert report.plan.left_out is not None and report.plan.left_out.startswith("3 files ")
+    assert f"{'leave':<7} {'unlinked':<11} {report.plan.left_out}" in report.plan.lines()
+    listing = _listing(client, "sample")
+    assert not {".env", "notes.txt", ".git/config"} & set(listing)
+    schema = client.head_object(Bucket=PUBLIC_BUCKET, Key="sample/extension/v1.0.0/schema.json")
+    assert schema["ContentType"] == "application/schema+json", "the type its describedby link declares"
+    zarr = "glofnet-modis-lst/lst_cube.zarr/"
+    assert {zarr + name for name in (".zmetadata", ".zgroup", ".zattrs", "time/.zarray")} <= set(listing)
 
 
 def _runner_invoke(*args: str) -> Result:
@@ -393,6 +423,20 @@ def test_delete_removes_stale_objects_after_the_new_root_and_only_under_the_pref
     )
 
 
+@pytest.mark.parametrize("target", [f"s3://{PUBLIC_BUCKET}", f"s3://{PUBLIC_BUCKET}//"])
+def test_delete_at_the_bucket_root_is_refused(s3_server: SeaweedFS, tmp_path: Path, target: str) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+    result = _runner_invoke("publish", str(root), target, "--delete", "--endpoint-url", s3_server.endpoint)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: s3://{PUBLIC_BUCKET}: --delete needs a non-empty PREFIX (s3://BUCKET/PREFIX): at the "
+        "bucket root it would delete every object that is not part of the catalog"
+    ]
+    s3_server.client().put_object(Bucket=PUBLIC_BUCKET, Key="bucket-root/other.txt", Body=b"x")
+    plan = _publish(s3_server, root, "", dry_run=True).plan
+    assert "bucket-root/other.txt" in plan.stale and not plan.delete, "without --delete it is a valid target"
+
+
 def _write_collection(directory: Path, payload: bytes) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "big.bin").write_bytes(payload)
@@ -432,7 +476,10 @@ def test_large_files_go_in_parts_and_compare_by_etag_without_a_manifest(
 
     assert _publish(s3_server, root, "multipart", settings=settings).uploaded == ()
     client.delete_object(Bucket=PUBLIC_BUCKET, Key=f"multipart/{MANIFEST_NAME}")
-    assert _publish(s3_server, root, "multipart", settings=settings).uploaded == (MANIFEST_NAME,)
+    without_manifest = _publish(s3_server, root, "multipart", settings=settings)
+    assert without_manifest.uploaded == (MANIFEST_NAME,)
+    assert without_manifest.refreshed == ("big.bin", "collection.json"), "copied in place, not re-sent"
+    assert _publish(s3_server, root, "multipart", settings=settings).uploaded == ()
 
     same_size = bytearray(payload)
     same_size[7 * MIB] ^= 0xFF
@@ -440,6 +487,72 @@ def test_large_files_go_in_parts_and_compare_by_etag_without_a_manifest(
     changed = _publish(s3_server, root, "multipart", settings=settings)
     assert changed.uploaded == ("big.bin", MANIFEST_NAME), "a same-size edit is found by its hash"
     assert client.get_object(Bucket=PUBLIC_BUCKET, Key="multipart/big.bin")["Body"].read() == bytes(same_size)
+
+
+def test_objects_with_unknown_or_outdated_headers_are_refreshed_by_a_server_side_copy(
+    s3_server: SeaweedFS, tmp_path: Path
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"x" * 1000)
+    client = s3_server.client()
+    for name in ("big.bin", "collection.json"):  # the right bytes, uploaded by another tool
+        body = (root.parent / name).read_bytes()
+        client.put_object(Bucket=PUBLIC_BUCKET, Key=f"refresh/{name}", Body=body, ContentType="text/plain")
+
+    def headers(name: str) -> tuple[str, str, dict[str, str]]:
+        head = client.head_object(Bucket=PUBLIC_BUCKET, Key=f"refresh/{name}")
+        return head["ContentType"], head.get("CacheControl", ""), head["Metadata"]
+
+    events: list[tuple[Event, str]] = []
+    report = _publish(s3_server, root, "refresh", events)
+    assert [(a.verb, a.reason) for a in report.plan.actions] == [("refresh", "headers unknown")] * 2
+    assert events == [("refresh", "big.bin"), ("refresh", "collection.json"), ("upload", MANIFEST_NAME)]
+    sha256 = hashlib.sha256(b"x" * 1000).hexdigest()
+    assert headers("big.bin") == ("application/x-test", ASSET_CACHE_CONTROL, {"sha256": sha256})
+    assert headers("collection.json")[:2] == ("application/json", STAC_CACHE_CONTROL)
+    assert client.get_object(Bucket=PUBLIC_BUCKET, Key="refresh/big.bin")["Body"].read() == b"x" * 1000
+    again = _publish(s3_server, root, "refresh")
+    assert again.uploaded == () and again.refreshed == ()
+
+    # Published by an older release with other headers, recorded as such in its manifest.
+    old = "public, max-age=31536000, immutable"
+    client.copy_object(
+        Bucket=PUBLIC_BUCKET,
+        Key="refresh/big.bin",
+        CopySource={"Bucket": PUBLIC_BUCKET, "Key": "refresh/big.bin"},
+        MetadataDirective="REPLACE",
+        ContentType="application/x-test",
+        CacheControl=old,
+    )
+    manifest = json.loads(
+        client.get_object(Bucket=PUBLIC_BUCKET, Key=f"refresh/{MANIFEST_NAME}")["Body"].read()
+    )
+    manifest["objects"]["big.bin"]["cache_control"] = old
+    client.put_object(
+        Bucket=PUBLIC_BUCKET, Key=f"refresh/{MANIFEST_NAME}", Body=dumps_json(manifest).encode()
+    )
+    upgraded = _publish(s3_server, root, "refresh")
+    assert upgraded.refreshed == ("big.bin",) and upgraded.uploaded == (MANIFEST_NAME,)
+    assert headers("big.bin") == ("application/x-test", ASSET_CACHE_CONTROL, {"sha256": sha256})
+
+
+def test_a_rewritten_document_that_changes_after_hashing_is_refused(
+    s3_server: SeaweedFS, tmp_path: Path
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+
+    def edit_after_the_assets(_event: Event, relative: str) -> None:
+        if relative == "big.bin":
+            root.write_text(root.read_text().replace("One large asset", "Edited meanwhile"))
+
+    with pytest.raises(GlofnetError, match="changed after it was hashed"):
+        publish_catalog(
+            root,
+            f"s3://{PUBLIC_BUCKET}/edited",
+            endpoint_url=s3_server.endpoint,
+            public_url=s3_server.public_url(PUBLIC_BUCKET, "edited"),
+            on_event=edit_after_the_assets,
+        )
+    assert set(_listing(s3_server.client(), "edited")) == {"big.bin"}, "rendered again, not kept from hashing"
 
 
 @pytest.mark.parametrize(
@@ -468,10 +581,12 @@ def test_keys_that_escape_the_prefix_are_refused() -> None:
     ("problem", "message"),
     [
         ("symlink-out", "symbolic link points outside the catalog"),
+        ("symlink-dir", "symbolic links to directories are not published"),
         ("href-out", "leaves the catalog directory"),
         ("href-missing", "points to nothing in the catalog"),
         ("manifest-name", "reserved for the publish manifest"),
         ("bad-json", "not valid JSON"),
+        ("child-not-stac", "but it is not a STAC Catalog, Collection or Item"),
     ],
 )
 def test_unsafe_or_broken_catalogs_are_refused_before_any_request(
@@ -483,14 +598,25 @@ def test_unsafe_or_broken_catalogs_are_refused_before_any_request(
     collection = json.loads(root.read_text())
     if problem == "symlink-out":
         (root.parent / "link.txt").symlink_to(outside)
+        collection["assets"]["link"] = {"href": "./link.txt"}
+    elif problem == "symlink-dir":
+        (root.parent / "store.zarr").mkdir()
+        (root.parent / "store.zarr" / ".zgroup").write_text("{}")
+        (root.parent / "store.zarr" / "x").symlink_to(tmp_path)
+        collection["assets"]["store"] = {"href": "./store.zarr", "type": "application/vnd.zarr"}
     elif problem == "href-out":
         collection["assets"]["big"]["href"] = "../secret.txt"
     elif problem == "href-missing":
         collection["links"].append({"href": "./missing/catalog.json", "rel": "child"})
     elif problem == "manifest-name":
         (root.parent / MANIFEST_NAME).write_text("{}")
+        collection["assets"]["manifest"] = {"href": f"./{MANIFEST_NAME}"}
     elif problem == "bad-json":
         (root.parent / "broken.json").write_text("{")
+        collection["links"].append({"href": "./broken.json", "rel": "child"})
+    elif problem == "child-not-stac":
+        (root.parent / "plain.json").write_text('{"type": "Collection"}')
+        collection["links"].append({"href": "./plain.json", "rel": "child"})
     root.write_text(dumps_json(collection))
     with pytest.raises(GlofnetError, match=message):
         scan_catalog(root)
@@ -571,6 +697,7 @@ def test_killed_server_mid_publish_never_exposes_a_broken_root_and_the_rerun_con
 
     rerun = _publish(s3_server, built_catalog, "crash")
     assert set(rerun.uploaded) == (set(files) - set(present)) | {MANIFEST_NAME}, "done work is not redone"
+    assert set(rerun.refreshed) == set(present), "objects without a manifest entry get our headers"
     assert _assert_root_is_closed(client, "crash", public)
     assert _publish(s3_server, built_catalog, "crash").uploaded == ()
 
@@ -591,8 +718,9 @@ def test_killed_server_mid_publish_never_exposes_a_broken_root_and_the_rerun_con
     assert all(link["rel"] != "self" for link in old_root["links"]), "the new root must not be in place yet"
 
     final = _publish(s3_server, built_catalog, "crash", public_url=public, catalog_type="absolute-published")
-    assert 0 < len(final.uploaded) <= len([f for f in files.values() if f.document is not None]) + 1 - 40
+    documents = sum(1 for f in files.values() if f.kind != "asset")
+    assert 0 < len(final.uploaded) <= documents + 1 - 40
     assert _assert_root_is_closed(client, "crash", public)
-    assert len(_crawl(public + "/catalog.json").documents) == sum(1 for f in files.values() if f.document)
+    assert len(_crawl(public + "/catalog.json").documents) == documents
     again = _publish(s3_server, built_catalog, "crash", public_url=public, catalog_type="absolute-published")
     assert again.uploaded == ()

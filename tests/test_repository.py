@@ -7,7 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -82,3 +85,50 @@ def test_publish_workflow_uses_oidc_pinned_actions_a_gate_and_no_overlap() -> No
     assert "aws-access-key-id" not in text and "secrets." not in text, "no stored keys"
     assert "run: scripts/catalog" in text and "scripts/publish" in text
     assert "persist-credentials: false" in text
+
+
+def _job(workflow: str, name: str) -> str:
+    """The text of job ``name`` of a workflow, up to the next job."""
+    match = re.search(rf"^  {name}:\n((?:    .*\n|\n)*)", workflow, re.M)
+    assert match is not None, f"no job {name!r}"
+    return match.group(1)
+
+
+def _step_script(job: str, name: str) -> str:
+    """The ``run: |`` script of the step called ``name``."""
+    match = re.search(
+        rf"- name: {re.escape(name)}\n(?:        .*\n)*?        run: \|\n((?:          .*\n)+)", job
+    )
+    assert match is not None, f"no step {name!r} with a run block"
+    return textwrap.dedent(match.group(1))
+
+
+@pytest.mark.parametrize(
+    ("ref", "allowed"),
+    [
+        ("refs/heads/main", True),
+        ("refs/tags/v1.2.0", True),
+        ("refs/heads/feature", False),
+        ("refs/heads/main-copy", False),
+        ("refs/tags/nightly", False),
+        ("refs/pull/7/merge", False),
+    ],
+)
+def test_publish_workflow_refuses_other_refs_and_needs_the_test_suite(ref: str, allowed: bool) -> None:
+    text = (WORKFLOWS / "publish.yml").read_text()
+    test_job, publish_job = _job(text, "test"), _job(text, "publish")
+    script = _step_script(test_job, "Refuse refs other than main and v* tags")
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        env={"PATH": os.environ["PATH"], "REF": ref},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode == 0) == allowed, result.stdout + result.stderr
+    if not allowed:
+        assert result.stdout.startswith(f"::error::refusing to publish {ref}: ")
+    assert test_job.index("- name: Refuse refs") < test_job.index("run: scripts/test")
+    assert "id-token" not in test_job and "environment:" not in test_job, "tests run without the AWS role"
+    assert "\n    needs: test\n" in publish_job, "publishing waits for the test suite"
+    assert "if: github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')" in publish_job

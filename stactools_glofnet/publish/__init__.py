@@ -1,10 +1,11 @@
 """Publishing the built catalog to S3 or any S3-compatible store, incrementally and root last.
 
-One module per job: ``target`` (``s3://BUCKET/PREFIX`` and key safety), ``local`` (the catalog
-on disk, links checked), ``public`` (self links for ``--public-url``), ``digest`` (SHA-256 and
-ETags), ``media`` (Content-Type, Cache-Control), ``remote`` (listing and manifest), ``plan``
-(upload/skip/delete in phases), ``client`` (boto3, retries), ``upload`` (parallel and multipart
-uploads, deletes) and ``run`` (:func:`publish_catalog`, which ties them together).
+One module per job: ``target`` (``s3://BUCKET/PREFIX`` and key safety), ``local`` (the files the
+root reaches, links checked), ``public`` (self links for ``--public-url``), ``digest`` (SHA-256
+and ETags), ``media`` (Content-Type, Cache-Control), ``remote`` (listing and manifest), ``plan``
+(upload/refresh/skip/delete in phases), ``client`` (boto3, retries), ``upload`` (parallel and
+multipart uploads, server-side header refreshes, deletes) and ``run`` (:func:`publish_catalog`,
+which ties them together).
 """
 
 from __future__ import annotations

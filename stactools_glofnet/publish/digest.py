@@ -11,9 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from stactools_glofnet.core.files import CHUNK
 from stactools_glofnet.publish.settings import TransferSettings
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)

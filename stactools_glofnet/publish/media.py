@@ -15,8 +15,9 @@ OCTET_STREAM: Final = "application/octet-stream"
 
 STAC_CACHE_CONTROL: Final = "public, max-age=60"
 """Catalog JSON changes with every publish: readers and CDNs revalidate after a minute."""
-ASSET_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
-"""Assets are written once per content and cached for a year."""
+ASSET_CACHE_CONTROL: Final = "public, max-age=86400"
+"""Assets change rarely but keep their key when they do (a rebuilt asset on ``latest`` replaces
+the old one under the same name), so they are cached for a day, never as ``immutable``."""
 MANIFEST_CACHE_CONTROL: Final = "no-cache"
 
 ZARR_METADATA: Final = frozenset({"zarr.json", ".zmetadata", ".zarray", ".zattrs", ".zgroup"})
@@ -61,5 +62,5 @@ def content_type(relative: str, kind: Kind, declared: str | None = None) -> str:
 
 
 def cache_control(kind: Kind) -> str:
-    """Short caching for catalog JSON, long and immutable for assets."""
+    """A minute for catalog JSON, a day for assets (see :data:`ASSET_CACHE_CONTROL`)."""
     return ASSET_CACHE_CONTROL if kind == "asset" else STAC_CACHE_CONTROL

@@ -7,16 +7,20 @@ objects are deleted last. A reader who follows links from whichever root is publ
 never meets a missing object, even if a publish stops half-way.
 
 An object is skipped when the listing shows it with the size and ETag the manifest recorded for
-the same SHA-256 and headers, or, without a usable manifest entry (a first run over objects
-uploaded by another tool, a run that stopped before writing the manifest), when its listed ETag
-equals the ETag computed locally from the file.
+the same SHA-256 and headers. When its content is known to be right but its headers are not, it
+is *refreshed*: copied onto itself on the server (CopyObject with ``MetadataDirective=REPLACE``
+and our headers; no data is sent). That happens when the manifest recorded other headers, and
+when there is no usable manifest entry (a first run over objects uploaded by another tool, a run
+that stopped before writing the manifest) but the listed ETag equals the ETag computed locally
+from the file: its content matches, the headers it was stored with are unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -26,11 +30,12 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.publish.digest import Digest, digest_bytes, digest_file
 from stactools_glofnet.publish.local import CatalogFile, LocalCatalog
 from stactools_glofnet.publish.media import Kind, cache_control, content_type
+from stactools_glofnet.publish.public import PublicCopy
 from stactools_glofnet.publish.remote import Manifest, ManifestEntry, RemoteObject
-from stactools_glofnet.publish.settings import TransferSettings
+from stactools_glofnet.publish.settings import MAX_COPY_SIZE, TransferSettings
 from stactools_glofnet.publish.target import MANIFEST_NAME, Target
 
-Verb = Literal["upload", "skip"]
+Verb = Literal["upload", "refresh", "skip"]
 ROOT_ORDER = 1 << 30
 
 
@@ -46,8 +51,9 @@ class PublishedFile:
     digest: Digest
     content_type: str
     cache_control: str
-    data: bytes | None = None
-    """The staged bytes when the published copy differs from the file (``--public-url``)."""
+    render: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+    """Makes the bytes to publish when they differ from the file (``--public-url``, the manifest);
+    called when the file is hashed and again when it is uploaded, so they are not kept."""
 
     def entry(self, etag: str) -> ManifestEntry:
         """This file's manifest entry once its object has ``etag``."""
@@ -62,12 +68,13 @@ class PublishedFile:
 
 @dataclass(frozen=True)
 class Action:
-    """Upload or skip one file, and why."""
+    """Upload, refresh or skip one file, and why."""
 
     verb: Verb
     reason: str
     file: PublishedFile
     remote_etag: str | None
+    """The listed object's ETag when it is refreshed or skipped."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,15 @@ class Phase:
     def uploads(self) -> list[PublishedFile]:
         """The files this phase uploads."""
         return [action.file for action in self.actions if action.verb == "upload"]
+
+    @property
+    def refreshes(self) -> list[tuple[PublishedFile, str]]:
+        """The files whose objects this phase refreshes, with the ETag each object must still have."""
+        return [
+            (action.file, action.remote_etag)
+            for action in self.actions
+            if action.verb == "refresh" and action.remote_etag is not None
+        ]
 
 
 def format_size(count: int) -> str:
@@ -99,10 +115,12 @@ class Plan:
     remote_manifest_etag: str | None
     delete: bool
     settings: TransferSettings
+    left_out: str | None = None
+    """Why some files of the catalog directory are not published, when some are not."""
 
     @property
     def actions(self) -> list[Action]:
-        """Every upload and skip, in publishing order."""
+        """Every upload, refresh and skip, in publishing order."""
         return [action for phase in self.phases for action in phase.actions]
 
     def manifest(self, uploaded: Mapping[str, str]) -> bytes:
@@ -128,6 +146,8 @@ class Plan:
                 lines.append(f"{action.verb:<7} {phase.name:<11} {file.relative} ({details})")
         if self.manifest_changed(self.manifest({})):
             lines.append(f"{'upload':<7} {'manifest':<11} {MANIFEST_NAME}")
+        if self.left_out:
+            lines.append(f"{'leave':<7} {'unlinked':<11} {self.left_out}")
         for relative in self.stale:
             if self.delete:
                 lines.append(f"{'delete':<7} {'stale':<11} {relative}")
@@ -139,13 +159,14 @@ class Plan:
 
 
 def prepare_files(
-    catalog: LocalCatalog, staged: Mapping[str, bytes], target: Target, settings: TransferSettings
+    catalog: LocalCatalog, public: PublicCopy | None, target: Target, settings: TransferSettings
 ) -> list[PublishedFile]:
-    """Every catalog file with its key, digest (hashed in parallel) and headers."""
+    """Every catalog file with its key, digest (hashed in parallel) and headers; with ``public``,
+    the STAC documents it rewrites are hashed as rewritten."""
 
     def prepare(file: CatalogFile) -> PublishedFile:
-        data = staged.get(file.relative)
-        digest = digest_bytes(data, settings) if data is not None else digest_file(file.path, settings)
+        render = partial(public.render, file) if public is not None and public.rewrites(file) else None
+        digest = digest_bytes(render(), settings) if render is not None else digest_file(file.path, settings)
         return PublishedFile(
             relative=file.relative,
             key=target.key(file.relative),
@@ -155,13 +176,18 @@ def prepare_files(
             digest=digest,
             content_type=content_type(file.relative, file.kind, file.declared_type),
             cache_control=cache_control(file.kind),
-            data=data,
+            render=render,
         )
 
     with ThreadPoolExecutor(settings.concurrency) as pool:
         return list(
             progress(pool.map(prepare, catalog.files), desc="hashing", unit="file", total=len(catalog.files))
         )
+
+
+def _refresh(remote: RemoteObject, reason: str) -> tuple[Verb, str]:
+    """Refresh the headers of an object whose content is right (re-upload one too large to copy)."""
+    return ("refresh" if remote.size <= MAX_COPY_SIZE else "upload"), reason
 
 
 def _decide(
@@ -177,10 +203,10 @@ def _decide(
         if entry.sha256 != file.digest.sha256:
             return "upload", "changed"
         if (entry.content_type, entry.cache_control) != (file.content_type, file.cache_control):
-            return "upload", "headers"
+            return _refresh(remote, "headers changed")
         return "skip", "unchanged"
     if remote.etag == file.digest.etag:
-        return "skip", "unchanged"
+        return _refresh(remote, "headers unknown")
     return "upload", "changed"
 
 
@@ -203,14 +229,18 @@ def make_plan(
     settings: TransferSettings,
     delete: bool = False,
     force: bool = False,
+    left_out: str | None = None,
 ) -> Plan:
-    """Compare the local files with the listing and the manifest; order the work in phases."""
+    """Compare the local files with the listing and the manifest; order the work in phases.
+
+    ``left_out`` says which files of the catalog directory are not published (for the plan's text).
+    """
     entries = manifest.objects if manifest else {}
     grouped: dict[tuple[int, str], list[Action]] = {}
     for file in sorted(files, key=lambda f: f.relative):
         remote = listing.get(file.relative)
         verb, reason = _decide(file, remote, entries.get(file.relative), force)
-        action = Action(verb, reason, file, remote.etag if remote and verb == "skip" else None)
+        action = Action(verb, reason, file, remote.etag if remote and verb != "upload" else None)
         grouped.setdefault(_phase(file), []).append(action)
     local = {file.relative for file in files}
     stale = tuple(sorted(key for key in listing if key not in local and key != MANIFEST_NAME))
@@ -222,4 +252,5 @@ def make_plan(
         remote_manifest_etag=remote_manifest.etag if remote_manifest else None,
         delete=delete,
         settings=settings,
+        left_out=left_out,
     )

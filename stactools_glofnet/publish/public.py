@@ -2,24 +2,27 @@
 
 The built catalog is self-contained: relative links, no self links. Published with a public URL
 it becomes one of the two published catalog types of the STAC best practices (pystac's
-``CatalogType``), rewritten in memory; the files on disk are never changed:
+``CatalogType``); the files on disk are never changed:
 
 - ``relative-published``: the root gets an absolute ``self`` link; every other link and every
   asset href stays relative, so only the root document differs from the built one.
 - ``absolute-published``: every STAC object gets an absolute ``self`` link, and every relative
   link and asset href becomes absolute under the public URL.
+
+A rewritten document is rendered from its file when it is hashed and again when it is uploaded
+(the upload checks that both renderings agree), so no rewritten copy is kept in memory.
 """
 
 from __future__ import annotations
 
-import copy
 import posixpath
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit
 
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.files import dumps_json
-from stactools_glofnet.publish.local import LocalCatalog, is_absolute_href
+from stactools_glofnet.core.files import dumps_json, read_json
+from stactools_glofnet.publish.local import CatalogFile, is_absolute_href
 
 CatalogType = Literal["relative-published", "absolute-published"]
 CATALOG_TYPES: tuple[str, ...] = get_args(CatalogType)
@@ -51,22 +54,33 @@ def _with_self(document: dict[str, Any], href: str) -> dict[str, Any]:
     return document
 
 
-def published_documents(
-    catalog: LocalCatalog, public_url: str, catalog_type: CatalogType
-) -> dict[str, bytes]:
-    """The bytes to publish for each STAC document that differs from its file, by relative path."""
+@dataclass(frozen=True)
+class PublicCopy:
+    """How the STAC documents are rewritten for readers at a public URL."""
+
+    base: str
+    """The public URL of the prefix, ending with ``/``."""
+    catalog_type: CatalogType
+
+    def rewrites(self, file: CatalogFile) -> bool:
+        """Whether the published copy of ``file`` differs from the file."""
+        if self.catalog_type == "absolute-published":
+            return file.kind != "asset"
+        return file.kind == "root"
+
+    def render(self, file: CatalogFile) -> bytes:
+        """The bytes to publish for the STAC document ``file``, read afresh from its file."""
+        document = read_json(file.path)
+        if self.catalog_type == "absolute-published":
+            for link in document.get("links", []):
+                link["href"] = _absolute(self.base, file.relative, link["href"])
+            for asset in document.get("assets", {}).values():
+                asset["href"] = _absolute(self.base, file.relative, asset["href"])
+        return dumps_json(_with_self(document, _url(self.base, file.relative))).encode("utf-8")
+
+
+def public_copy(public_url: str, catalog_type: CatalogType) -> PublicCopy:
+    """The rewriting for ``public_url`` and ``catalog_type``, both checked."""
     if catalog_type not in CATALOG_TYPES:
         raise GlofnetError(catalog_type, f"unknown catalog type; expected one of {', '.join(CATALOG_TYPES)}")
-    base = public_base(public_url)
-    staged: dict[str, bytes] = {}
-    for file in catalog.files:
-        if file.document is None or (catalog_type == "relative-published" and file.kind != "root"):
-            continue
-        document = copy.deepcopy(file.document)
-        if catalog_type == "absolute-published":
-            for link in document.get("links", []):
-                link["href"] = _absolute(base, file.relative, link["href"])
-            for asset in document.get("assets", {}).values():
-                asset["href"] = _absolute(base, file.relative, asset["href"])
-        staged[file.relative] = dumps_json(_with_self(document, _url(base, file.relative))).encode("utf-8")
-    return staged
+    return PublicCopy(public_base(public_url), catalog_type)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import boto3
 
@@ -15,17 +14,19 @@ from stactools_glofnet.publish.digest import digest_bytes
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import JSON, MANIFEST_CACHE_CONTROL
 from stactools_glofnet.publish.plan import Plan, PublishedFile, format_size, make_plan, prepare_files
-from stactools_glofnet.publish.public import CatalogType, published_documents
+from stactools_glofnet.publish.public import CatalogType, public_copy
 from stactools_glofnet.publish.remote import list_objects, read_manifest
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import MANIFEST_NAME, Target, parse_target
-from stactools_glofnet.publish.upload import uploader
+from stactools_glofnet.publish.upload import Event, uploader
 
 logger = logging.getLogger(__name__)
 
-Event = Literal["upload", "delete"]
+__all__ = ["Event", "EventHook", "PublishReport", "publish_catalog"]
+
 EventHook = Callable[[Event, str], None]
-"""Called on the calling thread after each object is uploaded or deleted (key relative to PREFIX)."""
+"""Called on the calling thread after each object is uploaded, refreshed or deleted (key relative
+to PREFIX)."""
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,25 @@ class PublishReport:
     """Keys relative to the prefix, in upload order (the manifest last)."""
     uploaded_bytes: int
     deleted: tuple[str, ...]
+    refreshed: tuple[str, ...] = ()
+    """Keys relative to the prefix whose headers were refreshed by a server-side copy."""
 
     def summary(self) -> str:
-        """One line: how many objects were uploaded, unchanged, deleted or left stale."""
+        """One line: how many objects were uploaded, refreshed, unchanged, deleted or left stale."""
         unchanged = sum(1 for action in self.plan.actions if action.verb == "skip")
         if self.dry_run:
             uploads = [action.file for action in self.plan.actions if action.verb == "upload"]
+            refreshes = sum(1 for action in self.plan.actions if action.verb == "refresh")
             deletes = f", {len(self.plan.stale)} to delete" if self.plan.delete else ""
             return (
                 f"{self.target}: dry run, {len(uploads)} to upload "
-                f"({format_size(sum(f.digest.size for f in uploads))}), {unchanged} unchanged{deletes}; "
-                "nothing was changed"
+                f"({format_size(sum(f.digest.size for f in uploads))})"
+                + (f", {refreshes} headers to refresh" if refreshes else "")
+                + f", {unchanged} unchanged{deletes}; nothing was changed"
             )
         size = format_size(self.uploaded_bytes)
-        text = f"{self.target}: {len(self.uploaded)} uploaded ({size}), {unchanged} unchanged"
+        refreshed = f", {len(self.refreshed)} headers refreshed" if self.refreshed else ""
+        text = f"{self.target}: {len(self.uploaded)} uploaded ({size}){refreshed}, {unchanged} unchanged"
         if self.plan.delete:
             return text + f", {len(self.deleted)} deleted"
         if self.plan.stale:
@@ -76,10 +82,12 @@ def publish_catalog(
 ) -> PublishReport:
     """Publish the built catalog at ``catalog`` (directory or root JSON) to ``s3://BUCKET/PREFIX``.
 
-    Only objects whose content or headers changed are uploaded. Assets go first, then items,
-    catalogs and collections (deepest first), the root, and the manifest; with ``delete``, objects
-    under the prefix that the catalog no longer has are deleted after that. Each phase completes
-    before the next starts, so readers never see a root that references a missing object.
+    Only the files reachable from the root are published (see :mod:`stactools_glofnet.publish.local`),
+    and only objects whose content changed are uploaded; objects whose headers alone may differ
+    are refreshed by a server-side copy. Assets go first, then items, catalogs and collections
+    (deepest first), the root, and the manifest; with ``delete``, objects under the prefix that the
+    catalog no longer has are deleted after that. Each phase completes before the next starts, so
+    readers never see a root that references a missing object.
 
     Args:
         catalog: the catalog directory or its ``catalog.json``; never modified.
@@ -89,43 +97,53 @@ def publish_catalog(
             self links (see :mod:`stactools_glofnet.publish.public` for ``catalog_type``).
         catalog_type: ``relative-published`` or ``absolute-published`` (with ``public_url``).
         dry_run: compute and return the plan without changing anything.
-        delete: delete stale objects under the prefix once the new root is in place.
+        delete: delete stale objects under the prefix once the new root is in place (refused
+            without a prefix, where every other object in the bucket would be stale).
         force: upload every object even when it is unchanged.
         settings: concurrency, retries and multipart layout.
         session: the boto3 session to take credentials and region from (default: the standard chain).
-        on_event: called after each upload and delete, for progress reporting and tests.
+        on_event: called after each upload, refresh and delete, for progress reporting and tests.
 
     Raises:
         GlofnetError: an unsafe target or catalog, a broken link, or an S3 error (one line).
     """
     settings = settings or TransferSettings()
     target = parse_target(target) if isinstance(target, str) else target
+    if delete:
+        target.check_delete()
+    public = public_copy(public_url, catalog_type) if public_url else None
     local = scan_catalog(catalog)
-    staged = published_documents(local, public_url, catalog_type) if public_url else {}
-    files = prepare_files(local, staged, target, settings)
+    files = prepare_files(local, public, target, settings)
     client = s3_client(settings, endpoint_url, session)
     listing = list_objects(client, target)
     manifest = read_manifest(client, target, listing)
-    plan = make_plan(target, files, listing, manifest, settings=settings, delete=delete, force=force)
+    plan = make_plan(
+        target,
+        files,
+        listing,
+        manifest,
+        settings=settings,
+        delete=delete,
+        force=force,
+        left_out=local.left_out_note(),
+    )
     if dry_run:
         return PublishReport(target, plan, True, (), 0, ())
 
     uploaded: list[str] = []
+    refreshed: list[str] = []
+    deleted: list[str] = []
     sizes = {file.relative: file.digest.size for file in files}
 
-    def record(relative: str) -> None:
-        uploaded.append(relative)
+    def record(event: Event, relative: str) -> None:
+        {"upload": uploaded, "refresh": refreshed, "delete": deleted}[event].append(relative)
         if on_event is not None:
-            on_event("upload", relative)
-
-    def record_delete(relative: str) -> None:
-        if on_event is not None:
-            on_event("delete", relative)
+            on_event(event, relative)
 
     with uploader(client, target, settings) as up:
         etags: dict[str, str] = {}
         for phase in plan.phases:
-            etags |= up.upload_phase(phase.name, phase.uploads, record)
+            etags |= up.upload_phase(phase.name, phase.uploads, record, phase.refreshes)
         data = plan.manifest(etags)
         if plan.manifest_changed(data):
             manifest_file = PublishedFile(
@@ -137,13 +155,20 @@ def publish_catalog(
                 digest=digest_bytes(data, settings),
                 content_type=JSON,
                 cache_control=MANIFEST_CACHE_CONTROL,
-                data=data,
+                render=lambda: data,
             )
             sizes[MANIFEST_NAME] = len(data)
             up.upload_phase("manifest", [manifest_file], record)
-        deleted = up.delete(plan.stale, record_delete) if delete else []
+        if delete:
+            up.delete(plan.stale, record)
     report = PublishReport(
-        target, plan, False, tuple(uploaded), sum(sizes[r] for r in uploaded), tuple(deleted)
+        target,
+        plan,
+        False,
+        tuple(uploaded),
+        sum(sizes[r] for r in uploaded),
+        tuple(deleted),
+        tuple(refreshed),
     )
     logger.info("%s", report.summary())
     return report

@@ -11,6 +11,8 @@ MIB: Final = 1 << 20
 MIN_PART_SIZE: Final = 5 * MIB
 """S3's smallest part (all but the last)."""
 MAX_PARTS: Final = 10_000
+MAX_COPY_SIZE: Final = 5 << 30
+"""S3's largest object a single CopyObject request copies (5 GiB)."""
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,15 @@ class Target:
         """The key of the published manifest."""
         return self.key(MANIFEST_NAME)
 
+    def check_delete(self) -> None:
+        """Refuse deleting stale objects at the bucket root, where every other object is stale."""
+        if not self.prefix:
+            raise GlofnetError(
+                str(self),
+                "--delete needs a non-empty PREFIX (s3://BUCKET/PREFIX): at the bucket root it would "
+                "delete every object that is not part of the catalog",
+            )
+
 
 def parse_target(url: str) -> Target:
     """Parse ``s3://BUCKET/PREFIX`` (PREFIX optional), refusing unsafe buckets and prefixes."""

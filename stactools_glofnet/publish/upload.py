@@ -1,9 +1,10 @@
-"""Uploads and deletes: one phase at a time, files in parallel, large files in parallel parts.
+"""Uploads, header refreshes and deletes: one phase at a time, files in parallel, large files in parts.
 
 Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit, and the MD5
 of the bytes actually sent must match the digest the plan was made from, so a file that changed
 after it was hashed is refused instead of being published under a stale manifest entry. Each
-object stores its SHA-256 as ``x-amz-meta-sha256``.
+object stores its SHA-256 as ``x-amz-meta-sha256``. A refresh copies an object onto itself on the
+server with new headers, only if it still has the ETag the plan saw.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000
 """Keys per DeleteObjects request (the S3 maximum)."""
+
+Event = Literal["upload", "refresh", "delete"]
 
 
 def _md5_header(digest: bytes) -> str:
@@ -59,9 +63,9 @@ class Uploader:
         if etag != file.digest.etag:
             raise GlofnetError(file.path, "changed after it was hashed; publish again")
 
-    def _read(self, file: PublishedFile, start: int, size: int) -> bytes:
-        if file.data is not None:
-            return file.data[start : start + size]
+    def _read(self, file: PublishedFile, data: bytes | None, start: int, size: int) -> bytes:
+        if data is not None:
+            return data[start : start + size]
         with file.path.open("rb") as stream:
             stream.seek(start)
             return stream.read(size)
@@ -69,9 +73,10 @@ class Uploader:
     def upload(self, file: PublishedFile) -> str:
         """Upload one file (in parts when it is large); return the ETag its object got."""
         with s3_errors(f"s3://{self.target.bucket}/{file.key}"):
+            data = file.render() if file.render is not None else None
             if self.settings.multipart(file.digest.size):
-                return self._multipart(file)
-            body = self._read(file, 0, file.digest.size + 1)
+                return self._multipart(file, data)
+            body = self._read(file, data, 0, file.digest.size + 1)
             md5 = hashlib.md5(body)
             self._check(file, md5.hexdigest())
             response = self.client.put_object(
@@ -85,8 +90,27 @@ class Uploader:
             )
             return unquote_etag(response["ETag"])
 
-    def _part(self, file: PublishedFile, upload_id: str, number: int, part_size: int) -> tuple[str, bytes]:
-        body = self._read(file, (number - 1) * part_size, part_size)
+    def refresh(self, file: PublishedFile, etag: str) -> str:
+        """Give the object of ``file``, whose content is already right, this file's headers: copy it
+        onto itself on the server (no data is sent), only if it still has ``etag``; return the ETag
+        the copy got."""
+        with s3_errors(f"s3://{self.target.bucket}/{file.key}"):
+            response = self.client.copy_object(
+                Bucket=self.target.bucket,
+                Key=file.key,
+                CopySource={"Bucket": self.target.bucket, "Key": file.key},
+                CopySourceIfMatch=f'"{etag}"',
+                MetadataDirective="REPLACE",
+                ContentType=file.content_type,
+                CacheControl=file.cache_control,
+                Metadata={"sha256": file.digest.sha256},
+            )
+            return unquote_etag(response.get("CopyObjectResult", {}).get("ETag", etag))
+
+    def _part(
+        self, file: PublishedFile, data: bytes | None, upload_id: str, number: int, part_size: int
+    ) -> tuple[str, bytes]:
+        body = self._read(file, data, (number - 1) * part_size, part_size)
         md5 = hashlib.md5(body).digest()
         response = self.client.upload_part(
             Bucket=self.target.bucket,
@@ -98,7 +122,7 @@ class Uploader:
         )
         return response["ETag"], md5
 
-    def _multipart(self, file: PublishedFile) -> str:
+    def _multipart(self, file: PublishedFile, data: bytes | None) -> str:
         part_size = self.settings.part_size_for(file.digest.size)
         count = max(1, -(-file.digest.size // part_size))
         upload_id = self.client.create_multipart_upload(
@@ -111,7 +135,7 @@ class Uploader:
         futures: list[Future[tuple[str, bytes]]] = []
         try:
             futures = [
-                self._parts.submit(self._part, file, upload_id, number, part_size)
+                self._parts.submit(self._part, file, data, upload_id, number, part_size)
                 for number in range(1, count + 1)
             ]
             results = [future.result() for future in futures]
@@ -133,32 +157,41 @@ class Uploader:
             raise
 
     def upload_phase(
-        self, name: str, files: Sequence[PublishedFile], done: Callable[[str], None] | None = None
+        self,
+        name: str,
+        files: Sequence[PublishedFile],
+        done: Callable[[Event, str], None] | None = None,
+        refreshes: Sequence[tuple[PublishedFile, str]] = (),
     ) -> dict[str, str]:
-        """Upload ``files`` in parallel and return their ETags by relative path.
+        """Upload ``files`` and refresh the headers of ``refreshes`` (each with the ETag its object
+        must still have) in parallel; return the ETags the objects got by relative path.
 
-        Returns only when every upload has finished. On the first failure the uploads not yet
+        Returns only when every request has finished. On the first failure the requests not yet
         started are cancelled, those running are waited for, and the error is raised: the next
         phase never starts over an incomplete one.
         """
         etags: dict[str, str] = {}
-        if not files:
+        tasks: list[tuple[Event, PublishedFile, Callable[[], str]]] = [
+            ("upload", file, partial(self.upload, file)) for file in files
+        ]
+        tasks += [("refresh", file, partial(self.refresh, file, etag)) for file, etag in refreshes]
+        if not tasks:
             return etags
-        logger.info("%s: uploading %d objects", name, len(files))
+        logger.info("%s: %d uploads, %d header refreshes", name, len(files), len(refreshes))
         pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="glofnet-upload")
         try:
-            futures = {pool.submit(self.upload, file): file for file in files}
+            futures = {pool.submit(task): (event, file) for event, file, task in tasks}
             for future in progress(as_completed(futures), desc=name, unit="file", total=len(futures)):
-                file = futures[future]
+                event, file = futures[future]
                 etags[file.relative] = future.result()
-                logger.debug("uploaded %s", file.key)
+                logger.debug("%s %s", "uploaded" if event == "upload" else "refreshed", file.key)
                 if done is not None:
-                    done(file.relative)
+                    done(event, file.relative)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return etags
 
-    def delete(self, relatives: Sequence[str], done: Callable[[str], None] | None = None) -> list[str]:
+    def delete(self, relatives: Sequence[str], done: Callable[[Event, str], None] | None = None) -> list[str]:
         """Delete the listed objects ``relatives`` (keys relative to the prefix) in batches."""
         deleted: list[str] = []
         for start in range(0, len(relatives), DELETE_BATCH):
@@ -178,7 +211,7 @@ class Uploader:
             for relative in batch:
                 deleted.append(relative)
                 if done is not None:
-                    done(relative)
+                    done("delete", relative)
         return deleted
 
 

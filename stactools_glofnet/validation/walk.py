@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.hrefs import href_kind
 from stactools_glofnet.validation.problems import STRUCTURE, Problem, ValidationReport
 
 STAC_TYPES = {"Catalog", "Collection", "Feature"}
@@ -57,11 +58,11 @@ class StacDocument:
 
 def local_path(href: str, base: Path) -> Path | None:
     """The file an href points to, relative to directory ``base``; None for remote hrefs."""
+    if href_kind(href) == "remote":
+        return None
     parsed = urlparse(href)
     if parsed.scheme == "file":
         return Path(os.path.normpath(unquote(parsed.path)))
-    if parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive, not a scheme
-        return None
     return Path(os.path.normpath(base / href))
 
 
