@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pystac
@@ -21,6 +22,7 @@ from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.constants import PARQUET
 from stactools_glofnet.core.engine import Engine
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
+from stactools_glofnet.core.series import FLAG_MEANINGS
 from stactools_glofnet.core.stac import day_end, day_start, footprint, new_collection
 from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
 from stactools_glofnet.harmonized.figure import multimodal_figure
@@ -172,23 +174,25 @@ def create_collection(
     glofnet.interpolation = {
         "method": params.interpolation,
         "max_gap_days": {
-            **{name: params.max_gap_days[modality] for name, modality in FILLED.items()},  # type: ignore[index]
+            **{name: params.max_gap_days[modality] for name, modality in FILLED.items()},
             "lake_area_km2": params.max_gap_days["sentinel2"],
             "glacier_mean_m_per_yr": params.max_gap_days["itslive"],
             "glacier_p90_m_per_yr": params.max_gap_days["itslive"],
             "lst_day_k": params.max_gap_days["modis"],
             "lst_night_k": params.max_gap_days["modis"],
         },
-        "flag_values": {"missing": 0, "measured": 1, "interpolated": 2},
+        "flag_values": dict(FLAG_MEANINGS),
     }
     glofnet.normalization = table.normalization
     glofnet.cyclical_encodings = table.encodings
     collection.summaries.add(
         GlofnetExtension.split.key, [s for s in ("train", "validate", "test") if s in paths]
     )
-    splits = [s if isinstance(s, str) else None for s in table.frame["split"]]
     glofnet.class_balance = class_balance(
-        [(s, bool(v)) for s, v in zip(splits, table.frame["label"], strict=True)]  # type: ignore[misc]
+        [
+            (cast(SplitName, split) if isinstance(split, str) else None, bool(label))  # pd.NA: a buffer
+            for split, label in zip(table.frame["split"], table.frame["label"], strict=True)
+        ]
     )
     add_table_asset(
         collection,

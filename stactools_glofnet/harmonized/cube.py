@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dask.array as da
 import numcodecs
@@ -57,7 +57,12 @@ PACKING: dict[str, dict[str, Any]] = {
     "lst_day": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
     "lst_night": {"dtype": "uint16", "scale_factor": 0.02, "_FillValue": 0},
 }
-FILLED = {"velocity": "itslive", "lst_day": "modis", "lst_night": "modis", "water_fraction": "sentinel2"}
+FILLED: dict[str, Literal["sentinel2", "itslive", "modis"]] = {
+    "velocity": "itslive",
+    "lst_day": "modis",
+    "lst_night": "modis",
+    "water_fraction": "sentinel2",
+}
 """The variables filled along time, with the modality whose ``max_gap_days`` applies."""
 
 
@@ -398,7 +403,7 @@ def grid_cube(
     shared = _Shared(
         output=path,
         days=len(days),
-        max_gap_days={name: params.max_gap_days[modality] for name, modality in FILLED.items()},  # type: ignore[index]
+        max_gap_days={name: params.max_gap_days[modality] for name, modality in FILLED.items()},
         train=np.asarray(template["split"].values == "train"),
         velocity=velocity_path,
         velocity_offset=(row0, col0),
