@@ -9,8 +9,9 @@ import numpy as np
 import rasterio
 from affine import Affine
 from numpy.typing import NDArray
+from rasterio.enums import Resampling
 from rasterio.features import rasterize
-from rasterio.warp import transform_geom
+from rasterio.warp import reproject, transform_geom
 
 from stactools_glofnet.core.config import Position
 from stactools_glofnet.core.grids import Grid
@@ -34,6 +35,37 @@ def refine(grid: Grid, factor: int) -> Grid:
         grid.width * factor,
         grid.height * factor,
     )
+
+
+def reproject_onto(
+    values: NDArray[Any],
+    source: Grid,
+    target: Grid,
+    resampling: str,
+    *,
+    src_nodata: float | None = np.nan,
+    dtype: type[np.floating[Any]] = np.float32,
+    **options: Any,
+) -> NDArray[Any]:
+    """``values`` on ``source`` resampled onto ``target`` with rasterio; cells nothing maps to are NaN.
+
+    ``resampling`` names a rasterio method (``nearest``, ``average``...); ``options`` go to
+    :func:`rasterio.warp.reproject` (e.g. ``tolerance=0`` for an exact transformation).
+    """
+    out = np.full(target.shape, np.nan, dtype=dtype)
+    reproject(
+        values,
+        out,
+        src_transform=source.transform,
+        src_crs=source.crs,
+        dst_transform=target.transform,
+        dst_crs=target.crs,
+        src_nodata=src_nodata,
+        dst_nodata=np.nan,
+        resampling=Resampling[resampling],
+        **options,
+    )
+    return out
 
 
 def intersect(grid: Grid, bounds: tuple[float, float, float, float]) -> Grid | None:

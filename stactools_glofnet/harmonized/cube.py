@@ -26,14 +26,13 @@ import zarr
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
-from rasterio.warp import Resampling, reproject
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.engine import Engine, SerialEngine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
 from stactools_glofnet.core.grids import Grid, aoi_grid
-from stactools_glofnet.core.raster import intersect
+from stactools_glofnet.core.raster import intersect, reproject_onto
 from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
 from stactools_glofnet.harmonized.inputs import HarmonizationInputs
@@ -86,25 +85,10 @@ def declared_grid_of(collection: Any) -> Grid:
     return Grid(CRS.from_user_input(declared["crs"]), Affine(*declared["transform"]), width, height)
 
 
-def _resampling(name: str) -> Resampling:
-    return Resampling[name]
-
-
 def _index_map(source: Grid, target: Grid) -> NDArray[np.int64]:
     """For each target pixel, the flat index of its nearest source pixel (-1 outside)."""
     index = np.arange(source.width * source.height, dtype=np.float64).reshape(source.shape)
-    mapped = np.full(target.shape, np.nan, dtype=np.float64)
-    reproject(
-        index,
-        mapped,
-        src_transform=source.transform,
-        src_crs=source.crs,
-        dst_transform=target.transform,
-        dst_crs=target.crs,
-        src_nodata=np.nan,
-        dst_nodata=np.nan,
-        resampling=Resampling.nearest,
-    )
+    mapped = reproject_onto(index, source, target, "nearest", dtype=np.float64)
     return np.where(np.isfinite(mapped), mapped, -1).astype(np.int64)
 
 
@@ -150,18 +134,7 @@ def _stage_scenes(
             ("water_fraction", water, np.nan),
             ("clear_fraction", clear.astype(np.float32), None),
         ):
-            out = np.full(grid.shape, np.nan, dtype=np.float32)
-            reproject(
-                data,
-                out,
-                src_transform=source.transform,
-                src_crs=source.crs,
-                dst_transform=grid.transform,
-                dst_crs=grid.crs,
-                src_nodata=nodata,
-                dst_nodata=np.nan,
-                resampling=_resampling(getattr(resampling, name)),
-            )
+            out = reproject_onto(data, source, grid, getattr(resampling, name), src_nodata=nodata)
             layers[name] = (("scene", "y", "x"), out[None])
         frame = xr.Dataset(layers)
         if index == 0:

@@ -14,12 +14,11 @@ import numpy as np
 from affine import Affine
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
-from rasterio.enums import Resampling
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import transform_bounds
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.grids import Grid, aoi_grid
-from stactools_glofnet.core.raster import polygon_mask
+from stactools_glofnet.core.raster import polygon_mask, reproject_onto
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.read import Float32, Granule
 
@@ -63,22 +62,6 @@ def _local_median(values: Float32, window: int) -> Float32:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows have no median
         median: Float32 = np.nanmedian(windows, axis=(-2, -1)).astype(np.float32)
     return median
-
-
-def _to_grid(values: Float32, source: Grid, target: Grid) -> Float32:
-    out = np.full(target.shape, np.nan, dtype=np.float32)
-    reproject(
-        values,
-        out,
-        src_transform=source.transform,
-        src_crs=source.crs,
-        dst_transform=target.transform,
-        dst_crs=target.crs,
-        src_nodata=np.nan,
-        dst_nodata=np.nan,
-        resampling=Resampling.nearest,
-    )
-    return out
 
 
 def _crop(
@@ -144,7 +127,7 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
     for name in VELOCITY_VARIABLES:
         values = source_velocity[name].copy()
         values[~valid] = np.nan
-        velocity[name] = _to_grid(values, source_grid, grid)
+        velocity[name] = reproject_onto(values, source_grid, grid, "nearest")
     glacier = glacier_mask(content, grid)
     on_glacier = velocity["v"][glacier]
     fraction = float(np.isfinite(on_glacier).mean()) if on_glacier.size else 0.0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from rasterio.enums import Resampling
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import transform_bounds
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, snapped_grid, tile_windows_over
+from stactools_glofnet.core.raster import reproject_onto
 from stactools_glofnet.modis.qc import accepted
 from stactools_glofnet.modis.read import LST_SCALE, SDS, Tile, parse_name, read_geotiffs, read_hdf4
 
@@ -109,20 +109,8 @@ def process_day(content: CatalogContent, day: dt.date, sources: dict[str, TileSo
     target = utm_grid(content)
     out = {}
     for part, values in mosaic.items():
-        projected = np.full(target.shape, np.nan, dtype=np.float32)
-        reproject(
-            values,
-            projected,
-            src_transform=mosaic_grid.transform,
-            src_crs=mosaic_grid.crs,
-            dst_transform=target.transform,
-            dst_crs=target.crs,
-            src_nodata=np.nan,
-            dst_nodata=np.nan,
-            resampling=Resampling[params.resampling],
-            tolerance=0,  # exact coordinate transformation: each value is one source pixel's
-        )
-        out[part] = projected
+        # tolerance=0: an exact coordinate transformation, so each value is one source pixel's.
+        out[part] = reproject_onto(values, mosaic_grid, target, params.resampling, tolerance=0)
     return Day(
         day=day,
         lst_day=out["Day"],
