@@ -88,9 +88,10 @@ def test_unusable_inputs_are_skipped_listed_and_summarized(mixed_source: Path, t
     dest = tmp_path / "s2"
     code, output = _invoke("create-collection", "sentinel2", str(mixed_source), str(dest))
     assert code == 0, output
-    assert output.splitlines()[0].startswith("sentinel2: 2 scenes kept, 4 skipped (")
+    (summary,) = [line for line in output.splitlines() if line.startswith("sentinel2: ")]
+    assert summary.startswith("sentinel2: 2 scenes kept, 4 skipped ("), output
     for reason in ("1 outside the AOI", "1 duplicate scene id", "1 not a readable STAC item"):
-        assert reason in output.splitlines()[0], output
+        assert reason in summary, output
     skipped = _skipped(dest)
     assert skipped["S2A_43SDA_20990101_0_L2A"]["reason"].startswith("outside the AOI")
     assert skipped["zz_duplicate_copy"]["reason"].startswith("duplicate scene id: ")
@@ -191,3 +192,24 @@ def test_validate_reports_hrefs_that_leave_the_catalog_and_reads_nothing_there(
     assert not [p for p in report.problems if p.rule in ("checksum", "size", "broken-link")]
     code, output = _invoke("validate", str(root))
     assert code == 1 and "leaves the catalog" in output
+
+
+def test_an_unreadable_modis_file_skips_its_day_and_is_listed(small_sample: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source" / "modis"
+    source.mkdir(parents=True)
+    files = sorted(p for p in (small_sample / "modis").rglob("MOD11A1.A2021*") if p.is_file())
+    for path in files:
+        shutil.copy(path, source / path.name)
+    days = sorted({p.name.split(".")[1] for p in files})
+    victim = next(source.glob(f"MOD11A1.{days[3]}.*"))
+    victim.write_bytes(b"not a MODIS file")
+    dest = tmp_path / "modis"
+    code, output = _invoke("create-collection", "modis", str(tmp_path / "source"), str(dest))
+    assert code == 0, output
+    assert f"\nmodis: {len(days) - 1} days kept, 1 skipped (1 unreadable raster)\n" in f"\n{output}", output
+    (entry,) = _skipped(dest).values()
+    assert entry["kind"] == "input" and victim.name in entry["reason"]
+    code, output = _invoke(
+        "create-collection", "modis", str(tmp_path / "source"), str(tmp_path / "m2"), "--strict"
+    )
+    assert code == 1 and victim.name in _one_line_error(output)
