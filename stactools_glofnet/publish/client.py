@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -44,19 +45,31 @@ def check_endpoint_url(url: str) -> None:
         )
 
 
+def default_session() -> boto3.session.Session:
+    """A boto3 session on the standard credential chain whose responses keep timestamps as text.
+
+    Parsing each listed object's ``LastModified`` with dateutil is most of the time a listing
+    takes; publishing never reads a timestamp, so it is left unparsed (as the AWS CLI does).
+    """
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return boto3.session.Session(botocore_session=core)
+
+
 def s3_client(
     settings: TransferSettings, endpoint_url: str | None = None, session: boto3.session.Session | None = None
 ) -> S3Client:
     """A client for AWS S3 or any S3-compatible ``endpoint_url`` (path-style addressing there;
     ``$AWS_ENDPOINT_URL_S3`` and ``$AWS_ENDPOINT_URL`` are honoured as by boto3).
 
+    A ``session`` given keeps its own response parsing (see :func:`default_session`).
     Credentials and region come from boto3's standard chain: environment, shared config and
     credentials files, SSO, web identity (GitHub OIDC), instance metadata. They are never printed.
     botocore retries throttling, 5xx answers and connection errors with exponential backoff and
     jitter (``standard`` mode). Checksums are MD5 (``Content-MD5``), which every S3-compatible
     store checks, rather than botocore's newer default CRC trailers, which some do not accept.
     """
-    session = session or boto3.session.Session()
+    session = session or default_session()
     custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if custom:
         check_endpoint_url(custom)
