@@ -136,6 +136,27 @@ class _Scan:
         self.asset_types: dict[str, str] = {}
         self.link_types: dict[str, str] = {}
         self.absolute: list[tuple[str, str]] = []
+        self.root_real = os.fspath(directory)
+        """The catalog directory, already resolved."""
+        self.real_directories: dict[str, str] = {}
+
+    def _real_directory(self, directory: str) -> str:
+        """``os.path.realpath`` of a directory, remembered (many files share one)."""
+        real = self.real_directories.get(directory)
+        if real is None:
+            real = self.real_directories[directory] = os.path.realpath(directory)
+        return real
+
+    def _inside(self, path: Path) -> bool:
+        """Whether ``path``, with every symbolic link resolved, is inside the catalog directory
+        (what ``path.resolve().is_relative_to(directory)`` says, with one realpath per folder)."""
+        name = os.fspath(path)
+        if os.path.islink(name):
+            real = os.path.realpath(name)
+        else:
+            head, tail = os.path.split(name)
+            real = os.path.join(self._real_directory(head), tail)
+        return real == self.root_real or real.startswith(self.root_real + os.sep)
 
     def add_file(self, relative: str, path: Path) -> None:
         """Publish one file, if it can be published safely."""
@@ -144,7 +165,7 @@ class _Scan:
         check_relative_key(relative)
         if relative == MANIFEST_NAME:
             raise GlofnetError(path, "this name is reserved for the publish manifest")
-        if not path.resolve().is_relative_to(self.directory):
+        if not self._inside(path):
             raise GlofnetError(path, "symbolic link points outside the catalog directory")
         if not path.is_file():
             raise GlofnetError(path, "not a regular file (or a broken symbolic link)")
@@ -164,8 +185,9 @@ class _Scan:
             for name in dirnames:
                 if (here / name).is_symlink():
                     raise GlofnetError(here / name, "symbolic links to directories are not published")
+            folder = here.relative_to(self.directory).as_posix()
             for name in filenames:
-                self.add_file((here / name).relative_to(self.directory).as_posix(), here / name)
+                self.add_file(f"{folder}/{name}", here / name)
                 count += 1
         if not count:
             raise GlofnetError(owner, f"href {href!r} points to an empty directory")
@@ -268,8 +290,9 @@ def _left_out(directory: Path, published: dict[str, Path]) -> tuple[int, str | N
     count, first = 0, None
     for current, dirnames, filenames in os.walk(directory, followlinks=False):
         dirnames.sort()
+        folder = Path(current).relative_to(directory).as_posix()
         for name in sorted(filenames):
-            relative = (Path(current) / name).relative_to(directory).as_posix()
+            relative = name if folder == "." else f"{folder}/{name}"
             if relative not in published:
                 count += 1
                 first = first or relative

@@ -13,13 +13,18 @@ and our headers; no data is sent). That happens when the manifest recorded other
 when there is no usable manifest entry (a first run over objects uploaded by another tool, a run
 that stopped before writing the manifest) but the listed ETag equals the ETag computed locally
 from the file: its content matches, the headers it was stored with are unknown.
+
+A file's digest is needed only to compare it with a listed object of the same size. Others (new
+objects, resized ones, everything with ``force``) are hashed once, from the bytes the upload
+sends; digests are taken from the local :class:`~stactools_glofnet.publish.cache.DigestCache`
+while a file's signature is unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -27,8 +32,9 @@ from typing import Literal
 from stactools_glofnet import __version__
 from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.progress import progress
+from stactools_glofnet.publish.cache import DigestCache, Signature, signature
 from stactools_glofnet.publish.digest import Digest, digest_bytes, digest_file
-from stactools_glofnet.publish.local import CatalogFile, LocalCatalog
+from stactools_glofnet.publish.local import LocalCatalog
 from stactools_glofnet.publish.media import Kind, cache_control, content_type
 from stactools_glofnet.publish.public import PublicCopy
 from stactools_glofnet.publish.remote import Manifest, ManifestEntry, RemoteObject
@@ -48,22 +54,36 @@ class PublishedFile:
     kind: Kind
     level: int
     path: Path
-    digest: Digest
+    size: int
+    digest: Digest | None
+    """None when the file is hashed as it is uploaded (nothing had to be compared with it)."""
     content_type: str
     cache_control: str
     render: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
     """Makes the bytes to publish when they differ from the file (``--public-url``, the manifest);
     called when the file is hashed and again when it is uploaded, so they are not kept."""
+    signature: Signature | None = None
+    """The file's signature when it was planned (None for rendered bytes)."""
+    part_size: int = 0
+    """The part size of its multipart upload (0: one request)."""
 
-    def entry(self, etag: str) -> ManifestEntry:
-        """This file's manifest entry once its object has ``etag``."""
+    def entry(self, etag: str, digest: Digest) -> ManifestEntry:
+        """This file's manifest entry once its object has ``etag`` and ``digest``."""
         return ManifestEntry(
-            sha256=self.digest.sha256,
-            size=self.digest.size,
+            sha256=digest.sha256,
+            size=digest.size,
             etag=etag,
             content_type=self.content_type,
             cache_control=self.cache_control,
         )
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """An object as an upload or a header refresh left it."""
+
+    etag: str
+    digest: Digest
 
 
 @dataclass(frozen=True)
@@ -123,12 +143,16 @@ class Plan:
         """Every upload, refresh and skip, in publishing order."""
         return [action for phase in self.phases for action in phase.actions]
 
-    def manifest(self, uploaded: Mapping[str, str]) -> bytes:
-        """The manifest after this run, given the ETags the uploads got (predicted if absent)."""
+    def manifest(self, uploaded: Mapping[str, Uploaded]) -> bytes:
+        """The manifest after this run, given what the uploads and refreshes left (predicted if absent)."""
         objects = {}
         for action in self.actions:
-            etag = uploaded.get(action.file.relative) or action.remote_etag or action.file.digest.etag
-            objects[action.file.relative] = action.file.entry(etag)
+            done = uploaded.get(action.file.relative)
+            digest = done.digest if done else action.file.digest
+            if digest is None:
+                raise ValueError(f"{action.file.relative} was neither hashed nor uploaded")
+            etag = done.etag if done else action.remote_etag or digest.etag
+            objects[action.file.relative] = action.file.entry(etag, digest)
         manifest = Manifest(generator=f"stactools-glofnet {__version__}", objects=objects)
         return dumps_json(manifest.model_dump()).encode("utf-8")
 
@@ -142,7 +166,7 @@ class Plan:
         for phase in self.phases:
             for action in phase.actions:
                 file = action.file
-                details = f"{action.reason}, {format_size(file.digest.size)}, {file.content_type}"
+                details = f"{action.reason}, {format_size(file.size)}, {file.content_type}"
                 lines.append(f"{action.verb:<7} {phase.name:<11} {file.relative} ({details})")
         if self.manifest_changed(self.manifest({})):
             lines.append(f"{'upload':<7} {'manifest':<11} {MANIFEST_NAME}")
@@ -158,31 +182,79 @@ class Plan:
         return lines
 
 
-def prepare_files(
-    catalog: LocalCatalog, public: PublicCopy | None, target: Target, settings: TransferSettings
-) -> list[PublishedFile]:
-    """Every catalog file with its key, digest (hashed in parallel) and headers; with ``public``,
-    the STAC documents it rewrites are hashed as rewritten."""
+def needs_digest(size: int, remote: RemoteObject | None, force: bool) -> bool:
+    """Whether deciding what to do with a file of ``size`` needs its digest: only to compare it
+    with a listed object of the same size."""
+    return not force and remote is not None and remote.size == size
 
-    def prepare(file: CatalogFile) -> PublishedFile:
+
+def prepare_files(
+    catalog: LocalCatalog,
+    public: PublicCopy | None,
+    target: Target,
+    settings: TransferSettings,
+    *,
+    listing: Mapping[str, RemoteObject],
+    cache: DigestCache,
+    force: bool = False,
+    hash_all: bool = False,
+) -> tuple[list[PublishedFile], int]:
+    """Every catalog file with its key, headers and, where the plan needs it, its digest; and how
+    many files were read to hash them.
+
+    Digests come from ``cache`` while a file's signature is unchanged, else are computed (in
+    parallel) and recorded there. Files that need no comparison with ``listing`` are left for the
+    upload to hash, unless they are uploaded in parts (their SHA-256 is sent first) or ``hash_all``
+    (a dry run). With ``public``, the STAC documents it rewrites are hashed as rewritten.
+    """
+    prepared: list[PublishedFile] = []
+    to_hash: list[tuple[int, Signature]] = []
+    for file in catalog.files:
         render = partial(public.render, file) if public is not None and public.rewrites(file) else None
-        digest = digest_bytes(render(), settings) if render is not None else digest_file(file.path, settings)
-        return PublishedFile(
-            relative=file.relative,
-            key=target.key(file.relative),
-            kind=file.kind,
-            level=file.level,
-            path=file.path,
-            digest=digest,
-            content_type=content_type(file.relative, file.kind, file.declared_type),
-            cache_control=cache_control(file.kind),
-            render=render,
+        digest, sig, part_size = None, None, 0
+        if render is not None:
+            digest = digest_bytes(render(), settings)
+            size = digest.size
+        else:
+            sig = signature(file.path)
+            size = sig[0]
+            part_size = settings.part_size_for(size) if settings.multipart(size) else 0
+            if hash_all or part_size or needs_digest(size, listing.get(file.relative), force):
+                digest = cache.get(file.relative, sig, part_size)
+                if digest is None:
+                    to_hash.append((len(prepared), sig))
+        prepared.append(
+            PublishedFile(
+                relative=file.relative,
+                key=target.key(file.relative),
+                kind=file.kind,
+                level=file.level,
+                path=file.path,
+                size=size,
+                digest=digest,
+                content_type=content_type(file.relative, file.kind, file.declared_type),
+                cache_control=cache_control(file.kind),
+                render=render,
+                signature=sig,
+                part_size=part_size,
+            )
         )
+
+    def hashed(task: tuple[int, Signature]) -> PublishedFile:
+        index, sig = task
+        file = prepared[index]
+        digest = digest_file(file.path, settings)
+        if signature(file.path) == sig:
+            cache.put(file.relative, sig, file.part_size, digest)
+        return replace(file, size=digest.size, digest=digest)
 
     with ThreadPoolExecutor(settings.concurrency) as pool:
-        return list(
-            progress(pool.map(prepare, catalog.files), desc="hashing", unit="file", total=len(catalog.files))
-        )
+        results = pool.map(hashed, to_hash)
+        for (index, _), done in zip(
+            to_hash, progress(results, desc="hashing", unit="file", total=len(to_hash)), strict=True
+        ):
+            prepared[index] = done
+    return prepared, len(to_hash)
 
 
 def _refresh(remote: RemoteObject, reason: str) -> tuple[Verb, str]:
@@ -197,15 +269,18 @@ def _decide(
         return "upload", "forced"
     if remote is None:
         return "upload", "new"
-    if remote.size != file.digest.size:
+    if remote.size != file.size:
         return "upload", "changed"
+    digest = file.digest
+    if digest is None:
+        raise ValueError(f"{file.relative} must be hashed to compare it with its object")
     if entry is not None and entry.etag == remote.etag and entry.size == remote.size:
-        if entry.sha256 != file.digest.sha256:
+        if entry.sha256 != digest.sha256:
             return "upload", "changed"
         if (entry.content_type, entry.cache_control) != (file.content_type, file.cache_control):
             return _refresh(remote, "headers changed")
         return "skip", "unchanged"
-    if remote.etag == file.digest.etag:
+    if remote.etag == digest.etag:
         return _refresh(remote, "headers unknown")
     return "upload", "changed"
 

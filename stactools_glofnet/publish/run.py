@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 
+from stactools_glofnet.publish.cache import DigestCache
 from stactools_glofnet.publish.client import check_endpoint_url, s3_client
 from stactools_glofnet.publish.digest import digest_bytes
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import JSON, MANIFEST_CACHE_CONTROL
-from stactools_glofnet.publish.plan import Plan, PublishedFile, format_size, make_plan, prepare_files
+from stactools_glofnet.publish.plan import (
+    Plan,
+    PublishedFile,
+    Uploaded,
+    format_size,
+    make_plan,
+    prepare_files,
+)
 from stactools_glofnet.publish.public import CatalogType, public_copy
 from stactools_glofnet.publish.remote import list_objects, read_manifest
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import MANIFEST_NAME, Target, parse_target
-from stactools_glofnet.publish.upload import Event, uploader
+from stactools_glofnet.publish.upload import ChangedError, Event, uploader
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +54,10 @@ class PublishReport:
     deleted: tuple[str, ...]
     refreshed: tuple[str, ...] = ()
     """Keys relative to the prefix whose headers were refreshed by a server-side copy."""
+    hashed: int = 0
+    """Files read to hash them before planning (not those hashed as they were uploaded)."""
+    cached: int = 0
+    """Files whose digest came from the local digest cache."""
 
     def summary(self) -> str:
         """One line: how many objects were uploaded, refreshed, unchanged, deleted or left stale."""
@@ -52,7 +68,7 @@ class PublishReport:
             deletes = f", {len(self.plan.stale)} to delete" if self.plan.delete else ""
             return (
                 f"{self.target}: dry run, {len(uploads)} to upload "
-                f"({format_size(sum(f.digest.size for f in uploads))})"
+                f"({format_size(sum(f.size for f in uploads))})"
                 + (f", {refreshes} headers to refresh" if refreshes else "")
                 + f", {unchanged} unchanged{deletes}; nothing was changed"
             )
@@ -79,6 +95,7 @@ def publish_catalog(
     settings: TransferSettings | None = None,
     session: boto3.session.Session | None = None,
     on_event: EventHook | None = None,
+    digest_cache: bool = True,
 ) -> PublishReport:
     """Publish the built catalog at ``catalog`` (directory or root JSON) to ``s3://BUCKET/PREFIX``.
 
@@ -103,6 +120,8 @@ def publish_catalog(
         settings: concurrency, retries and multipart layout.
         session: the boto3 session to take credentials and region from (default: the standard chain).
         on_event: called after each upload, refresh and delete, for progress reporting and tests.
+        digest_cache: take the digests of files unchanged since the last publish from the local
+            cache (see :mod:`stactools_glofnet.publish.cache`) and record new ones there.
 
     Raises:
         GlofnetError: an unsafe target or catalog, a broken link, or an S3 error (one line).
@@ -115,27 +134,50 @@ def publish_catalog(
         target.check_delete()
     public = public_copy(public_url, catalog_type) if public_url else None
     local = scan_catalog(catalog)
-    files = prepare_files(local, public, target, settings)
     client = s3_client(settings, endpoint_url, session)
     listing = list_objects(client, target)
     manifest = read_manifest(client, target, listing)
-    plan = make_plan(
-        target,
-        files,
-        listing,
-        manifest,
-        settings=settings,
-        delete=delete,
-        force=force,
-        left_out=local.left_out_note(),
-    )
-    if dry_run:
-        return PublishReport(target, plan, True, (), 0, ())
+    cache = DigestCache.load(local.directory, enabled=digest_cache)
+    try:
+        files, hashed = prepare_files(
+            local, public, target, settings, listing=listing, cache=cache, force=force, hash_all=dry_run
+        )
+        logger.info(
+            "%d digests from the cache, %d files hashed, %d hashed as they are uploaded",
+            cache.hits,
+            hashed,
+            sum(1 for file in files if file.digest is None),
+        )
+        plan = make_plan(
+            target,
+            files,
+            listing,
+            manifest,
+            settings=settings,
+            delete=delete,
+            force=force,
+            left_out=local.left_out_note(),
+        )
+        if dry_run:
+            return PublishReport(target, plan, True, (), 0, (), hashed=hashed, cached=cache.hits)
+        report = _execute(client, plan, cache, on_event)
+    except ChangedError as error:
+        cache.forget(error.relative)
+        raise
+    finally:
+        cache.save()
+    report = replace(report, hashed=hashed, cached=cache.hits)
+    logger.info("%s", report.summary())
+    return report
 
+
+def _execute(client: S3Client, plan: Plan, cache: DigestCache, on_event: EventHook | None) -> PublishReport:
+    """Run ``plan``: its phases, the manifest, the deletes; record new digests in ``cache``."""
+    target, settings = plan.target, plan.settings
     uploaded: list[str] = []
     refreshed: list[str] = []
     deleted: list[str] = []
-    sizes = {file.relative: file.digest.size for file in files}
+    sizes: dict[str, int] = {}
 
     def record(event: Event, relative: str) -> None:
         {"upload": uploaded, "refresh": refreshed, "delete": deleted}[event].append(relative)
@@ -143,27 +185,34 @@ def publish_catalog(
             on_event(event, relative)
 
     with uploader(client, target, settings) as up:
-        etags: dict[str, str] = {}
+        done: dict[str, Uploaded] = {}
         for phase in plan.phases:
-            etags |= up.upload_phase(phase.name, phase.uploads, record, phase.refreshes)
-        data = plan.manifest(etags)
+            results = up.upload_phase(phase.name, phase.uploads, record, phase.refreshes)
+            for file in phase.uploads:
+                sizes[file.relative] = results[file.relative].digest.size
+                if file.digest is None and file.signature is not None:
+                    cache.put(file.relative, file.signature, file.part_size, results[file.relative].digest)
+            done |= results
+        data = plan.manifest(done)
         if plan.manifest_changed(data):
+            digest = digest_bytes(data, settings)
             manifest_file = PublishedFile(
                 relative=MANIFEST_NAME,
                 key=target.manifest_key,
                 kind="asset",
                 level=0,
                 path=Path(MANIFEST_NAME),
-                digest=digest_bytes(data, settings),
+                size=digest.size,
+                digest=digest,
                 content_type=JSON,
                 cache_control=MANIFEST_CACHE_CONTROL,
                 render=lambda: data,
             )
-            sizes[MANIFEST_NAME] = len(data)
+            sizes[MANIFEST_NAME] = digest.size
             up.upload_phase("manifest", [manifest_file], record)
-        if delete:
+        if plan.delete:
             up.delete(plan.stale, record)
-    report = PublishReport(
+    return PublishReport(
         target,
         plan,
         False,
@@ -172,5 +221,3 @@ def publish_catalog(
         tuple(deleted),
         tuple(refreshed),
     )
-    logger.info("%s", report.summary())
-    return report

@@ -21,6 +21,8 @@ def _unsafe_segment(segment: str) -> str | None:
         return "empty, '.' or '..' path segments are not allowed"
     if "\\" in segment:
         return "backslashes are not allowed"
+    if segment.isascii() and segment.isprintable():
+        return None  # printable ASCII has no control or format characters
     if any(unicodedata.category(char) in ("Cc", "Cf") for char in segment):
         return "control characters are not allowed"
     return None

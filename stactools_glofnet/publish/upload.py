@@ -1,9 +1,11 @@
 """Uploads, header refreshes and deletes: one phase at a time, files in parallel, large files in parts.
 
-Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit, and the MD5
-of the bytes actually sent must match the digest the plan was made from, so a file that changed
-after it was hashed is refused instead of being published under a stale manifest entry. Each
-object stores its SHA-256 as ``x-amz-meta-sha256``. A refresh copies an object onto itself on the
+Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit. When the plan
+was made from a file's digest, the MD5 of the bytes actually sent must match it, so a file that
+changed after it was hashed is refused instead of being published under a stale manifest entry;
+a file the plan did not need to hash (a new object) is hashed from the bytes sent, and refused if
+its size or signature changed since it was planned. Each object stores its SHA-256 as
+``x-amz-meta-sha256``. A refresh copies an object onto itself on the
 server with new headers, only if it still has the ETag the plan saw.
 """
 
@@ -22,9 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.progress import progress
+from stactools_glofnet.publish.cache import signature
 from stactools_glofnet.publish.client import s3_errors
-from stactools_glofnet.publish.digest import multipart_etag
-from stactools_glofnet.publish.plan import PublishedFile
+from stactools_glofnet.publish.digest import Digest, multipart_etag
+from stactools_glofnet.publish.plan import PublishedFile, Uploaded
 from stactools_glofnet.publish.remote import unquote_etag
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import Target
@@ -45,6 +48,21 @@ def _md5_header(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+class ChangedError(GlofnetError):
+    """A file's bytes are not those the plan was made from."""
+
+    def __init__(self, file: PublishedFile, reason: str) -> None:
+        """Report ``file`` (its path) and keep its catalog-relative name."""
+        super().__init__(file.path, reason)
+        self.relative = file.relative
+
+
+def _known(file: PublishedFile) -> Digest:
+    if file.digest is None:
+        raise ValueError(f"{file.relative} has no digest")
+    return file.digest
+
+
 class Uploader:
     """Publishes files to one target with a boto3 client (thread-safe, shared by the workers)."""
 
@@ -60,8 +78,14 @@ class Uploader:
         self._parts.shutdown(wait=True, cancel_futures=True)
 
     def _check(self, file: PublishedFile, etag: str) -> None:
-        if etag != file.digest.etag:
-            raise GlofnetError(file.path, "changed after it was hashed; publish again")
+        if etag != _known(file).etag:
+            raise ChangedError(file, "changed after it was hashed; publish again")
+
+    def _hash_sent(self, file: PublishedFile, body: bytes, md5: str) -> Digest:
+        """The digest of the bytes read for a file the plan did not hash, if it is still as planned."""
+        if len(body) != file.size or file.signature is None or signature(file.path) != file.signature:
+            raise ChangedError(file, "changed after it was planned; publish again")
+        return Digest(len(body), hashlib.sha256(body).hexdigest(), md5)
 
     def _read(self, file: PublishedFile, data: bytes | None, start: int, size: int) -> bytes:
         if data is not None:
@@ -70,15 +94,19 @@ class Uploader:
             stream.seek(start)
             return stream.read(size)
 
-    def upload(self, file: PublishedFile) -> str:
-        """Upload one file (in parts when it is large); return the ETag its object got."""
+    def upload(self, file: PublishedFile) -> Uploaded:
+        """Upload one file (in parts when it is large); return its object's ETag and digest."""
         with s3_errors(f"s3://{self.target.bucket}/{file.key}"):
             data = file.render() if file.render is not None else None
-            if self.settings.multipart(file.digest.size):
-                return self._multipart(file, data)
-            body = self._read(file, data, 0, file.digest.size + 1)
+            if self.settings.multipart(file.size):
+                return Uploaded(self._multipart(file, data), _known(file))
+            body = self._read(file, data, 0, file.size + 1)
             md5 = hashlib.md5(body)
-            self._check(file, md5.hexdigest())
+            if file.digest is None:
+                digest = self._hash_sent(file, body, md5.hexdigest())
+            else:
+                digest = file.digest
+                self._check(file, md5.hexdigest())
             response = self.client.put_object(
                 Bucket=self.target.bucket,
                 Key=file.key,
@@ -86,14 +114,15 @@ class Uploader:
                 ContentType=file.content_type,
                 CacheControl=file.cache_control,
                 ContentMD5=_md5_header(md5.digest()),
-                Metadata={"sha256": file.digest.sha256},
+                Metadata={"sha256": digest.sha256},
             )
-            return unquote_etag(response["ETag"])
+            return Uploaded(unquote_etag(response["ETag"]), digest)
 
-    def refresh(self, file: PublishedFile, etag: str) -> str:
+    def refresh(self, file: PublishedFile, etag: str) -> Uploaded:
         """Give the object of ``file``, whose content is already right, this file's headers: copy it
         onto itself on the server (no data is sent), only if it still has ``etag``; return the ETag
-        the copy got."""
+        the copy got, with the file's digest."""
+        digest = _known(file)
         with s3_errors(f"s3://{self.target.bucket}/{file.key}"):
             response = self.client.copy_object(
                 Bucket=self.target.bucket,
@@ -103,9 +132,9 @@ class Uploader:
                 MetadataDirective="REPLACE",
                 ContentType=file.content_type,
                 CacheControl=file.cache_control,
-                Metadata={"sha256": file.digest.sha256},
+                Metadata={"sha256": digest.sha256},
             )
-            return unquote_etag(response.get("CopyObjectResult", {}).get("ETag", etag))
+            return Uploaded(unquote_etag(response.get("CopyObjectResult", {}).get("ETag", etag)), digest)
 
     def _part(
         self, file: PublishedFile, data: bytes | None, upload_id: str, number: int, part_size: int
@@ -123,14 +152,14 @@ class Uploader:
         return response["ETag"], md5
 
     def _multipart(self, file: PublishedFile, data: bytes | None) -> str:
-        part_size = self.settings.part_size_for(file.digest.size)
-        count = max(1, -(-file.digest.size // part_size))
+        part_size = self.settings.part_size_for(file.size)
+        count = max(1, -(-file.size // part_size))
         upload_id = self.client.create_multipart_upload(
             Bucket=self.target.bucket,
             Key=file.key,
             ContentType=file.content_type,
             CacheControl=file.cache_control,
-            Metadata={"sha256": file.digest.sha256},
+            Metadata={"sha256": _known(file).sha256},
         )["UploadId"]
         futures: list[Future[tuple[str, bytes]]] = []
         try:
@@ -162,16 +191,16 @@ class Uploader:
         files: Sequence[PublishedFile],
         done: Callable[[Event, str], None] | None = None,
         refreshes: Sequence[tuple[PublishedFile, str]] = (),
-    ) -> dict[str, str]:
+    ) -> dict[str, Uploaded]:
         """Upload ``files`` and refresh the headers of ``refreshes`` (each with the ETag its object
-        must still have) in parallel; return the ETags the objects got by relative path.
+        must still have) in parallel; return the ETags and digests of the objects by relative path.
 
         Returns only when every request has finished. On the first failure the requests not yet
         started are cancelled, those running are waited for, and the error is raised: the next
         phase never starts over an incomplete one.
         """
-        etags: dict[str, str] = {}
-        tasks: list[tuple[Event, PublishedFile, Callable[[], str]]] = [
+        etags: dict[str, Uploaded] = {}
+        tasks: list[tuple[Event, PublishedFile, Callable[[], Uploaded]]] = [
             ("upload", file, partial(self.upload, file)) for file in files
         ]
         tasks += [("refresh", file, partial(self.refresh, file, etag)) for file, etag in refreshes]
