@@ -1,14 +1,13 @@
-"""The boto3 S3 client (standard credential chain, retries with backoff) and its errors as one line."""
+"""The S3 client (standard credential chain, retries with backoff) and its errors as one line."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +17,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish.settings import TransferSettings
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_REGION = "us-east-1"
@@ -45,15 +45,17 @@ def check_endpoint_url(url: str) -> None:
         )
 
 
-def default_session() -> boto3.session.Session:
-    """A boto3 session on the standard credential chain whose responses keep timestamps as text.
+def default_session() -> botocore.session.Session:
+    """A botocore session on the standard credential chain whose responses keep timestamps as text.
 
     Parsing each listed object's ``LastModified`` with dateutil is most of the time a listing
     takes; publishing never reads a timestamp, so it is left unparsed (as the AWS CLI does).
+    The client comes from botocore itself: boto3 adds nothing publishing uses, and importing it
+    and its transfer manager is a noticeable part of a republish.
     """
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    return boto3.session.Session(botocore_session=core)
+    return core
 
 
 def s3_client(
@@ -62,35 +64,43 @@ def s3_client(
     """A client for AWS S3 or any S3-compatible ``endpoint_url`` (path-style addressing there;
     ``$AWS_ENDPOINT_URL_S3`` and ``$AWS_ENDPOINT_URL`` are honoured as by boto3).
 
-    A ``session`` given keeps its own response parsing (see :func:`default_session`).
-    Credentials and region come from boto3's standard chain: environment, shared config and
+    A boto3 ``session`` given is used as it is (see :func:`default_session` otherwise).
+    Credentials and region come from the standard AWS chain: environment, shared config and
     credentials files, SSO, web identity (GitHub OIDC), instance metadata. They are never printed.
     botocore retries throttling, 5xx answers and connection errors with exponential backoff and
     jitter (``standard`` mode). Checksums are MD5 (``Content-MD5``), which every S3-compatible
     store checks, rather than botocore's newer default CRC trailers, which some do not accept.
     """
-    session = session or default_session()
     custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if custom:
         check_endpoint_url(custom)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        max_pool_connections=2 * settings.concurrency,
+        connect_timeout=10,
+        read_timeout=120,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"} if custom else {},
+        user_agent_extra=f"stactools-glofnet/{__version__}",
+    )
     with s3_errors(redact_url(endpoint_url) if endpoint_url else "S3"):
-        if session.get_credentials() is None:
-            raise GlofnetError(
-                "AWS credentials",
-                "none found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or assume a role)",
-            )
-        config = Config(
-            retries={"mode": "standard", "max_attempts": settings.max_attempts},
-            max_pool_connections=2 * settings.concurrency,
-            connect_timeout=10,
-            read_timeout=120,
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"} if custom else {},
-            user_agent_extra=f"stactools-glofnet/{__version__}",
-        )
-        return session.client(
-            "s3", endpoint_url=endpoint_url, region_name=session.region_name or DEFAULT_REGION, config=config
+        if session is not None:
+            _require(session.get_credentials())
+            region = session.region_name or DEFAULT_REGION
+            return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        core = default_session()
+        _require(core.get_credentials())
+        region = core.get_config_variable("region") or DEFAULT_REGION
+        client = core.create_client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        return cast("S3Client", client)
+
+
+def _require(credentials: object) -> None:
+    if credentials is None:
+        raise GlofnetError(
+            "AWS credentials",
+            "none found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or assume a role)",
         )
 
 

@@ -8,8 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-
 from stactools_glofnet.publish.cache import DigestCache
 from stactools_glofnet.publish.client import check_endpoint_url, s3_client
 from stactools_glofnet.publish.digest import digest_bytes
@@ -30,6 +28,7 @@ from stactools_glofnet.publish.target import MANIFEST_NAME, Target, parse_target
 from stactools_glofnet.publish.upload import ChangedError, Event, uploader
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
