@@ -11,13 +11,14 @@ from typing import Any, TypeVar, cast, get_args
 
 import click
 
-from stactools_glofnet.core.config import Modality, load_content
+from stactools_glofnet.core.constants import Modality
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
 from stactools_glofnet.sample.names import DEFAULT_SEED, SIZE_NAMES
 
-# The library modules behind the build, sample and validate commands are imported inside those
-# commands: they pull in scipy, dask and rio-cogeo, which `publish` and `--help` do not need.
+# The library modules behind the build, sample and validate commands (and the configuration models)
+# are imported inside those commands: they pull in scipy, dask and rio-cogeo and build pydantic
+# models, which `publish` and `--help` do not need; every `stac` command loads this module.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -214,6 +215,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet sample build/sample --seed 7
         """
+        from stactools_glofnet.core.config import load_content
         from stactools_glofnet.wings import write_sample
 
         manifest = write_sample(dest, load_content(), size=size, seed=seed, overwrite=overwrite)  # type: ignore[arg-type]

@@ -17,12 +17,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from stactools_glofnet.core.constants import Modality as Modality
 from stactools_glofnet.core.errors import GlofnetError
 
 CONTENT_DIR_ENV = "GLOFNET_CONTENT_DIR"
 """Environment variable naming a catalog content directory to use instead of the bundled one."""
 
-Modality = Literal["sentinel2", "itslive", "modis", "harmonized", "events"]
 SplitName = Literal["train", "validate", "test"]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
+
+Modality = Literal["sentinel2", "itslive", "modis", "harmonized", "events"]
+"""The collections the catalog is built from (defined here so the CLI need not load the config models)."""
 
 ROOT_CATALOG_ID: Final = "glofnet"
 GEOJSON: Final = "application/geo+json"

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Literal
 
 from stactools_glofnet import __version__
-from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.publish.cache import DigestCache, Signature, signature
 from stactools_glofnet.publish.digest import Digest, digest_bytes, digest_file
@@ -154,7 +153,7 @@ class Plan:
             etag = done.etag if done else action.remote_etag or digest.etag
             objects[action.file.relative] = action.file.entry(etag, digest)
         manifest = Manifest(generator=f"stactools-glofnet {__version__}", objects=objects)
-        return dumps_json(manifest.model_dump()).encode("utf-8")
+        return manifest.to_json()
 
     def manifest_changed(self, manifest: bytes) -> bool:
         """Whether ``manifest`` differs from the published one (compared by ETag)."""

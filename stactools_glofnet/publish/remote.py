@@ -6,12 +6,12 @@ SHA-256 and headers each object was uploaded with, and the ETag it got.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.publish.client import s3_errors
 from stactools_glofnet.publish.target import MANIFEST_NAME, Target
 
@@ -30,10 +30,9 @@ class RemoteObject:
     """Without quotes."""
 
 
-class ManifestEntry(BaseModel):
+@dataclass(frozen=True)
+class ManifestEntry:
     """How one object was published."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sha256: str
     size: int
@@ -42,14 +41,45 @@ class ManifestEntry(BaseModel):
     cache_control: str
 
 
-class Manifest(BaseModel):
+@dataclass(frozen=True)
+class Manifest:
     """``PREFIX/_glofnet-manifest.json``: every published object by key relative to PREFIX."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
     generator: str
     objects: dict[str, ManifestEntry]
+    version: Literal[1] = 1
+
+    def to_json(self) -> bytes:
+        """The manifest as published: deterministic JSON."""
+        return dumps_json(asdict(self)).encode("utf-8")
+
+
+_ENTRY_TYPES = {"sha256": str, "size": int, "etag": str, "content_type": str, "cache_control": str}
+
+
+def _entry(key: str, value: Any) -> ManifestEntry:
+    if not isinstance(value, dict) or set(value) != set(_ENTRY_TYPES):
+        raise ValueError(f"the entry of {key!r} does not have exactly the fields {', '.join(_ENTRY_TYPES)}")
+    for name, kind in _ENTRY_TYPES.items():
+        if type(value[name]) is not kind:
+            raise ValueError(f"the {name} of {key!r} is not a {kind.__name__}")
+    return ManifestEntry(**value)
+
+
+def parse_manifest(body: bytes) -> Manifest:
+    """A published manifest from its bytes (what this module writes, nothing more or less).
+
+    Raises:
+        ValueError: not such a manifest (the message says why).
+    """
+    data = json.loads(body)
+    if not isinstance(data, dict) or set(data) != {"version", "generator", "objects"}:
+        raise ValueError("not an object with exactly version, generator and objects")
+    if data["version"] != 1 or type(data["version"]) is not int:
+        raise ValueError(f"unknown version {data['version']!r}")
+    if not isinstance(data["generator"], str) or not isinstance(data["objects"], dict):
+        raise ValueError("generator must be a string and objects an object")
+    return Manifest(data["generator"], {key: _entry(key, value) for key, value in data["objects"].items()})
 
 
 def unquote_etag(etag: str) -> str:
@@ -85,9 +115,7 @@ def read_manifest(client: S3Client, target: Target, listing: dict[str, RemoteObj
     with s3_errors(f"s3://{target.bucket}/{target.manifest_key}"):
         body = client.get_object(Bucket=target.bucket, Key=target.manifest_key)["Body"].read()
     try:
-        return Manifest.model_validate_json(body)
-    except ValidationError as error:
-        logger.warning(
-            "ignoring the unreadable manifest %s: %s", target.manifest_key, error.errors()[0]["msg"]
-        )
+        return parse_manifest(body)
+    except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        logger.warning("ignoring the unreadable manifest %s: %s", target.manifest_key, error)
         return None
