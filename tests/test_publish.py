@@ -9,6 +9,7 @@ import posixpath
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -28,6 +29,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json, multihash_sha256
 from stactools_glofnet.core.output import MARKER
 from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, parse_target, publish_catalog
+from stactools_glofnet.publish.cache import RACY_NS, cache_file
 from stactools_glofnet.publish.digest import digest_file
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import ASSET_CACHE_CONTROL, STAC_CACHE_CONTROL
@@ -147,7 +149,7 @@ def published(s3_server: SeaweedFS, built_catalog: Path) -> tuple[PublishReport,
 
 
 def test_first_publish_uploads_everything_assets_first_root_last(
-    published: tuple[PublishReport, list[tuple[Event, str]]], built_catalog: Path
+    published: tuple[PublishReport, list[tuple[Event, str]]], built_catalog: Path, s3_server: SeaweedFS
 ) -> None:
     report, events = published
     kinds = {file.relative: file.kind for file in scan_catalog(built_catalog).files}
@@ -163,6 +165,16 @@ def test_first_publish_uploads_everything_assets_first_root_last(
     catalogs = [levels[r] for r in report.uploaded if kinds.get(r) == "catalog"]
     assert catalogs == sorted(catalogs) and set(catalogs) == {1, 2}, "year catalogs before collections"
     assert report.deleted == () and report.plan.stale == ()
+    parts = sum(
+        1 for relative in kinds if TransferSettings().multipart((built_catalog / relative).stat().st_size)
+    )
+    assert report.hashed == parts, "new objects are hashed as they are uploaded (in parts: SHA-256 first)"
+    manifest = json.loads(
+        s3_server.client().get_object(Bucket=PUBLIC_BUCKET, Key=f"sample/{MANIFEST_NAME}")["Body"].read()
+    )
+    for relative, entry in manifest["objects"].items():
+        path = built_catalog / relative
+        assert "1220" + entry["sha256"] == multihash_sha256(path) and entry["size"] == path.stat().st_size
 
 
 def test_readers_traverse_the_published_catalog_over_http(
@@ -726,3 +738,111 @@ def test_killed_server_mid_publish_never_exposes_a_broken_root_and_the_rerun_con
     assert len(_crawl(public + "/catalog.json").documents) == documents
     again = _publish(s3_server, built_catalog, "crash", public_url=public, catalog_type="absolute-published")
     assert again.uploaded == ()
+
+
+def _settle(*paths: Path) -> None:
+    """Wait until ``paths`` last changed longer ago than the digest cache's racy window."""
+    newest = max(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in paths)
+    wait = (newest + RACY_NS - time.time_ns()) / 1e9
+    if wait > 0:
+        time.sleep(wait + 0.05)
+
+
+@pytest.fixture
+def digest_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty user cache directory of this test's own."""
+    monkeypatch.setenv("GLOFNET_CACHE_DIR", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache"
+
+
+def test_a_republish_takes_unchanged_digests_from_the_local_cache_without_reading_files(
+    s3_server: SeaweedFS, built_catalog: Path, digest_cache: Path
+) -> None:
+    files = scan_catalog(built_catalog).files
+    _settle(*(file.path for file in files))
+    first = _publish(s3_server, built_catalog, "cached")
+    parts = sum(1 for file in files if TransferSettings().multipart(file.path.stat().st_size))
+    assert first.hashed == parts and first.cached == 0 and len(first.uploaded) == len(files) + 1
+    path = cache_file(built_catalog.resolve())
+    assert path.is_relative_to(digest_cache) and not path.is_relative_to(built_catalog)
+    recorded = json.loads(path.read_text())["files"]
+    assert set(recorded) == {file.relative for file in files}, "digests computed while uploading are kept"
+
+    again = _publish(s3_server, built_catalog, "cached")
+    assert again.uploaded == () and again.hashed == 0 and again.cached == len(files)
+
+    # The cache is trusted while a file's signature holds: a wrong SHA-256 recorded for an unchanged
+    # asset makes it look changed without the file being read; the upload, which reads it, refuses
+    # to publish it under that digest, and the entry is dropped so the next run hashes it again.
+    asset = next(file.relative for file in files if file.relative.endswith(".tif"))
+    data = json.loads(path.read_text())
+    data["files"][asset][6] = "0" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(GlofnetError, match="changed after it was hashed"):
+        _publish(s3_server, built_catalog, "cached")
+    assert asset not in json.loads(path.read_text())["files"]
+    healed = _publish(s3_server, built_catalog, "cached")
+    assert healed.uploaded == () and healed.hashed == 1 and healed.cached == len(files) - 1
+
+    uncached = _publish(s3_server, built_catalog, "cached", digest_cache=False)
+    assert uncached.uploaded == () and uncached.hashed == len(files) and uncached.cached == 0
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_still_seen(
+    s3_server: SeaweedFS, tmp_path: Path, digest_cache: Path
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"a" * 3000)
+    big = root.parent / "big.bin"
+    _settle(root, big)
+    _publish(s3_server, root, "restored")
+    assert _publish(s3_server, root, "restored").cached == 2
+
+    before = big.stat()
+    big.write_bytes(b"b" * 3000)
+    os.utime(big, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = big.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    report = _publish(s3_server, root, "restored")
+    assert report.uploaded == ("big.bin", MANIFEST_NAME) and report.hashed == 1, "its ctime moved on"
+    body = s3_server.client().get_object(Bucket=PUBLIC_BUCKET, Key="restored/big.bin")["Body"].read()
+    assert body == b"b" * 3000
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b'{"version": 1, "files": [', "unreadable"), (b"[]", "not a digest cache of this catalog")],
+)
+def test_a_corrupt_digest_cache_is_ignored_with_a_warning(
+    s3_server: SeaweedFS,
+    tmp_path: Path,
+    digest_cache: Path,
+    caplog: pytest.LogCaptureFixture,
+    content: bytes,
+    message: str,
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+    _settle(root, root.parent / "big.bin")
+    _publish(s3_server, root, "corrupt")
+    path = cache_file(root.parent.resolve())
+    path.write_bytes(content)
+    with caplog.at_level("WARNING", logger="stactools_glofnet.publish.cache"):
+        report = _publish(s3_server, root, "corrupt")
+    assert report.uploaded == () and report.hashed == 2
+    assert [r.getMessage() for r in caplog.records if message in r.getMessage()], caplog.text
+    assert set(json.loads(path.read_text())["files"]) == {"big.bin", "collection.json"}, "rewritten"
+
+
+def test_a_new_file_changed_after_the_plan_is_refused(s3_server: SeaweedFS, tmp_path: Path) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+
+    def edit_after_the_assets(_event: Event, relative: str) -> None:
+        if relative == "big.bin":
+            root.write_text(root.read_text().replace("One large asset", "One large asset, edited"))
+
+    with pytest.raises(GlofnetError, match="changed after it was planned"):
+        _publish(s3_server, root, "planned", on_event=edit_after_the_assets)
+    assert set(_listing(s3_server.client(), "planned")) == {"big.bin"}

@@ -1,12 +1,12 @@
 """Uploads, header refreshes and deletes: one phase at a time, files in parallel, large files in parts.
 
 Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit. When the plan
-was made from a file's digest, the MD5 of the bytes actually sent must match it, so a file that
-changed after it was hashed is refused instead of being published under a stale manifest entry;
-a file the plan did not need to hash (a new object) is hashed from the bytes sent, and refused if
-its size or signature changed since it was planned. Each object stores its SHA-256 as
-``x-amz-meta-sha256``. A refresh copies an object onto itself on the
-server with new headers, only if it still has the ETag the plan saw.
+was made from a file's digest, the MD5 (and, for a single request, the SHA-256) of the bytes
+actually sent must match it, so a file that changed after it was hashed is refused instead of
+being published under a stale manifest entry; a file the plan did not need to hash (a new object)
+is hashed from the bytes sent, and refused if its size or signature changed since it was planned.
+Each object stores its SHA-256 as ``x-amz-meta-sha256``. A refresh copies an object onto itself
+on the server with new headers, only if it still has the ETag the plan saw.
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ class Uploader:
             else:
                 digest = file.digest
                 self._check(file, md5.hexdigest())
+                if hashlib.sha256(body).hexdigest() != digest.sha256:
+                    raise ChangedError(file, "changed after it was hashed; publish again")
             response = self.client.put_object(
                 Bucket=self.target.bucket,
                 Key=file.key,
