@@ -844,5 +844,10 @@ def test_a_new_file_changed_after_the_plan_is_refused(s3_server: SeaweedFS, tmp_
             root.write_text(root.read_text().replace("One large asset", "One large asset, edited"))
 
     with pytest.raises(GlofnetError, match="changed after it was planned"):
-        _publish(s3_server, root, "planned", on_event=edit_after_the_assets)
+        publish_catalog(
+            root,
+            f"s3://{PUBLIC_BUCKET}/planned",
+            endpoint_url=s3_server.endpoint,
+            on_event=edit_after_the_assets,
+        )
     assert set(_listing(s3_server.client(), "planned")) == {"big.bin"}
