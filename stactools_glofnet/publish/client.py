@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -45,6 +46,15 @@ def check_endpoint_url(url: str) -> None:
         )
 
 
+class _S3Loader(botocore.loaders.Loader):
+    """botocore's model loader, without listing the folders of all its ~450 services to check that
+    the service asked for exists (done for each model type, ~20 ms each): only S3 is asked for."""
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        """Only S3."""
+        return ["s3"]
+
+
 def default_session() -> botocore.session.Session:
     """A botocore session on the standard credential chain whose responses keep timestamps as text.
 
@@ -55,6 +65,11 @@ def default_session() -> botocore.session.Session:
     """
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    data_path = core.get_config_variable("data_path")  # $AWS_DATA_PATH, as botocore reads it
+    extra = (
+        [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else []
+    )
+    core.register_component("data_loader", _S3Loader(extra_search_paths=extra))
     return core
 
 

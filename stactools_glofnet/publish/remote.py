@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from stactools_glofnet.core.files import dumps_json
@@ -51,19 +51,27 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """The manifest as published: deterministic JSON."""
-        return dumps_json(asdict(self)).encode("utf-8")
-
-
-_ENTRY_TYPES = {"sha256": str, "size": int, "etag": str, "content_type": str, "cache_control": str}
+        objects = {key: vars(entry) for key, entry in self.objects.items()}
+        data = {"version": self.version, "generator": self.generator, "objects": objects}
+        return dumps_json(data).encode("utf-8")
 
 
 def _entry(key: str, value: Any) -> ManifestEntry:
-    if not isinstance(value, dict) or set(value) != set(_ENTRY_TYPES):
-        raise ValueError(f"the entry of {key!r} does not have exactly the fields {', '.join(_ENTRY_TYPES)}")
-    for name, kind in _ENTRY_TYPES.items():
-        if type(value[name]) is not kind:
-            raise ValueError(f"the {name} of {key!r} is not a {kind.__name__}")
-    return ManifestEntry(**value)
+    try:
+        entry = ManifestEntry(**value)
+    except TypeError:
+        raise ValueError(
+            f"the entry of {key!r} does not have exactly the fields of a manifest entry"
+        ) from None
+    if not (
+        type(entry.size) is int
+        and type(entry.sha256) is str
+        and type(entry.etag) is str
+        and type(entry.content_type) is str
+        and type(entry.cache_control) is str
+    ):
+        raise ValueError(f"the entry of {key!r} has a field of the wrong type")
+    return entry
 
 
 def parse_manifest(body: bytes) -> Manifest:
