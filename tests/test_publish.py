@@ -851,3 +851,20 @@ def test_a_new_file_changed_after_the_plan_is_refused(s3_server: SeaweedFS, tmp_
             on_event=edit_after_the_assets,
         )
     assert set(_listing(s3_server.client(), "planned")) == {"big.bin"}
+
+
+def test_an_unreadable_manifest_is_ignored_and_objects_compare_by_etag(
+    s3_server: SeaweedFS, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _write_collection(tmp_path / "cat", b"data")
+    _publish(s3_server, root, "manifest")
+    client = s3_server.client()
+    key = f"manifest/{MANIFEST_NAME}"
+    manifest = json.loads(client.get_object(Bucket=PUBLIC_BUCKET, Key=key)["Body"].read())
+    manifest["objects"]["big.bin"]["extra"] = "not a manifest field"
+    client.put_object(Bucket=PUBLIC_BUCKET, Key=key, Body=dumps_json(manifest).encode())
+    with caplog.at_level("WARNING", logger="stactools_glofnet.publish.remote"):
+        report = _publish(s3_server, root, "manifest")
+    assert f"ignoring the unreadable manifest {key}: the entry of 'big.bin'" in caplog.text
+    assert report.refreshed == ("big.bin", "collection.json") and report.uploaded == (MANIFEST_NAME,)
+    assert _publish(s3_server, root, "manifest").uploaded == ()
