@@ -303,10 +303,10 @@ def main() -> None:
         f"pystac {version('pystac')}, stactools {version('stactools')}, rasterio {version('rasterio')}. "
         f"Best of {options.repeat} runs (full-sample cases: one run); each run is a fresh `stac` process.",
         "",
-        "| case | seconds | peak RSS (MiB) | output (MiB) | throughput |",
-        "|---|---|---|---|---|",
     ]
-    section = "\n".join([*header, *rows, "", *publish_rows, *([""] if publish_rows else [])]) + "\n"
+    table = ["| case | seconds | peak RSS (MiB) | output (MiB) | throughput |", "|---|---|---|---|---|"]
+    cases_part = [*table, *rows, ""] if rows else []
+    section = "\n".join([*header, *cases_part, *publish_rows, *([""] if publish_rows else [])]) + "\n"
     if not options.no_record:
         path = ROOT / "docs" / "benchmarks.md"
         path.write_text(path.read_text() + section if path.exists() else section)
