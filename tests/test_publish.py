@@ -353,6 +353,24 @@ def test_real_process_dry_run_reads_the_standard_aws_environment(
     assert "Example: stac glofnet publish" in help_text.stdout
 
 
+def test_python_m_runs_the_same_publish_without_the_stac_start_up(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    command = [sys.executable, "-X", "importtime", "-m", "stactools_glofnet", "publish"]
+    target = f"s3://{PUBLIC_BUCKET}/sample"
+    result = subprocess.run(
+        [*command, str(built_catalog), target, "--endpoint-url", s3_server.endpoint, "--dry-run"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith(f"{target}: dry run, 0 to upload")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "stactools_glofnet.publish" in imported
+    assert not {"stactools.cli", "stactools.core", "rasterio", "pystac", "boto3"} & imported
+
+
 def test_changing_one_asset_uploads_it_and_its_item_only(
     s3_server: SeaweedFS, built_catalog: Path, tmp_path: Path
 ) -> None:
