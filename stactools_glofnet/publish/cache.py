@@ -6,10 +6,10 @@ One JSON file per catalog directory under the user cache directory (see
 the file's *signature* (size, mtime and ctime in nanoseconds, inode, device), the multipart part
 size its ETag was computed for, its SHA-256 and that ETag.
 
-An entry is trusted only while the signature is the same. Writing to a file or restoring its
-mtime (``touch -d``, ``os.utime``) both set its ctime to the current time, which no program can
-choose, so any change to a file since it was hashed is seen; a copy or a rebuild gives new
-inodes. A file whose mtime or ctime is less than :data:`RACY_NS` before the moment it was
+An entry is trusted only while the signature is the same. On POSIX systems writing to a file or
+restoring its mtime (``touch -d``, ``os.utime``) both set its ctime to the current time, which
+programs cannot choose, so any change to a file since it was hashed is seen; a copy or a rebuild
+gives new inodes. A file whose mtime or ctime is less than :data:`RACY_NS` before the moment it was
 hashed is not recorded, since a write in the same clock tick could leave every field as it was.
 A cache that cannot be read is ignored (with a warning) and rewritten; one that cannot be written
 only costs hashing next time. Deleting the directory clears it.
