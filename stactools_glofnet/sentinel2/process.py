@@ -15,6 +15,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.raster import intersect, polygon_mask
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_KEY
+from stactools_glofnet.sentinel2.radiometry import Radiometry, Verdict, settle
 from stactools_glofnet.sentinel2.read import SourceScene, file_bounds, own_grid, read_dn, read_reflectance
 
 Float32 = NDArray[np.float32]
@@ -37,6 +38,8 @@ class ProcessedScene:
     lake_quality: str
     lake_water_pixels: int
     lake_area_km2: float | None
+    radiometry: Radiometry
+    verdict: Verdict
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,8 +111,19 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     # A pixel any band has no data for is as unusable as a cloudy one.
     for values in reflectance.values():
         masked |= np.isnan(values)
+    if masked.all():
+        return Skipped(scene, "no pixel of the AOI is both clear and valid in all six bands", cloud_fraction)
+    settled = settle(
+        scene.radiometry, reflectance, ~masked, params.radiometric_check, offset_exists=scene.offset_exists
+    )
+    if isinstance(settled, str):
+        return Skipped(scene, settled, cloud_fraction)
+    radiometry, verdict = settled
+    shift = np.float32(radiometry.offset - scene.radiometry.offset)
     for values in reflectance.values():
         values[masked] = np.nan
+        if shift:
+            values += shift
     ndwi = _ratio(reflectance["green"], reflectance["nir"])
     mndwi = _ratio(reflectance["green"], reflectance["swir16"])
     indices = {"ndwi": ndwi, "mndwi": mndwi, "ndsi": mndwi}
@@ -141,4 +155,6 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
         lake_quality=quality,
         lake_water_pixels=water_pixels,
         lake_area_km2=None if area is None else round(area, 6),
+        radiometry=radiometry,
+        verdict=verdict,
     )
