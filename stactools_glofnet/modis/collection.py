@@ -39,7 +39,8 @@ from stactools_glofnet.core.raster import polygon_mask, write_cog
 from stactools_glofnet.core.series import to_daily
 from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, footprint, new_collection
 from stactools_glofnet.modis.analysis import trend_and_seasonality
-from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
+from stactools_glofnet.modis.discover import discover
+from stactools_glofnet.modis.process import Day, process_day, utm_grid
 
 logger = logging.getLogger(__name__)
 LINEAGE = (
@@ -152,9 +153,10 @@ def _year_item(
 
 def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) -> pystac.Collection:
     """Process every day under ``source_dir`` into the MODIS LST collection (files in ``workdir``)."""
-    days = group_files(source_dir)
+    found = discover(source_dir, content)
+    days = found.days
     if not days:
-        raise GlofnetError(source_dir, "no MOD11A1 files (MOD11A1.AYYYYDDD.hHHvVV.061.*)")
+        raise GlofnetError(source_dir, found.nothing_usable())
     grid = utm_grid(content)
     trunk = polygon_mask(grid, content.geometry.trunk.polygon)
     min_coverage = content.processing.modis.min_trunk_coverage
@@ -220,7 +222,9 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
         raise GlofnetError(source_dir, f"cannot estimate the LST trend: {error}") from None
     (workdir / "lst_trend.json").write_text(json.dumps(analysis, indent=2, sort_keys=True) + "\n")
     _figure(series, analysis, workdir / "lst_trend.png")
-    return _assemble(content, items, cube, series, analysis, grid, workdir)
+    collection = _assemble(content, items, cube, series, analysis, grid, workdir)
+    GlofnetExtension.ext(collection).skipped = found.skipped
+    return collection
 
 
 def trunk_series(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, snapped_grid, tile_windows_over
 from stactools_glofnet.core.raster import reproject_onto
 from stactools_glofnet.modis.qc import accepted
-from stactools_glofnet.modis.read import LST_SCALE, SDS, Tile, parse_name, read_geotiffs, read_hdf4
+from stactools_glofnet.modis.read import LST_SCALE, Tile, read_geotiffs, read_hdf4
 
 Float32 = NDArray[np.float32]
 TileSource = Path | dict[str, Path]
@@ -32,23 +31,6 @@ class Day:
     tiles: list[str]
     aoi_coverage_day: float
     aoi_coverage_night: float
-
-
-def group_files(source_dir: Path) -> dict[dt.date, dict[str, TileSource]]:
-    """Source files by day and tile: an HDF4 granule, or one GeoTIFF per SDS."""
-    days: dict[dt.date, dict[str, TileSource]] = defaultdict(dict)
-    for path in sorted(source_dir.rglob("MOD11A1.*")):
-        day, tile = parse_name(path)
-        if path.suffix == ".hdf":
-            days[day][tile] = path
-        elif path.suffix == ".tif":
-            sds = path.name.split(".061.", 1)[1].removesuffix(".tif")
-            if sds not in SDS:
-                continue
-            entry = days[day].setdefault(tile, {})
-            if isinstance(entry, dict):
-                entry[sds] = path
-    return dict(sorted(days.items()))
 
 
 def utm_grid(content: CatalogContent) -> Grid:

@@ -7,8 +7,9 @@ earth-search#66 reports), some Earth Search v0 and some Planetary Computer (ESA'
 landscape: the lake basin filled to the time line's area (water fills the basin from its deepest
 part), ice in the rest of the basin and on the glacier tongue east of it, bedrock elsewhere,
 seasonal snow, and clouds with cirrus edges and offset shadows. Clouds are drawn on the 20 m grid
-so the SCL and the 10 m truth agree. The truth (per scene: planted lake area, cloud and snow fractions, and a 10 m truth raster
-of masked / water / snow-ice pixels) goes into truth.json and ``truth/sentinel2/``.
+so the SCL and the 10 m truth agree. The truth (per scene: planted lake area, cloud and snow
+fractions, and a 10 m truth raster of masked / water / snow-ice pixels) goes into truth.json and
+``truth/sentinel2/``.
 """
 
 from __future__ import annotations
