@@ -277,7 +277,7 @@ def _write_form(
             values = np.where(values > 0, values.astype(np.int64) + dn_shift, 0).astype(np.uint16)
         grid = copies["grids"][20 if key in ("scl", "swir16", "swir22") else 10]
         write_cog(folder / file, values, grid, nodata=0)
-    path = folder / f"{document['id']}.json"
+    path: Path = folder / f"{document['id']}.json"
     path.write_text(json.dumps(document))
     return path
 

@@ -88,11 +88,17 @@ def check_collection(name: GranuleName) -> None:
         raise GlofnetError(name.path, collection_refusal(name.collection))
 
 
+def _version(found: str) -> str:
+    """The collection number as people write it: 005 -> 5, 006 -> 6, 061 -> 6.1."""
+    if not (len(found) == 3 and found.isdigit()):
+        return found
+    return str(int(found)) if found.startswith("00") else f"{int(found[:2])}.{found[2]}"
+
+
 def collection_refusal(found: str) -> str:
     """Why a collection other than 6.1 is refused."""
-    version = f"{int(found[:-1])}.{found[-1]}" if found.isdigit() else found
     return (
-        f"MOD11A1 collection {found} ({version.removesuffix('.0')}) is not read: only collection 6.1"
+        f"MOD11A1 collection {found} ({_version(found)}) is not read: only collection 6.1"
         " (061) is, because mixing collections (each reprocessed with its own calibration) biases the"
         " LST trend"
     )

@@ -51,7 +51,7 @@ def source_mosaic(content: CatalogContent) -> tuple[Grid, list[TileWindow]]:
     return mosaic, tile_windows_over(spec, mosaic)
 
 
-def _window(tile: Tile, window_grid: Grid) -> tuple[slice, slice]:
+def window_slices(tile: Tile, window_grid: Grid) -> tuple[slice, slice]:
     """The tile's pixels under ``window_grid``; the tile must be on the same lattice."""
     t, w = tile.grid.transform, window_grid.transform
     if not (np.isclose(t.a, w.a, rtol=1e-6) and np.isclose(t.e, w.e, rtol=1e-6)):
@@ -79,7 +79,7 @@ def process_day(content: CatalogContent, day: dt.date, sources: dict[str, TileSo
         if source is None:
             continue
         tile = read_hdf4(source) if isinstance(source, Path) else read_geotiffs(source)
-        rows, cols = _window(tile, window.grid)
+        rows, cols = window_slices(tile, window.grid)
         # Each window sits in the mosaic at its own offset, whatever order the tiles are listed in.
         row0 = round((mosaic_grid.transform.f - window.grid.transform.f) / -mosaic_grid.transform.e)
         col0 = round((window.grid.transform.c - mosaic_grid.transform.c) / mosaic_grid.transform.a)

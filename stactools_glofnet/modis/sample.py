@@ -83,13 +83,14 @@ def _write_geotiff(path: Any, data: NDArray[Any], grid: Grid, scale: float | Non
             dataset.update_tags(1, scale_factor=str(scale), units="K")
 
 
-def _write_hdf4(
+def write_hdf4(
     path: Path,
     window: TileWindow,
     spec_origin: tuple[float, float],
     resolution: float,
     bands: dict[str, NDArray[Any]],
 ) -> None:
+    """A full-tile LP DAAC HDF4-EOS granule at ``path`` holding ``bands`` in ``window`` (zeros elsewhere)."""
     h, v = int(window.tile[1:3]), int(window.tile[4:6])
     size = 1200
     left = spec_origin[0] + h * size * resolution
@@ -182,7 +183,7 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
             folder = _placer(ctx, day.year)
             if index < HDF4_DAYS:
                 path = ctx.path(f"modis/{day.year}/{name}.hdf")
-                _write_hdf4(path, window, spec.origin, spec.resolution, bands)
+                write_hdf4(path, window, spec.origin, spec.resolution, bands)
             else:
                 write_cogs(folder, name, bands, window.grid)
             if index == REPROCESSED_DAY and window.tile == windows[-1].tile:
