@@ -35,9 +35,9 @@ from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection
+from stactools_glofnet.itslive.discover import discover
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
-from stactools_glofnet.itslive.read import read_granule
 from stactools_glofnet.itslive.series import daily_series
 
 logger = logging.getLogger(__name__)
@@ -205,26 +205,21 @@ class CubeWriter:
         return opened
 
 
-def granule_paths(source_dir: Path) -> list[Path]:
-    """The granule files of a SOURCE's itslive/ directory."""
-    return sorted(source_dir.glob("*.nc"))
-
-
 def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) -> pystac.Collection:
     """Filter every granule under ``source_dir`` into the ITS_LIVE collection (files in ``workdir``)."""
-    paths = granule_paths(source_dir)
-    if not paths:
-        raise GlofnetError(source_dir, "no ITS_LIVE granules (*.nc)")
+    inputs = discover(source_dir, content)
+    if not len(inputs):
+        raise GlofnetError(source_dir, "no ITS_LIVE granules (*.nc) or datacube layers (*.zarr)")
     grid = target_grid(content)
     workdir.mkdir(parents=True, exist_ok=True)
     cube = CubeWriter(workdir / "cube-staging.zarr", workdir / "velocity_cube.zarr", grid)
     items: list[pystac.Item] = []
     skipped: list[dict[str, str]] = []
     measurements: list[dict[str, Any]] = []
-    for path in progress(paths, desc="itslive granules", unit="granule"):
-        result = filter_granule(read_granule(path), content)
+    for granule in progress(inputs.granules(skipped), total=len(inputs), desc="itslive pairs", unit="pair"):
+        result = filter_granule(granule, content)
         if isinstance(result, Skipped):
-            logger.info("skipped %s: %s", path.name, result.reason)
+            logger.info("skipped %s: %s", granule.id, result.reason)
             skipped.append({"id": result.granule.id, "reason": result.reason})
             continue
         items.append(create_item(result, content, workdir / result.granule.id))
