@@ -340,6 +340,8 @@ def test_mis_flagged_scene_is_caught_and_corrected(
     assert isinstance(passed, ProcessedScene) and passed.verdict.problem is None
     assert passed.radiometry.offset == offset and passed.radiometry.rule != "radiometric_check"
     assert passed.lake_area_km2 == result.lake_area_km2
+    for key, values in passed.reflectance.items():  # the corrected reading is the correct one, exactly
+        np.testing.assert_array_equal(values, result.reflectance[key])
 
 
 def test_scene_neither_rule_explains_is_skipped_with_the_reason(

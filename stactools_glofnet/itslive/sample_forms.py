@@ -30,7 +30,7 @@ from stactools_glofnet.itslive.names import FILL_INT16
 LANDSAT_PATH_ROW: Final = "149035"
 CUBE_NAME: Final = "ITS_LIVE_vel_EPSG32643_G0120_X450000_Y4050000.zarr"
 CUBE_URL: Final = "https://its-live-data.s3.amazonaws.com/velocity_image_pair"
-CUBE_SPATIAL_CHUNK: Final = 40  # ITS_LIVE uses 10 x 10; larger here to keep the sample's file count small
+CUBE_SPATIAL_CHUNK: Final = 80  # ITS_LIVE uses 10 x 10; larger here to keep the sample's file count small
 LANDSAT_SENSOR = {"LT04": "T", "LT05": "T", "LE07": "E", "LC08": "C", "LC09": "C"}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,16 @@ def _ratio(a: Float32, b: Float32) -> Float32:
     return result
 
 
+def _reflectance(scene: SourceScene, grid: Grid, resampling: Resampling) -> dict[str, Float32]:
+    """The six bands' reflectance on ``grid`` (10 m bands nearest, 20 m ones by ``resampling``)."""
+    return {
+        band.key: read_reflectance(
+            scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling
+        )
+        for band in BANDS
+    }
+
+
 def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene | Skipped:
     """Clip, resample, mask and measure one scene; a scene too cloudy to use is Skipped."""
     params = content.processing.sentinel2
@@ -103,11 +113,7 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
         )
         return Skipped(scene, reason, cloud_fraction)
     resampling = Resampling[params.reflectance_resampling]
-    reflectance: dict[str, Float32] = {}
-    for band in BANDS:
-        reflectance[band.key] = read_reflectance(
-            scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling
-        )
+    reflectance = _reflectance(scene, grid, resampling)
     # A pixel any band has no data for is as unusable as a cloudy one.
     for values in reflectance.values():
         masked |= np.isnan(values)
@@ -119,11 +125,10 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     if isinstance(settled, str):
         return Skipped(scene, settled, cloud_fraction)
     radiometry, verdict = settled
-    shift = np.float32(radiometry.offset - scene.radiometry.offset)
+    if radiometry != scene.radiometry:  # corrected: read again with the rule that passed
+        reflectance = _reflectance(replace(scene, radiometry=radiometry), grid, resampling)
     for values in reflectance.values():
         values[masked] = np.nan
-        if shift:
-            values += shift
     ndwi = _ratio(reflectance["green"], reflectance["nir"])
     mndwi = _ratio(reflectance["green"], reflectance["swir16"])
     indices = {"ndwi": ndwi, "mndwi": mndwi, "ndsi": mndwi}
