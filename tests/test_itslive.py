@@ -348,8 +348,7 @@ def test_granules_and_a_datacube_subset_give_the_same_daily_series(
         built[label] = (series, items, collection.extra_fields["glofnet:skipped"])
     pd.testing.assert_frame_equal(built["granules"][0], built["cube"][0])
     assert set(built["granules"][1]) == set(built["cube"][1])
-    order = lambda entries: sorted(entries, key=lambda e: e["id"])  # noqa: E731
-    assert order(built["granules"][2]) == order(built["cube"][2])
+    assert sorted(built["granules"][2], key=str) == sorted(built["cube"][2], key=str)
     groups = {item.properties["glofnet:sensor_group"] for item in built["cube"][1].values()}
     assert groups == {"landsat", "sentinel-1", "sentinel-2"}
     for item_id, item in built["cube"][1].items():
@@ -374,3 +373,22 @@ def test_sample_pairs_after_the_cube_date_are_read_from_the_datacube(
     items = {item.id for item in collection.get_items(recursive=True)}
     skipped = {entry["id"] for entry in collection.extra_fields["glofnet:skipped"]}
     assert in_cube <= items | skipped and in_cube & items
+
+
+@pytest.mark.parametrize(
+    ("image", "group", "platform_name"),
+    [
+        ("LT04_L1TP_149035_19890601_20200916_02_T1", "landsat", "landsat-4"),
+        ("LT05_L1GS_219121_19841206_20200918_02_T2", "landsat", "landsat-5"),
+        ("LE07_L1TP_149035_20120601_20200908_02_T1", "landsat", "landsat-7"),
+        ("LO08_L1TP_149035_20130601_20200912_02_T1", "landsat", "landsat-8"),
+        ("LC09_L1TP_149035_20220601_20220605_02_T1", "landsat", "landsat-9"),
+        ("S1B_IW_SLC__1SSV_20190601T005522_20190601T005549_016481_01F05A_1C2E", "sentinel-1", "sentinel-1b"),
+        ("S2B_MSIL1C_20190601T053649_N0500_R005_T43SDA_20190601T074512", "sentinel-2", "sentinel-2b"),
+    ],
+)
+def test_every_family_name_gives_its_group_and_platform(image: str, group: str, platform_name: str) -> None:
+    from stactools_glofnet.itslive.names import image_ids, platform, sensor_group
+
+    assert (sensor_group(image), platform(image)) == (group, platform_name)
+    assert image_ids(f"{image}_X_{image}_G0120V02_P042") == (image, image)
