@@ -22,6 +22,7 @@ from stactools_glofnet.core.engine import Engine, open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import publish_schema
 from stactools_glofnet.core.files import staged_directory
+from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.events import create_events_collection
 from stactools_glofnet.harmonized.collection import create_collection as harmonized_collection
@@ -125,11 +126,12 @@ WORKDIR = "_work"
 
 
 def _finish(root: pystac.Catalog, directory: Path) -> None:
-    """Lay out, move asset files beside their owners, and save."""
+    """Lay out, move asset files beside their owners, index each collection's items, and save."""
     layout(root, directory)
     publish_schema(root, directory)
     relocate_assets(root, directory / WORKDIR)
     shutil.rmtree(directory / WORKDIR, ignore_errors=True)
+    write_item_indexes(root)
     save(root)
 
 
