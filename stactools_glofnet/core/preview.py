@@ -25,6 +25,7 @@ from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.constants import COG, PNG, THUMBNAIL_ASSET
 
 THUMBNAIL_MAX_PX = 600
+THUMBNAIL_MIN_PX = 256
 STATISTICS_DECIMALS = 4
 
 
@@ -111,6 +112,9 @@ def colour_image(
 def _save_png(image: Image.Image, path: Path) -> None:
     image = image.copy()
     image.thumbnail((THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX), Image.Resampling.NEAREST)
+    factor = THUMBNAIL_MIN_PX // max(image.size)
+    if factor > 1:  # a 1 km grid is a few dozen pixels: enlarge it, pixels kept square and sharp
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
