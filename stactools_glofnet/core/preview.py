@@ -62,8 +62,11 @@ def add_statistics(owner: pystac.Item | pystac.Collection) -> None:
         if asset.media_type != COG or not bands:
             continue
         with rasterio.open(asset.get_absolute_href() or asset.href) as dataset:
-            for index, band in enumerate(bands, start=1):
-                band["statistics"] = band_statistics(*_read_valid(dataset, index))
+            # New band dicts: an asset made from an item-asset definition shares the definition's.
+            asset.extra_fields["raster:bands"] = [
+                dict(band, statistics=band_statistics(*_read_valid(dataset, index)))
+                for index, band in enumerate(bands, start=1)
+            ]
 
 
 def render(
