@@ -32,7 +32,14 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance
-from stactools_glofnet.core.preview import add_renders, add_statistics, add_thumbnail, copy_thumbnail, render
+from stactools_glofnet.core.preview import (
+    THUMBNAIL_MAX_PX,
+    add_renders,
+    add_statistics,
+    add_thumbnail,
+    copy_thumbnail,
+    render,
+)
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection
@@ -44,7 +51,6 @@ from stactools_glofnet.sentinel2.read import HrefModifier, read_scene
 logger = logging.getLogger(__name__)
 
 SCALE, OFFSET = 0.0001, -0.1
-THUMBNAIL_MAX_PX = 600
 LINEAGE = (
     "Sentinel-2 L2A (Earth Search COGs) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
     "resampled with the method in glofnet:resampling, SCL with nearest; pixels whose SCL class is in "
