@@ -1,53 +1,71 @@
-"""``create-catalog``: the whole GLOFNet catalog, built in a staging directory, validated, moved.
+"""``create-catalog``, ``create-collection`` and ``create-item``: built in staging, validated, swapped in.
 
-Each modality contributes one collection. DEST is replaced only after the new catalog is
-complete and valid, so a failed build never leaves a half-written catalog behind.
+The wings come from :data:`~stactools_glofnet.wings.WINGS`. Every output is written to a staging
+directory beside DEST with relative hrefs, validated there (what is validated is exactly what
+will be at DEST), and swapped into DEST atomically (:func:`~stactools_glofnet.core.output.replacing`),
+so a failed build never leaves a half-written output and never touches what is not its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pystac
 
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import user_cache_dir
-from stactools_glofnet.core.config import CatalogContent, load_content
-from stactools_glofnet.core.engine import Engine, open_engine
+from stactools_glofnet.core.config import CatalogContent, Modality, load_content
+from stactools_glofnet.core.engine import open_engine
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.extension import publish_schema
-from stactools_glofnet.core.files import staged_directory
+from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
+from stactools_glofnet.core.normalization import Reference
+from stactools_glofnet.core.output import replacing
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
-from stactools_glofnet.events import create_events_collection
-from stactools_glofnet.harmonized.collection import create_collection as harmonized_collection
-from stactools_glofnet.harmonized.inputs import harmonization_inputs
-from stactools_glofnet.itslive.collection import create_collection as itslive_collection
-from stactools_glofnet.modis.collection import create_collection as modis_collection
-from stactools_glofnet.sample.framework import DEFAULT_SEED, MANIFEST_NAME, SizeName, write_sample
-from stactools_glofnet.sentinel2.collection import create_collection as sentinel2_collection
-from stactools_glofnet.sentinel2.collection import create_item as sentinel2_item
-from stactools_glofnet.sentinel2.process import Skipped, process_scene
-from stactools_glofnet.sentinel2.read import read_scene
+from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
+from stactools_glofnet.sample.framework import MANIFEST_NAME
+from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
+from stactools_glofnet.sentinel2 import create_item as sentinel2_item
+from stactools_glofnet.sentinel2.process import Skipped
 from stactools_glofnet.source import SourceInputs, open_source
 from stactools_glofnet.validate import ValidationReport, validate_catalog
+from stactools_glofnet.wings import WING_BY_MODALITY, WINGS, Wing, write_sample
 
 logger = logging.getLogger(__name__)
+
+WORKDIR = "_work"
+MODALITIES: list[Modality] = [wing.modality for wing in WINGS]
+"""What ``create-collection`` accepts, in catalog order."""
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build produced."""
+    """What a build produced, and one line per source wing on what it kept and skipped."""
 
     dest: Path
     source: Path
     collections: list[str]
     validation: ValidationReport | None
+    summary: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How to build: validation schemas, parallelism, strictness, normalization reference."""
+
+    schema_dirs: Sequence[Path] = ()
+    validate: bool = True
+    workers: int = 0
+    scheduler: str | None = None
+    strict: bool = False
+    normalization_from: Path | None = None
+    overwrite: bool = False
 
 
 def _code_digest() -> str:
@@ -71,63 +89,69 @@ def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int =
         except GlofnetError as error:
             logger.warning("regenerating the cached sample: %s", error)
     logger.info("generating the %s sample (seed %d) into %s", size, seed, path)
-    write_sample(path, content, size=size, seed=seed)
+    write_sample(path, content, size=size, seed=seed, overwrite=True)
     return path
 
 
-WingBuilder = Callable[[CatalogContent, SourceInputs, Path], pystac.Collection | None]
-"""Builds one modality's collection, writing its files under the given work directory; returns
-None when SOURCE holds no input for the modality."""
+def _needed(modality: Modality) -> list[Wing]:
+    """The wing of ``modality`` after every wing it is made from, in table order."""
+    wanted = {modality}
+    for wing in reversed(WINGS):
+        if wing.modality in wanted:
+            wanted.update(wing.needs)
+    return [wing for wing in WINGS if wing.modality in wanted]
 
 
-def _events(content: CatalogContent, _inputs: SourceInputs, workdir: Path) -> pystac.Collection:
-    return create_events_collection(content, workdir)
+def _summary(wing: Wing, collection: pystac.Collection) -> str:
+    """One line: the wing's kept inputs and its skips by reason."""
+    items = list(collection.get_items(recursive=True))
+    kept = sum(GlofnetExtension.ext(i).days or 0 for i in items) if wing.modality == "modis" else len(items)
+    skipped = GlofnetExtension.ext(collection).skipped or []
+    return Skips(wing.modality, records=list(skipped)).summary(kept, wing.unit)
 
 
-def _from_source(
-    modality: str, build: Callable[[CatalogContent, Path, Path], pystac.Collection]
-) -> WingBuilder:
-    """A wing that reads ``SOURCE/<modality>/`` and is left out when SOURCE has no such directory."""
-
-    def wing(content: CatalogContent, inputs: SourceInputs, workdir: Path) -> pystac.Collection | None:
-        source_dir = inputs.modality_dir(modality)
-        return None if source_dir is None else build(content, source_dir, workdir)
-
-    return wing
-
-
-WINGS: dict[str, WingBuilder] = {
-    "sentinel2": _from_source("sentinel2", sentinel2_collection),
-    "itslive": _from_source("itslive", itslive_collection),
-    "modis": _from_source("modis", modis_collection),
-    "events": _events,
-}
-"""The modalities read from SOURCE, in catalog order."""
-
-MODALITIES = [*WINGS, "harmonized"]
-"""What ``create-collection`` accepts: the source wings and the harmonized products made from them."""
-
-
-def _harmonized(
-    content: CatalogContent,
-    built: list[pystac.Collection],
-    workdir: Path,
-    *,
-    link_inputs: bool,
-    engine: Engine,
-) -> pystac.Collection | None:
-    inputs = harmonization_inputs(built)
-    if inputs is None:
-        return None
-    return harmonized_collection(content, inputs, workdir, link_inputs=link_inputs, engine=engine)
+def _build_wings(
+    directory: Path, inputs: SourceInputs, options: BuildOptions, wings: Sequence[Wing], *, published: bool
+) -> dict[Modality, pystac.Collection]:
+    """Run ``wings`` in order; a wing whose inputs SOURCE lacks is left out (logged)."""
+    built: dict[Modality, pystac.Collection] = {}
+    for wing in wings:
+        if wing.source_dir is not None:
+            source_dir = inputs.modality_dir(wing.source_dir)
+            if source_dir is None:
+                logger.info("SOURCE has no %s/ inputs; %s is left out", wing.source_dir, wing.modality)
+                continue
+            wing_inputs = WingInputs(source_dir=source_dir)
+        else:
+            missing = [m for m in wing.needs if m not in built]
+            if missing:
+                logger.info(
+                    "%s needs %s, which SOURCE lacks; it is left out", wing.modality, ", ".join(missing)
+                )
+                continue
+            wing_inputs = WingInputs(
+                collections={m: built[m] for m in wing.needs}, collections_published=published
+            )
+        built[wing.modality] = wing.create_collection(
+            wing_inputs, directory / WORKDIR / wing.modality, options
+        )
+    return built
 
 
-WORKDIR = "_work"
+def _check_contained(root: pystac.Catalog, directory: Path) -> None:
+    """Refuse to save anything whose file would land outside ``directory`` (defence in depth)."""
+    base = Path(os.path.abspath(directory))
+    for catalog, _, items in root.walk():
+        for obj in [catalog, *items]:
+            target = Path(os.path.abspath(obj.get_self_href() or ""))
+            if base not in target.parents:
+                raise GlofnetError(target, f"{obj.id}: would be written outside the output directory")
 
 
 def _finish(root: pystac.Catalog, directory: Path) -> None:
     """Lay out, move asset files beside their owners, index each collection's items, and save."""
     layout(root, directory)
+    _check_contained(root, directory)
     publish_schema(root, directory)
     relocate_assets(root, directory / WORKDIR)
     shutil.rmtree(directory / WORKDIR, ignore_errors=True)
@@ -135,31 +159,9 @@ def _finish(root: pystac.Catalog, directory: Path) -> None:
     save(root)
 
 
-def _build_wings(directory: Path, content: CatalogContent, inputs: SourceInputs) -> list[pystac.Collection]:
-    built = []
-    for name, build in WINGS.items():
-        collection = build(content, inputs, directory / WORKDIR / name)
-        if collection is None:
-            logger.info("SOURCE has no %s inputs; %s is left out", name, name)
-            continue
-        built.append(collection)
-    return built
-
-
-def _build_into(directory: Path, content: CatalogContent, inputs: SourceInputs, engine: Engine) -> list[str]:
-    root = root_catalog(content)
-    built = _build_wings(directory, content, inputs)
-    harmonized = _harmonized(
-        content, built, directory / WORKDIR / "harmonized", link_inputs=True, engine=engine
-    )
-    if harmonized is None:
-        logger.info("SOURCE lacks a modality the harmonized products need; they are left out")
-    else:
-        built.insert(len(built) - 1, harmonized)  # before the events, after the modalities
-    for collection in built:
-        root.add_child(collection, title=collection.title)
-    _finish(root, directory)
-    return [c.id for c in built]
+def _options(settings: BuildSettings, content: CatalogContent, engine: object) -> BuildOptions:
+    reference = Reference.load(settings.normalization_from) if settings.normalization_from else None
+    return BuildOptions(content=content, engine=engine, strict=settings.strict, normalization=reference)  # type: ignore[arg-type]
 
 
 def create_catalog(
@@ -167,25 +169,30 @@ def create_catalog(
     source: Path | None = None,
     *,
     content: CatalogContent | None = None,
-    schema_dirs: Sequence[Path] = (),
-    validate: bool = True,
-    workers: int = 0,
-    scheduler: str | None = None,
+    settings: BuildSettings | None = None,
 ) -> BuildReport:
-    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``.
-
-    ``workers`` > 0 runs the harmonized cube's tiles on a local dask.distributed cluster of that
-    many processes, ``scheduler`` on an existing one; the output is the same either way.
-    """
+    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``."""
+    settings = settings or BuildSettings()
     content = content or load_content()
     source = source if source is not None else cached_sample(content)
     inputs = open_source(source)
     report: ValidationReport | None = None
-    with staged_directory(dest) as staging, open_engine(workers, scheduler) as engine:
-        collections = _build_into(staging, content, inputs, engine)
-        if validate:
-            report = validate_catalog(staging, schema_dirs)
-    return BuildReport(dest=dest, source=source, collections=collections, validation=report)
+    with (
+        replacing(dest, kind="catalog", inputs=[source], overwrite=settings.overwrite) as staging,
+        open_engine(settings.workers, settings.scheduler) as engine,
+    ):
+        options = _options(settings, content, engine)
+        built = _build_wings(staging, inputs, options, WINGS, published=True)
+        if not built:
+            raise GlofnetError(source, "SOURCE holds inputs for no modality")
+        root = root_catalog(content)
+        for collection in built.values():
+            root.add_child(collection, title=collection.title)
+        _finish(root, staging)
+        if settings.validate:
+            report = validate_catalog(staging, settings.schema_dirs)
+    summary = [_summary(WING_BY_MODALITY[m], c) for m, c in built.items() if WING_BY_MODALITY[m].source_dir]
+    return BuildReport(dest, source, [c.id for c in built.values()], report, summary)
 
 
 def create_collection(
@@ -194,51 +201,75 @@ def create_collection(
     dest: Path,
     *,
     content: CatalogContent | None = None,
-    schema_dirs: Sequence[Path] = (),
-    validate: bool = True,
-    workers: int = 0,
-    scheduler: str | None = None,
+    settings: BuildSettings | None = None,
 ) -> BuildReport:
-    """Build one modality's collection alone into ``dest`` as a self-contained collection."""
+    """Build one modality's collection alone into ``dest`` as a self-contained collection.
+
+    A collection made from others (harmonized) builds those on the way and leaves them out.
+    """
+    settings = settings or BuildSettings()
     content = content or load_content()
-    if modality not in MODALITIES:
+    if modality not in WING_BY_MODALITY:
         raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+    wing = WING_BY_MODALITY[modality]  # type: ignore[index]
     inputs = open_source(source)
     report: ValidationReport | None = None
-    with staged_directory(dest) as staging, open_engine(workers, scheduler) as engine:
-        if modality == "harmonized":
-            built = _build_wings(staging, content, inputs)
-            collection = _harmonized(
-                content, built, staging / WORKDIR / modality, link_inputs=False, engine=engine
-            )
-        else:
-            collection = WINGS[modality](content, inputs, staging / WORKDIR / modality)
+    with (
+        replacing(dest, kind="collection", inputs=[source], overwrite=settings.overwrite) as staging,
+        open_engine(settings.workers, settings.scheduler) as engine,
+    ):
+        options = _options(settings, content, engine)
+        built = _build_wings(staging, inputs, options, _needed(wing.modality), published=False)
+        collection = built.get(wing.modality)
         if collection is None:
             raise GlofnetError(source, f"SOURCE holds no {modality} inputs")
         _finish(collection, staging)
-        if validate:
-            report = validate_catalog(staging / "collection.json", schema_dirs)
-    return BuildReport(dest=dest, source=source, collections=[collection.id], validation=report)
+        if settings.validate:
+            report = validate_catalog(staging / "collection.json", settings.schema_dirs)
+    summary = [_summary(WING_BY_MODALITY[m], c) for m, c in built.items() if WING_BY_MODALITY[m].source_dir]
+    return BuildReport(dest, source, [collection.id], report, summary)
 
 
-def create_item(modality: str, source: Path, dest: Path, *, content: CatalogContent | None = None) -> str:
-    """Build one item from one source item file into ``dest``; returns what happened, in one line.
+class _SceneSkipped(Exception):
+    """Leaves a staging block (so DEST stays as it was) when the scene is not made into an item."""
 
-    Only ``sentinel2`` items are built from single source files. A scene too cloudy to use is
-    reported (and nothing is written), not an error.
+    def __init__(self, skipped: Skipped) -> None:
+        super().__init__(skipped.reason)
+        self.skipped = skipped
+
+
+def create_item(
+    modality: str,
+    source: Path,
+    dest: Path,
+    *,
+    content: CatalogContent | None = None,
+    settings: BuildSettings | None = None,
+) -> str:
+    """Build one item from one source item file into the directory ``dest``; returns one line.
+
+    Only ``sentinel2`` items are built from single source files. A scene the QC rules or the
+    AOI leave out is reported (nothing is written), not an error; with ``strict``, a scene
+    outside the AOI is an error.
     """
+    settings = settings or BuildSettings()
     content = content or load_content()
     if modality != "sentinel2":
         raise GlofnetError(source, f"create-item builds sentinel2 items; {modality!r} has no per-file items")
-    scene = read_scene(source)
-    if dest.exists() and any(dest.iterdir()) and not (dest / f"{scene.id}.json").exists():
-        raise GlofnetError(dest, f"exists and does not hold item {scene.id}; choose a new or empty directory")
-    result = process_scene(scene, content)
-    if isinstance(result, Skipped):
-        return f"{source}: skipped: {result.reason}"
-    with staged_directory(dest) as staging:
-        item = sentinel2_item(result, content, staging)
-        item.set_self_href(str(staging / f"{item.id}.json"))
-        item.make_asset_hrefs_relative()
-        item.save_object(include_self_link=False, stac_io=DeterministicStacIO())
-    return f"{dest / (item.id + '.json')}: item with {len(item.assets)} assets"
+    options = BuildOptions(content=content, strict=settings.strict)
+    try:
+        with replacing(dest, kind="item", inputs=[source], overwrite=settings.overwrite) as staging:
+            result = sentinel2_item(source, staging, options)
+            if isinstance(result, Skipped):
+                raise _SceneSkipped(result)
+            path = staging / f"{result.id}.json"
+            result.set_self_href(str(path))
+            result.make_asset_hrefs_relative()
+            result.save_object(include_self_link=False, stac_io=DeterministicStacIO())
+            if settings.validate:
+                validate_catalog(path, settings.schema_dirs)
+    except _SceneSkipped as skipped:
+        if settings.strict and skipped.skipped.kind == "input":
+            raise GlofnetError(source, f"{skipped.skipped.reason} (--strict)") from None
+        return f"{source}: skipped: {skipped.skipped.reason}"
+    return f"{dest / (result.id + '.json')}: item with {len(result.assets)} assets"

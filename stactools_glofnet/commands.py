@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_args
@@ -30,14 +31,16 @@ SCHEMA_DIR_OPTION = click.option(
 )
 
 
+MAX_WORKERS = max(1, 4 * (os.cpu_count() or 1))
+
 ENGINE_OPTIONS = (
     click.option(
         "--workers",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_WORKERS),
         default=0,
         show_default=True,
         help="Run the harmonized cube's tiles on a local dask.distributed cluster of this many worker "
-        "processes (0: in this process). The output is identical.",
+        f"processes (0: in this process; at most {MAX_WORKERS}, four per core). The output is identical.",
     ),
     click.option(
         "--scheduler",
@@ -48,14 +51,37 @@ ENGINE_OPTIONS = (
 )
 
 
-def _engine_options(function: F) -> F:
-    for option in reversed(ENGINE_OPTIONS):
+BUILD_OPTIONS = (
+    *ENGINE_OPTIONS,
+    click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace DEST even if it is a file or a directory this tool did not write (never SOURCE).",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Stop at the first input that cannot be used (unreadable, outside the AOI, a duplicate, "
+        "a tile the AOI does not need) instead of skipping it and listing it in glofnet:skipped.",
+    ),
+    click.option(
+        "--normalization-from",
+        type=click.Path(exists=True, path_type=Path),
+        metavar="CATALOG_OR_COLLECTION",
+        help="Take train-split normalization statistics from this published GLOFNet catalog or "
+        "collection (for a SOURCE without train-split data).",
+    ),
+)
+
+
+def _build_options(function: F) -> F:
+    for option in reversed(BUILD_OPTIONS):
         function = option(function)
     return function
 
 
 def _one_line_errors(function: F) -> F:
-    """Report :class:`GlofnetError` as one line and exit 1, without a traceback."""
+    """Report :class:`GlofnetError` (and any OS error) as one line and exit 1, without a traceback."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -63,6 +89,9 @@ def _one_line_errors(function: F) -> F:
             return function(*args, **kwargs)
         except GlofnetError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            where = error.filename or "error"
+            raise click.ClickException(f"{where}: {error.strerror or error}") from None
 
     return cast(F, wrapper)
 
@@ -74,6 +103,11 @@ def _configure_logging(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _settings(build: Any, schema_dirs: tuple[Path, ...], options: dict[str, Any]) -> Any:
+    """The build settings from the shared build options."""
+    return build.BuildSettings(schema_dirs=schema_dirs, **options)
 
 
 def create_glofnet_command(cli: click.Group) -> click.Command:
@@ -88,12 +122,15 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @glofnet.command("create-catalog")
     @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[SOURCE] DEST")
     @SCHEMA_DIR_OPTION
-    @_engine_options
+    @_build_options
     @_one_line_errors
     def create_catalog_command(
-        paths: tuple[Path, ...], schema_dirs: tuple[Path, ...], workers: int, scheduler: str | None
+        paths: tuple[Path, ...], schema_dirs: tuple[Path, ...], **options: Any
     ) -> None:
         """Build the whole catalog from SOURCE (default: the bundled sample) into DEST.
+
+        DEST is replaced atomically when the new catalog is complete and valid; it may not be or
+        contain SOURCE, and a directory this tool did not write needs --overwrite.
 
         Example: stac glofnet create-catalog build/catalog
         """
@@ -102,9 +139,9 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         source, dest = (None, paths[0]) if len(paths) == 1 else paths
         from stactools_glofnet import build
 
-        report = build.create_catalog(
-            dest, source, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
-        )
+        report = build.create_catalog(dest, source, settings=_settings(build, schema_dirs, options))
+        for line in report.summary:
+            click.echo(line)
         checked = report.validation
         click.echo(
             f"{dest}: catalog with {', '.join(report.collections)} from {report.source}"
@@ -116,40 +153,43 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @click.argument("source", type=click.Path(path_type=Path))
     @click.argument("dest", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION
-    @_engine_options
+    @_build_options
     @_one_line_errors
     def create_collection_command(
-        modality: str,
-        source: Path,
-        dest: Path,
-        schema_dirs: tuple[Path, ...],
-        workers: int,
-        scheduler: str | None,
+        modality: str, source: Path, dest: Path, schema_dirs: tuple[Path, ...], **options: Any
     ) -> None:
-        """Build one MODALITY's collection from SOURCE into DEST.
+        """Build one MODALITY's collection from SOURCE into DEST, a self-contained collection.
 
         Example: stac glofnet create-collection harmonized build/sample build/harmonized --workers 2
         """
         from stactools_glofnet import build
 
         report = build.create_collection(
-            modality, source, dest, schema_dirs=schema_dirs, workers=workers, scheduler=scheduler
+            modality, source, dest, settings=_settings(build, schema_dirs, options)
         )
+        for line in report.summary:
+            click.echo(line)
         click.echo(f"{dest}: collection {report.collections[0]}")
 
     @glofnet.command("create-item")
     @click.argument("modality", type=click.Choice(["sentinel2"]))
     @click.argument("source", type=click.Path(path_type=Path))
     @click.argument("dest", type=click.Path(path_type=Path))
+    @SCHEMA_DIR_OPTION
+    @click.option("--overwrite", is_flag=True, help="Replace DEST even if this tool did not write it.")
+    @click.option("--strict", is_flag=True, help="A scene outside the AOI is an error, not a skip.")
     @_one_line_errors
-    def create_item_command(modality: str, source: Path, dest: Path) -> None:
-        """Build one item from one SOURCE item file into the directory DEST.
+    def create_item_command(
+        modality: str, source: Path, dest: Path, schema_dirs: tuple[Path, ...], overwrite: bool, strict: bool
+    ) -> None:
+        """Build one item from one SOURCE item file into the directory DEST, and validate it.
 
         Example: stac glofnet create-item sentinel2 S2A_43SDA_20210420_0_L2A.json build/item
         """
         from stactools_glofnet import build
 
-        click.echo(build.create_item(modality, source, dest))
+        settings = build.BuildSettings(schema_dirs=schema_dirs, overwrite=overwrite, strict=strict)
+        click.echo(build.create_item(modality, source, dest, settings=settings))
 
     @glofnet.command("sample")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -162,20 +202,21 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     )
     @click.option(
         "--seed",
-        type=int,
+        type=click.IntRange(min=0),
         default=DEFAULT_SEED,
         show_default=True,
-        help="Random seed; the same seed writes identical bytes.",
+        help="Random seed (an integer >= 0); the same seed writes identical bytes.",
     )
+    @click.option("--overwrite", is_flag=True, help="Replace DEST even if it is not an earlier sample.")
     @_one_line_errors
-    def sample_command(dest: Path, size: str, seed: int) -> None:
+    def sample_command(dest: Path, size: str, seed: int, overwrite: bool) -> None:
         """Write the synthetic Shisper sample, in the source products' formats, to DEST.
 
         Example: stac glofnet sample build/sample --seed 7
         """
-        from stactools_glofnet.sample.framework import write_sample
+        from stactools_glofnet.wings import write_sample
 
-        manifest = write_sample(dest, load_content(), size=size, seed=seed)  # type: ignore[arg-type]
+        manifest = write_sample(dest, load_content(), size=size, seed=seed, overwrite=overwrite)  # type: ignore[arg-type]
         click.echo(f"{dest}: {size} sample, seed {seed}, {len(manifest['files'])} files")
 
     @glofnet.command("validate")

@@ -17,6 +17,7 @@ from stactools_glofnet.core.extension import GlofnetExtension, class_balance
 from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.preview import add_thumbnail, outline_thumbnail
 from stactools_glofnet.core.stac import add_items, day_end, day_start, new_collection
+from stactools_glofnet.core.wing import BuildOptions, WingInputs
 
 EVENT_KINDS = ["dam-formation", "glof", "surge"]
 KIND_COLOURS = {"dam-formation": "tab:orange", "glof": "tab:blue", "surge": "tab:cyan"}
@@ -113,11 +114,12 @@ def create_event_item(content: CatalogContent, event: Event) -> pystac.Item:
     return item
 
 
-def create_events_collection(content: CatalogContent, workdir: Path) -> pystac.Collection:
-    """The events collection with one item per event in catalog/events.toml.
+def create_collection(_inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """The events' front door: one item per event in catalog/events.toml (no SOURCE input).
 
     Label files are written under ``workdir``; the build moves them beside their items.
     """
+    content = options.content
     events = sorted(content.events.event, key=lambda e: (e.start, e.id))
     items = []
     for event in events:

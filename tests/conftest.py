@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stactools_glofnet.core.config import CatalogContent, load_content
-from stactools_glofnet.sample.framework import write_sample
+from stactools_glofnet.wings import write_sample
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ENV = "GLOFNET_SHARED_DIR"
@@ -72,10 +72,10 @@ def small_sample(tmp_path_factory: pytest.TempPathFactory, content: CatalogConte
 @pytest.fixture(scope="session")
 def built_catalog(tmp_path_factory: pytest.TempPathFactory, schema_dir: Path) -> Path:
     """The catalog built by ``create-catalog`` from the bundled sample (no SOURCE)."""
-    from stactools_glofnet.build import create_catalog
+    from stactools_glofnet.build import BuildSettings, create_catalog
 
     dest = tmp_path_factory.mktemp("built") / "catalog"
-    create_catalog(dest, schema_dirs=[schema_dir])
+    create_catalog(dest, settings=BuildSettings(schema_dirs=[schema_dir]))
     return dest
 
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from stactools.cli.cli import cli
 
-from stactools_glofnet.build import create_catalog, create_collection
+from stactools_glofnet.build import BuildSettings, create_catalog, create_collection
 from stactools_glofnet.core.schemas import offline_first_validation
 
 
@@ -63,8 +63,8 @@ def test_links_are_relative_and_self_contained(built_catalog: Path) -> None:
 
 
 def test_two_builds_are_byte_identical(tmp_path: Path, small_sample: Path, schema_dir: Path) -> None:
-    create_catalog(tmp_path / "one", small_sample, schema_dirs=[schema_dir])
-    create_catalog(tmp_path / "two", small_sample, schema_dirs=[schema_dir])
+    create_catalog(tmp_path / "one", small_sample, settings=BuildSettings(schema_dirs=[schema_dir]))
+    create_catalog(tmp_path / "two", small_sample, settings=BuildSettings(schema_dirs=[schema_dir]))
     assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
 
 
@@ -72,7 +72,7 @@ def test_source_date_epoch_sets_the_processing_time(
     tmp_path: Path, small_sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    create_collection("events", small_sample, tmp_path / "events", validate=False)
+    create_collection("events", small_sample, tmp_path / "events", settings=BuildSettings(validate=False))
     collection = json.loads((tmp_path / "events" / "collection.json").read_text())
     processors = [p for p in collection["providers"] if "processing:datetime" in p]
     assert [p["processing:datetime"] for p in processors] == ["2023-11-14T22:13:20Z"]

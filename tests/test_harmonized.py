@@ -447,10 +447,12 @@ def test_split_items_hold_their_rows_and_select_their_days(
 def test_a_local_dask_cluster_writes_the_same_cube(
     built_catalog: Path, small_sample: Path, tmp_path: Path, schema_dir: Path
 ) -> None:
-    from stactools_glofnet.build import create_collection
+    from stactools_glofnet.build import BuildSettings, create_collection
 
     dest = tmp_path / "harmonized"
-    create_collection("harmonized", small_sample, dest, schema_dirs=[schema_dir], workers=2)
+    create_collection(
+        "harmonized", small_sample, dest, settings=BuildSettings(schema_dirs=[schema_dir], workers=2)
+    )
     serial = built_catalog / "glofnet-harmonized"
 
     def cube_files(root: Path) -> list[str]:

@@ -15,9 +15,11 @@ from stactools.cli.cli import cli
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import sha256_file
+from stactools_glofnet.core.output import MARKER
 from stactools_glofnet.sample import framework
-from stactools_glofnet.sample.framework import SampleContext, write_sample
+from stactools_glofnet.sample.framework import SampleContext
 from stactools_glofnet.sample.timeline import Timeline
+from stactools_glofnet.wings import write_sample
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -52,10 +54,10 @@ def test_another_seed_plants_another_truth(tmp_path: Path, content: CatalogConte
 def test_streams_do_not_depend_on_other_generators(
     tmp_path: Path, content: CatalogContent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(framework.GENERATORS, "alpha", _noise_generator("alpha", "alpha/values.bin"))
-    monkeypatch.setitem(framework.GENERATORS, "beta", _noise_generator("beta", "beta/values.bin"))
-    write_sample(tmp_path / "one", content, generators=["alpha"])
-    write_sample(tmp_path / "two", content, generators=["beta", "alpha"])
+    alpha_generator = _noise_generator("alpha", "alpha/values.bin")
+    beta_generator = _noise_generator("beta", "beta/values.bin")
+    framework.write_sample(tmp_path / "one", content, {"alpha": alpha_generator})
+    framework.write_sample(tmp_path / "two", content, {"beta": beta_generator, "alpha": alpha_generator})
     alpha = "alpha/values.bin"
     assert (tmp_path / "one" / alpha).read_bytes() == (tmp_path / "two" / alpha).read_bytes()
     assert (tmp_path / "one" / alpha).read_bytes() != (tmp_path / "two" / "beta/values.bin").read_bytes()
@@ -67,7 +69,7 @@ def test_manifest_lists_every_file_with_its_checksum(small_sample: Path) -> None
     manifest = json.loads((small_sample / "sample.json").read_text())
     listed = {entry["path"]: entry for entry in manifest["files"]}
     on_disk = {p.relative_to(small_sample).as_posix() for p in small_sample.rglob("*") if p.is_file()}
-    assert on_disk - set(listed) == {"sample.json"}
+    assert on_disk - set(listed) == {"sample.json", MARKER}
     for path, entry in listed.items():
         assert entry["sha256"] == sha256_file(small_sample / path)
         assert entry["size"] == (small_sample / path).stat().st_size
@@ -79,7 +81,7 @@ def test_manifest_lists_every_file_with_its_checksum(small_sample: Path) -> None
 
 
 def test_small_sample_covers_the_lake_full_covers_the_aoi(tmp_path: Path, content: CatalogContent) -> None:
-    manifest = write_sample(tmp_path / "full", content, size="full", generators=[])
+    manifest = framework.write_sample(tmp_path / "full", content, {}, size="full")
     assert manifest["span"] == ["2000-02-24", "2024-12-31"]
     assert manifest["extent_bbox"] == list(content.geometry.aoi.bbox)
     small = framework.SIZES["small"]
@@ -93,7 +95,7 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_sample(
     dest = tmp_path / "precious"
     dest.mkdir()
     (dest / "thesis.tex").write_text("keep me")
-    with pytest.raises(GlofnetError, match="is not an earlier sample"):
+    with pytest.raises(GlofnetError, match="this tool did not write"):
         write_sample(dest, content)
     assert (dest / "thesis.tex").read_text() == "keep me"
 

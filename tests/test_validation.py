@@ -104,7 +104,7 @@ def test_lint_rules_catch_each_lapse_and_spare_what_is_fine(tmp_path: Path) -> N
 
 def _check(document: StacDocument) -> ValidationReport:
     report = ValidationReport(catalog="test")
-    AssetChecker().check(document, report)
+    AssetChecker(document.path.parent).check(document, report)
     return report
 
 

@@ -438,6 +438,10 @@ def _load(path: Path, model: type[M]) -> M:
         raise GlofnetError(path, "missing catalog content file") from None
     except tomllib.TOMLDecodeError as error:
         raise GlofnetError(path, f"invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise GlofnetError(path, f"not UTF-8 text (byte {error.start}): TOML files must be UTF-8") from None
+    except OSError as error:
+        raise GlofnetError(path, f"cannot be read ({error.strerror or error})") from None
     try:
         return model.model_validate(data)
     except ValidationError as error:

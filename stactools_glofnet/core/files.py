@@ -1,14 +1,10 @@
-"""File helpers every wing shares: checksums, deterministic JSON, atomic directory replacement."""
+"""File helpers every wing shares: checksums, deterministic JSON, input file checks."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +49,24 @@ def read_json(path: Path) -> Any:
         raise GlofnetError(path, f"not valid JSON ({error})") from None
 
 
-@contextmanager
-def staged_directory(dest: Path) -> Iterator[Path]:
-    """Yield a fresh directory beside ``dest``; on success it replaces ``dest`` atomically.
+def require_regular_file(path: Path, what: str = "input") -> None:
+    """Refuse a path that is missing or not a regular file (a FIFO or device would block a reader)."""
+    if not path.exists():
+        raise GlofnetError(path, f"{what} is missing")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise GlofnetError(path, f"{what} is {kind}")
 
-    On any error the staged directory is removed and ``dest`` is left exactly as it was, so a
-    half-written output never appears at ``dest``. The staged directory's own name has no dot,
-    because pystac takes a last path component with a suffix for a file name.
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why ``name`` (an id from an input) cannot name a file, or None when it is one safe path segment.
+
+    Safe: 1 to 200 characters from letters, digits, ``.``, ``_``, ``+`` and ``-``, starting with a
+    letter or digit, so it can never be ``.``, ``..``, absolute, hidden or contain a separator.
     """
-    dest = dest.absolute()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    workspace = Path(tempfile.mkdtemp(prefix=".glofnet-staging-", dir=dest.parent))
-    staging = workspace / "new"
-    staging.mkdir()
-    try:
-        yield staging
-        if dest.exists():
-            os.replace(dest, workspace / "old")
-        os.replace(staging, dest)
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
+    if _SAFE_NAME.fullmatch(name):
+        return None
+    return f"id {name[:80]!r} is not a safe file name (1-200 of A-Z a-z 0-9 . _ + -, starting alphanumeric)"

@@ -11,7 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from affine import Affine
+from numpy.typing import NDArray
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
@@ -44,6 +46,18 @@ class Grid:
         """(left, bottom, right, top) in the grid's CRS."""
         left, top = self.transform.c, self.transform.f
         return (left, top + self.height * self.transform.e, left + self.width * self.transform.a, top)
+
+    def x_centres(self) -> NDArray[np.float64]:
+        """The x coordinate of each column's pixel centre."""
+        return np.asarray(
+            self.transform.c + (np.arange(self.width) + 0.5) * self.transform.a, dtype=np.float64
+        )
+
+    def y_centres(self) -> NDArray[np.float64]:
+        """The y coordinate of each row's pixel centre."""
+        return np.asarray(
+            self.transform.f + (np.arange(self.height) + 0.5) * self.transform.e, dtype=np.float64
+        )
 
     def projection_fields(self) -> dict[str, Any]:
         """The projection-extension fields describing this grid (``proj:code`` or WKT2)."""

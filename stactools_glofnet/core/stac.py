@@ -11,6 +11,7 @@ from typing import Any
 
 import pystac
 from pystac.extensions.processing import ProcessingExtension
+from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.scientific import Publication, ScientificExtension, doi_to_url
 from pystac.extensions.version import VersionExtension
 from pystac.stac_io import DefaultStacIO
@@ -43,6 +44,18 @@ def footprint(grid: Grid) -> tuple[dict[str, Any], list[float]]:
     lons = [p[0] for p in geometry["coordinates"][0]]
     lats = [p[1] for p in geometry["coordinates"][0]]
     return geometry, [min(lons), min(lats), max(lons), max(lats)]
+
+
+def stamp_projection(item: pystac.Item, grid: Grid) -> None:
+    """Declare the projection extension on ``item`` with ``grid``'s CRS, shape, transform and bbox."""
+    fields = grid.projection_fields()
+    ProjectionExtension.ext(item, add_if_missing=True).apply(
+        code=fields["proj:code"],
+        wkt2=fields.get("proj:wkt2"),
+        shape=fields["proj:shape"],
+        transform=fields["proj:transform"],
+        bbox=fields["proj:bbox"],
+    )
 
 
 def build_datetime(content: CatalogContent) -> dt.datetime:
@@ -243,6 +256,8 @@ def layout(root: pystac.Catalog, directory: Path) -> None:
 
 
 def save(root: pystac.Catalog) -> None:
-    """Write a laid-out catalog as a self-contained catalog with relative links."""
+    """Write a laid-out catalog as a self-contained catalog with relative links and asset hrefs."""
     root.make_all_asset_hrefs_relative()
+    if isinstance(root, pystac.Collection):
+        root.make_asset_hrefs_relative()  # pystac relativizes child collections' assets, not the root's
     root.save(pystac.CatalogType.SELF_CONTAINED, stac_io=DeterministicStacIO())

@@ -19,14 +19,15 @@ from stactools_glofnet.core.assets import (
 )
 from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.constants import PARQUET
-from stactools_glofnet.core.engine import Engine
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
 from stactools_glofnet.core.preview import add_thumbnail, image_thumbnail
 from stactools_glofnet.core.series import FLAG_MEANINGS
 from stactools_glofnet.core.stac import add_items, day_end, day_start, footprint, new_collection
+from stactools_glofnet.core.wing import BuildOptions, WingInputs
 from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
 from stactools_glofnet.harmonized.figure import multimodal_figure
-from stactools_glofnet.harmonized.inputs import HarmonizationInputs
+from stactools_glofnet.harmonized.inputs import NEEDED, harmonization_inputs
 from stactools_glofnet.harmonized.table import COLUMNS, DailyTable, daily_table
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _split_item(
     table_asset = file_asset(definition, table_path)
     item.add_asset("table", table_asset)
     table_ext = TableExtension.ext(table_asset, add_if_missing=True)
-    table_ext.columns = [Column({"name": name, "description": text}) for name, text in COLUMNS.items()]
+    table_ext.columns = [Column({"name": name, "description": text}) for name, text in table.columns.items()]
     table_ext.row_count = len(rows)
     chart = table_path.parent / "chart.png"
     multimodal_figure(rows, content, chart)
@@ -143,19 +144,21 @@ def _split_item(
     return item
 
 
-def create_collection(
-    content: CatalogContent,
-    inputs: HarmonizationInputs,
-    workdir: Path,
-    *,
-    link_inputs: bool = True,
-    engine: Engine | None = None,
-) -> pystac.Collection:
-    """Harmonize the modality collections in ``inputs`` into ``glofnet-harmonized`` (files in ``workdir``)."""
-    table = daily_table(content, inputs)
+def create_collection(wing_inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """The harmonized front door: the Sentinel-2, ITS_LIVE and MODIS collections into ``glofnet-harmonized``.
+
+    Files are written in ``workdir``; ``derived_from`` links to the input collections are added
+    only when those are published beside it.
+    """
+    content = options.content
+    inputs = harmonization_inputs(wing_inputs.collections)
+    if inputs is None:
+        missing = [m for m in NEEDED if m not in wing_inputs.collections]
+        raise GlofnetError("glofnet-harmonized", f"needs the {', '.join(missing)} collection(s)")
+    table = daily_table(content, inputs, options.normalization)
     paths = _write_tables(table, workdir)
     days = pd.DatetimeIndex(pd.to_datetime(table.frame["date"]))
-    cube = grid_cube(content, inputs, days, workdir, engine)
+    cube = grid_cube(content, inputs, days, workdir, options.engine, options.normalization)
     multimodal_figure(table.frame, content, workdir / "harmonized_daily.png")
     _, bbox = footprint(cube.grid)
     collection = new_collection(
@@ -202,7 +205,7 @@ def create_collection(
         paths["all"],
         title="Harmonized daily table",
         description="One row per day: each modality's daily aggregates, flags, encodings, labels, splits.",
-        columns=COLUMNS,
+        columns=table.columns,
         row_count=len(table.frame),
     )
     GlofnetExtension.ext(collection.assets["table"]).normalization = table.normalization
@@ -221,7 +224,7 @@ def create_collection(
         "Multimodal chart thumbnail",
         "The multimodal figure, shrunk: lake area, glacier speed and LST with outbursts and splits.",
     )
-    if link_inputs:
+    if wing_inputs.collections_published:
         for modality, source in inputs.collections.items():
             collection.add_link(
                 pystac.Link(

@@ -28,10 +28,13 @@ from numpy.typing import NDArray
 from rasterio.crs import CRS
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.contract import LST_CUBE, VELOCITY_CUBE
+from stactools_glofnet.core.cube import georeference
 from stactools_glofnet.core.engine import Engine, SerialEngine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
 from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.normalization import Reference, choose
 from stactools_glofnet.core.raster import intersect, reproject_onto
 from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
@@ -177,11 +180,9 @@ def _template(
         per_day["days_to_next_glof"].to_numpy(dtype=np.float64, na_value=np.nan),
     )
     data["split"] = ("time", per_day["split"].fillna("").to_numpy(dtype="<U8"))
-    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
-    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
     dataset = xr.Dataset(
         {name: xr.Variable(dims, values) for name, (dims, values) in data.items()},
-        coords={"time": days.values.astype("datetime64[ns]"), "y": ys, "x": xs},
+        coords={"time": days.values.astype("datetime64[ns]")},
     )
     for name, (unit, text) in VARIABLES.items():
         dataset[name].attrs = {"units": unit, "long_name": text}
@@ -195,11 +196,9 @@ def _template(
     dataset["days_to_next_glof"].attrs = {
         "long_name": "Days until the next labelled outburst; NaN after the last"
     }
-    dataset.attrs = {
-        "title": "GLOFNet harmonized daily cube",
-        "crs": grid.crs.to_string(),
-        "transform": list(grid.transform)[:6],
-    }
+    dataset = georeference(dataset, grid)
+    dataset["time"].attrs = {"standard_name": "time"}
+    dataset.attrs = {"Conventions": "CF-1.8", "title": "GLOFNet harmonized daily cube"}
     return dataset, declared
 
 
@@ -274,7 +273,7 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
     rows, cols = slice(*job.rows), slice(*job.cols)
     row0, col0 = shared.velocity_offset
     with xr.open_zarr(shared.velocity, consolidated=True) as velocity:
-        speed = velocity["v"][
+        speed = velocity[VELOCITY_CUBE.variables[0]][
             :, row0 + job.rows[0] : row0 + job.rows[1], col0 + job.cols[0] : col0 + job.cols[1]
         ]
         measured: dict[str, NDArray[np.float64]] = {
@@ -287,8 +286,8 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
         width = lst.sizes["x"]
         inside = job.lst_index >= 0
         rows_needed, cols_needed = np.divmod(job.lst_index[inside], width)
-        for part, name in (("lst_day", "LST_Day"), ("lst_night", "LST_Night")):
-            picked = np.full((lst.sizes["time"], *job.lst_index.shape), np.nan, dtype=np.float32)
+        for part, name in zip(("lst_day", "lst_night"), LST_CUBE.variables, strict=True):
+            picked = np.full((lst.sizes[LST_CUBE.time], *job.lst_index.shape), np.nan, dtype=np.float32)
             if inside.any():
                 window = lst[name][
                     :, rows_needed.min() : rows_needed.max() + 1, cols_needed.min() : cols_needed.max() + 1
@@ -326,8 +325,12 @@ def grid_cube(
     days: pd.DatetimeIndex,
     workdir: Path,
     engine: Engine | None = None,
+    reference: Reference | None = None,
 ) -> GridCube:
-    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``, tile by tile on ``engine``."""
+    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``, tile by tile on ``engine``.
+
+    Its normalization statistics come from the train days, or from ``reference`` when given.
+    """
     engine = engine or SerialEngine()
     params = content.processing.harmonized
     velocity_grid = declared_grid_of(inputs.collections["itslive"])
@@ -359,19 +362,19 @@ def grid_cube(
     }
     template.to_zarr(path, mode="w", zarr_format=2, consolidated=False, compute=False, encoding=encoding)
 
-    velocity_path = inputs.asset_path("itslive", "velocity_cube")
+    velocity_path = inputs.asset_path("itslive", VELOCITY_CUBE.key)
     with xr.open_zarr(velocity_path, consolidated=True) as velocity:
         if (velocity.sizes["y"], velocity.sizes["x"]) != velocity_grid.shape:
             raise GlofnetError(
                 velocity_path, f"velocity cube is not on its collection's glofnet:grid {velocity_grid.shape}"
             )
-        velocity_days = _day_positions(velocity["mid_date"].values, days)
-    lst_path = inputs.asset_path("modis", "lst_cube")
+        velocity_days = _day_positions(velocity[VELOCITY_CUBE.time].values, days)
+    lst_path = inputs.asset_path("modis", LST_CUBE.key)
     lst_grid = declared_grid_of(inputs.collections["modis"])
     with xr.open_zarr(lst_path, consolidated=True) as lst:
         if (lst.sizes["y"], lst.sizes["x"]) != lst_grid.shape:
             raise GlofnetError(lst_path, f"LST cube is not on its collection's glofnet:grid {lst_grid.shape}")
-        lst_days = _day_positions(lst["time"].values, days)
+        lst_days = _day_positions(lst[LST_CUBE.time].values, days)
     lst_index = _index_map(lst_grid, grid)
     shared = _Shared(
         output=path,
@@ -401,10 +404,12 @@ def grid_cube(
     try:
         for sums in engine.map(_harmonize_tile, jobs):
             statistics.merge(sums)
-        normalization_statistics = statistics.result()
+        own = None
+        if reference is None and shared.train.any():
+            own = {"method": "z-score", "split": "train", "statistics": statistics.result()}
     except ValueError as error:
         raise GlofnetError(path, f"cannot write the cube: {error}") from None
     zarr.consolidate_metadata(str(path))
     shutil.rmtree(staged, ignore_errors=True)
-    normalization = {"method": "z-score", "split": "train", "statistics": normalization_statistics}
+    normalization = choose("harmonized", reference, own, asset="cube")
     return GridCube(path=path, grid=grid, times=days, normalization=normalization, encodings=encodings)

@@ -8,25 +8,16 @@ from typing import Any
 import pandas as pd
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.figures import png_figure
 
 SPLIT_COLOURS = {"train": "tab:green", "validate": "tab:orange", "test": "tab:purple"}
 
 
 def multimodal_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) -> None:
     """Write the three daily series as stacked panels sharing the time axis (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     days = pd.to_datetime(frame["date"])
-    figure, axes = plt.subplots(3, 1, figsize=(9, 6.5), dpi=100, sharex=True)
-    try:
+    with png_figure(path, rows=3, size=(9, 6.5), sharex=True) as (_, axes):
         _draw(axes, frame, days, content)
-        figure.tight_layout()
-        figure.savefig(path, format="png", metadata={"Software": None})
-    finally:
-        plt.close(figure)
 
 
 def _draw(axes: Any, frame: pd.DataFrame, days: pd.Series, content: CatalogContent) -> None:

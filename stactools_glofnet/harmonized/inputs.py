@@ -7,13 +7,14 @@ their code: a collection is found by its ``glofnet:modality`` and its files by a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pystac
 
 from stactools_glofnet.core.config import Modality
+from stactools_glofnet.core.contract import CLOUD_MASK, NDWI, WATER_THRESHOLD
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
 
@@ -54,7 +55,7 @@ class HarmonizationInputs:
             dated.append((item.datetime, item.id, item))
         for when, _, item in sorted(dated, key=lambda entry: entry[:2]):
             files = {}
-            for key in ("ndwi", "cloud_mask"):
+            for key in (NDWI, CLOUD_MASK):
                 asset = item.assets.get(key)
                 href = asset.get_absolute_href() if asset else None
                 if href is None:
@@ -65,27 +66,22 @@ class HarmonizationInputs:
             yield Scene(
                 id=item.id,
                 day=when.astimezone(dt.UTC).date(),
-                ndwi=files["ndwi"],
-                cloud_mask=files["cloud_mask"],
+                ndwi=files[NDWI],
+                cloud_mask=files[CLOUD_MASK],
             )
 
     def water_threshold(self) -> float:
         """The NDWI above which a clear 10 m pixel is water, as the Sentinel-2 collection publishes."""
         qc = GlofnetExtension.ext(self.collections["sentinel2"]).qc or {}
-        if "water_threshold" not in qc:
+        if WATER_THRESHOLD not in qc:
             raise GlofnetError(
-                self.collections["sentinel2"].id, "publishes no water_threshold in its glofnet:qc"
+                self.collections["sentinel2"].id, f"publishes no {WATER_THRESHOLD} in its glofnet:qc"
             )
-        return float(qc["water_threshold"])
+        return float(qc[WATER_THRESHOLD])
 
 
-def harmonization_inputs(collections: list[pystac.Collection]) -> HarmonizationInputs | None:
+def harmonization_inputs(collections: Mapping[Modality, pystac.Collection]) -> HarmonizationInputs | None:
     """The inputs among the built ``collections``, or None when a needed modality is absent."""
-    by_modality: dict[Modality, pystac.Collection] = {}
-    for collection in collections:
-        modality = GlofnetExtension.ext(collection).modality
-        if modality is not None:
-            by_modality[modality] = collection
-    if any(m not in by_modality for m in NEEDED):
+    if any(m not in collections for m in NEEDED):
         return None
-    return HarmonizationInputs({m: by_modality[m] for m in NEEDED})
+    return HarmonizationInputs({m: collections[m] for m in NEEDED})

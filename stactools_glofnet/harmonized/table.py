@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.contract import LAKE_AREA, LST_DAILY, VELOCITY_DAILY
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.normalization import Reference, choose, is_applied
 from stactools_glofnet.core.series import to_daily
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels, period, train_statistics
 from stactools_glofnet.harmonized.inputs import HarmonizationInputs
@@ -60,6 +62,11 @@ class DailyTable:
     normalization: dict[str, Any]
     encodings: list[dict[str, Any]]
 
+    @property
+    def columns(self) -> dict[str, str]:
+        """The table's columns with their descriptions (no ``_norm`` copies without normalization)."""
+        return {name: text for name, text in COLUMNS.items() if name in self.frame.columns}
+
 
 def _read(inputs: HarmonizationInputs, modality: Any, key: str) -> pd.DataFrame:
     path = inputs.asset_path(modality, key)
@@ -74,7 +81,7 @@ def _day_index(values: pd.Series) -> pd.DatetimeIndex:
 
 
 def _lake(inputs: HarmonizationInputs, max_gap: int, method: str) -> pd.DataFrame:
-    scenes = _read(inputs, "sentinel2", "lake_area")
+    scenes = _read(inputs, "sentinel2", LAKE_AREA.key)
     kept = scenes[scenes["status"] == "kept"].copy()
     kept["day"] = _day_index(kept["datetime"])
     kept["lake_clear_fraction"] = 1.0 - kept["lake_masked_fraction"].astype(np.float64)
@@ -101,7 +108,7 @@ def _lake(inputs: HarmonizationInputs, max_gap: int, method: str) -> pd.DataFram
 
 
 def _velocity(inputs: HarmonizationInputs) -> pd.DataFrame:
-    series = _read(inputs, "itslive", "velocity_daily")
+    series = _read(inputs, "itslive", VELOCITY_DAILY.key)
     frame = series.set_index(pd.DatetimeIndex(pd.to_datetime(series["date"])))
     valid: dict[pd.Timestamp, list[float]] = {}
     for item in inputs.collections["itslive"].get_items(recursive=True):
@@ -123,15 +130,20 @@ def _velocity(inputs: HarmonizationInputs) -> pd.DataFrame:
 
 
 def _lst(inputs: HarmonizationInputs) -> pd.DataFrame:
-    series = _read(inputs, "modis", "lst_daily")
+    series = _read(inputs, "modis", LST_DAILY.key)
     frame = series.set_index(pd.DatetimeIndex(pd.to_datetime(series["date"])))
     return frame.rename(columns={"lst_day_flag": "lst_day_k_flag", "lst_night_flag": "lst_night_k_flag"})[
         ["lst_day_k", "lst_day_k_flag", "lst_night_k", "lst_night_k_flag", "trunk_coverage_day"]
     ]
 
 
-def daily_table(content: CatalogContent, inputs: HarmonizationInputs) -> DailyTable:
-    """Join the modalities on the daily axis and add encodings, labels, splits and normalized copies."""
+def daily_table(
+    content: CatalogContent, inputs: HarmonizationInputs, reference: Reference | None = None
+) -> DailyTable:
+    """Join the modalities on the daily axis and add encodings, labels, splits and normalized copies.
+
+    Statistics come from the train days (or from ``reference``); without either, no copies.
+    """
     params = content.processing.harmonized
     parts = [
         _lake(inputs, params.max_gap_days["sentinel2"], params.interpolation),
@@ -153,15 +165,24 @@ def daily_table(content: CatalogContent, inputs: HarmonizationInputs) -> DailyTa
     frame["lake_quality"] = frame["lake_quality"].astype("string")
     encodings, declared = cyclical_encodings(content, days)
     frame = pd.concat([frame, encodings, labels(content, days)], axis=1)
-    statistics: dict[str, Any] = {}
-    for column in NORMALIZED:
-        try:
-            stats = train_statistics(frame[column], frame["split"])
-        except ValueError as error:
-            raise GlofnetError(content.directory / "splits.toml", f"cannot normalize: {error}") from None
-        statistics[column] = stats
-        frame[f"{column}{NORM_SUFFIX}"] = (frame[column] - stats["mean"]) / stats["std"]
+    own: dict[str, Any] | None = None
+    if reference is None and bool((frame["split"] == "train").fillna(False).any()):
+        statistics: dict[str, Any] = {}
+        for column in NORMALIZED:
+            try:
+                statistics[column] = train_statistics(frame[column], frame["split"])
+            except ValueError as error:
+                raise GlofnetError(
+                    "glofnet-harmonized", f"cannot normalize the train days: {error}"
+                ) from None
+        own = {"method": "z-score", "split": "train", "suffix": NORM_SUFFIX, "statistics": statistics}
+    normalization = choose("harmonized", reference, own)
+    if is_applied(normalization):
+        for column in NORMALIZED:
+            stats = normalization["statistics"].get(column)
+            if stats is None:
+                raise GlofnetError(column, "the normalization statistics lack this column")
+            frame[f"{column}{NORM_SUFFIX}"] = (frame[column] - stats["mean"]) / stats["std"]
     frame.insert(0, "date", days.date)
-    frame = frame.reset_index(drop=True)[list(COLUMNS)]
-    normalization = {"method": "z-score", "split": "train", "suffix": NORM_SUFFIX, "statistics": statistics}
+    frame = frame.reset_index(drop=True)[[c for c in COLUMNS if c in frame.columns]]
     return DailyTable(frame=frame, normalization=normalization, encodings=declared)

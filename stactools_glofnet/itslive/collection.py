@@ -8,7 +8,6 @@ time), then sorted by mid_date and rechunked for time-series reads (all dates x 
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,14 @@ from stactools_glofnet.core.assets import (
 )
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
+from stactools_glofnet.core.contract import VELOCITY_CUBE, VELOCITY_DAILY
+from stactools_glofnet.core.cube import CubeWriter
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
+from stactools_glofnet.core.figures import png_figure
+from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.output import input_paths
 from stactools_glofnet.core.preview import (
     add_renders,
     add_statistics,
@@ -42,7 +46,8 @@ from stactools_glofnet.core.preview import (
 )
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items, footprint, new_collection
+from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
+from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
 from stactools_glofnet.itslive.read import read_granule
@@ -92,7 +97,7 @@ RENDERS = {
 """How tilers, STAC Browser and the thumbnails draw the velocity COGs (surge speeds reach ~7000 m/yr)."""
 
 
-def create_item(result: FilteredGranule, content: CatalogContent, directory: Path) -> pystac.Item:
+def item_from_granule(result: FilteredGranule, content: CatalogContent, directory: Path) -> pystac.Item:
     """Write the filtered granule's COGs into ``directory`` and describe them in an item."""
     granule = result.granule
     grid = result.grid
@@ -118,10 +123,7 @@ def create_item(result: FilteredGranule, content: CatalogContent, directory: Pat
     add_statistics(item)
     cog_thumbnail(directory / "v.tif", RENDERS["speed"], directory / "thumbnail.png")
     add_thumbnail(item, directory / "thumbnail.png", "Speed thumbnail", "v, 0-3000 m/yr, viridis.")
-    projection = ProjectionExtension.ext(item, add_if_missing=True)
-    projection.code = f"EPSG:{grid.crs.to_epsg()}"
-    projection.shape = [grid.height, grid.width]
-    projection.transform = list(grid.transform)[:6]
+    stamp_projection(item, grid)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
     glofnet = GlofnetExtension.ext(item, add_if_missing=True)
@@ -140,116 +142,90 @@ def create_item(result: FilteredGranule, content: CatalogContent, directory: Pat
     return item
 
 
-class CubeWriter:
-    """Appends each kept granule to a staging store; ``finish`` sorts and rechunks it.
+def _layer(result: FilteredGranule, grid: Grid) -> xr.Dataset:
+    """One kept granule as one mid_date layer of the cube, with its per-pair metadata."""
+    granule = result.granule
+    mid = np.datetime64(granule.centre.replace(tzinfo=None), "ns")
+    data = {name: (("mid_date", "y", "x"), result.velocity[name][None]) for name in VELOCITY_VARIABLES}
+    per_date = {
+        "date_dt": ("mid_date", np.array([granule.date_dt_days], dtype=np.float64)),
+        "acquisition_date_img1": (
+            "mid_date",
+            np.array([np.datetime64(granule.acquired[0].replace(tzinfo=None), "ns")]),
+        ),
+        "acquisition_date_img2": (
+            "mid_date",
+            np.array([np.datetime64(granule.acquired[1].replace(tzinfo=None), "ns")]),
+        ),
+        "sensor_group": ("mid_date", np.array([granule.group], dtype="<U16")),
+        "granule_id": ("mid_date", np.array([granule.id], dtype="<U255")),
+    }
+    return xr.Dataset(
+        {**data, **per_date}, coords={"mid_date": [mid], "x": grid.x_centres(), "y": grid.y_centres()}
+    )
 
-    Memory: one granule while appending; while rechunking, one 16 x 16 block of at most
-    1024 dates per task.
-    """
 
-    def __init__(self, staging: Path, final: Path, grid: Grid) -> None:
-        """Prepare to write the cube at ``final`` through ``staging``."""
-        self.staging, self.final, self.grid = staging, final, grid
-        self.count = 0
+def _staging_encoding() -> dict[str, dict[str, Any]]:
+    times = {"units": "microseconds since 2000-01-01T00:00:00", "dtype": "int64"}
+    encoding: dict[str, dict[str, Any]] = {
+        name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")
+    }
+    for name in VELOCITY_VARIABLES:
+        encoding[name] = {"chunks": (1, STAGING_CHUNK, STAGING_CHUNK)}
+    return encoding
 
-    def add(self, result: FilteredGranule) -> None:
-        """Append one granule as one mid_date slice."""
-        granule = result.granule
-        xs = self.grid.transform.c + (np.arange(self.grid.width) + 0.5) * self.grid.transform.a
-        ys = self.grid.transform.f + (np.arange(self.grid.height) + 0.5) * self.grid.transform.e
-        mid = np.datetime64(granule.centre.replace(tzinfo=None), "ns")
-        data = {name: (("mid_date", "y", "x"), result.velocity[name][None]) for name in VELOCITY_VARIABLES}
-        per_date = {
-            "date_dt": ("mid_date", np.array([granule.date_dt_days], dtype=np.float64)),
-            "acquisition_date_img1": (
-                "mid_date",
-                np.array([np.datetime64(granule.acquired[0].replace(tzinfo=None), "ns")]),
-            ),
-            "acquisition_date_img2": (
-                "mid_date",
-                np.array([np.datetime64(granule.acquired[1].replace(tzinfo=None), "ns")]),
-            ),
-            "sensor_group": ("mid_date", np.array([granule.group], dtype="<U16")),
-            "granule_id": ("mid_date", np.array([granule.id], dtype="<U255")),
-        }
-        dataset = xr.Dataset({**data, **per_date}, coords={"mid_date": [mid], "x": xs, "y": ys})
-        if self.count == 0:
-            times = {"units": "microseconds since 2000-01-01T00:00:00", "dtype": "int64"}
-            encoding: dict[str, dict[str, Any]] = {
-                name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")
-            }
-            # Staged in spatial blocks, so the rechunk to time series reads one block of every
-            # date at a time, never whole slices of every date.
-            for name in VELOCITY_VARIABLES:
-                encoding[name] = {"chunks": (1, STAGING_CHUNK, STAGING_CHUNK)}
-            dataset.to_zarr(self.staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
-        else:
-            dataset.to_zarr(self.staging, append_dim="mid_date", zarr_format=2, consolidated=False)
-        self.count += 1
 
-    def finish(self, content: CatalogContent) -> xr.Dataset:
-        """Sort by mid_date, rechunk for time series, add CF attributes, consolidate."""
-        staged = xr.open_zarr(self.staging, consolidated=False)
-        cube = staged.sortby(["mid_date", "granule_id"])
-        n = min(cube.sizes["mid_date"], CUBE_TIME_CHUNK)
-        cube = cube.chunk({"mid_date": n, "y": CUBE_CHUNK, "x": CUBE_CHUNK})
-        for name in VELOCITY_VARIABLES:
-            cube[name].attrs = {"units": "m/yr", "long_name": DESCRIPTIONS[name], "grid_mapping": "mapping"}
-        cube["v"].attrs["standard_name"] = "land_ice_surface_velocity"
-        cube["vx"].attrs["standard_name"] = "land_ice_surface_x_velocity"
-        cube["vy"].attrs["standard_name"] = "land_ice_surface_y_velocity"
-        cube["x"].attrs = {"standard_name": "projection_x_coordinate", "units": "m"}
-        cube["y"].attrs = {"standard_name": "projection_y_coordinate", "units": "m"}
-        cube["mid_date"].attrs = {"standard_name": "time", "long_name": "centre date of the image pair"}
-        cube["date_dt"].attrs = {"units": "days", "long_name": "separation of the two images"}
-        cube["mapping"] = xr.DataArray(
-            0,
-            attrs={
-                "grid_mapping_name": "transverse_mercator",
-                "spatial_epsg": int(self.grid.crs.to_epsg() or 0),
-                "crs_wkt": self.grid.crs.to_wkt(),
-                "GeoTransform": " ".join(str(v) for v in list(self.grid.transform)[:6]),
-            },
-        )
-        cube.attrs = {
-            "Conventions": "CF-1.8",
-            "title": "GLOFNet ITS_LIVE velocity cube (quality-filtered)",
-            "source": "NASA MEaSUREs ITS_LIVE v2 image-pair granules",
-        }
-        encoding = {name: {"chunks": (n, CUBE_CHUNK, CUBE_CHUNK)} for name in VELOCITY_VARIABLES}
-        for name in cube.variables:
-            cube[name].encoding.pop("chunks", None)
-            cube[name].encoding.pop("preferred_chunks", None)
-        cube.to_zarr(self.final, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        opened: xr.Dataset = xr.open_zarr(self.final, consolidated=True)
-        return opened
+def _variable_attrs() -> dict[str, dict[str, Any]]:
+    attrs: dict[str, dict[str, Any]] = {
+        name: {"units": "m/yr", "long_name": DESCRIPTIONS[name]} for name in VELOCITY_VARIABLES
+    }
+    attrs["v"]["standard_name"] = "land_ice_surface_velocity"
+    attrs["vx"]["standard_name"] = "land_ice_surface_x_velocity"
+    attrs["vy"]["standard_name"] = "land_ice_surface_y_velocity"
+    attrs["mid_date"] = {"long_name": "centre date of the image pair"}
+    attrs["date_dt"] = {"units": "days", "long_name": "separation of the two images"}
+    return attrs
 
 
 def granule_paths(source_dir: Path) -> list[Path]:
     """The granule files of a SOURCE's itslive/ directory."""
-    return sorted(source_dir.glob("*.nc"))
+    return input_paths(source_dir, "*.nc")
 
 
-def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) -> pystac.Collection:
-    """Filter every granule under ``source_dir`` into the ITS_LIVE collection (files in ``workdir``)."""
+def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """ITS_LIVE's front door: every granule under ``SOURCE/itslive`` filtered into the collection.
+
+    Granules that cannot be read or named are skipped and listed (``options.strict``: an error);
+    so are granules the QC rules reject. Files are written in ``workdir``.
+    """
+    source_dir = inputs.require_source("itslive")
+    content = options.content
     paths = granule_paths(source_dir)
     if not paths:
         raise GlofnetError(source_dir, "no ITS_LIVE granules (*.nc)")
     grid = target_grid(content)
     workdir.mkdir(parents=True, exist_ok=True)
-    cube = CubeWriter(workdir / "cube-staging.zarr", workdir / "velocity_cube.zarr", grid)
+    cube = CubeWriter(
+        workdir / f"{VELOCITY_CUBE.key}.zarr", grid, "mid_date", staging_encoding=_staging_encoding()
+    )
     items: list[pystac.Item] = []
-    skipped: list[dict[str, str]] = []
+    skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
     for path in progress(paths, desc="itslive granules", unit="granule"):
-        result = filter_granule(read_granule(path), content)
-        if isinstance(result, Skipped):
-            logger.info("skipped %s: %s", path.name, result.reason)
-            skipped.append({"id": result.granule.id, "reason": result.reason})
+        try:
+            granule = read_granule(path)
+            unsafe = unsafe_name_reason(granule.id)
+            if unsafe is not None:
+                raise GlofnetError(path, unsafe)
+            result = filter_granule(granule, content)
+        except GlofnetError as error:
+            skips.add_error(path.stem, error, source_dir)
             continue
-        items.append(create_item(result, content, workdir / result.granule.id))
-        cube.add(result)
+        if isinstance(result, Skipped):
+            skips.add(result.granule.id, result.reason, kind=result.kind, path=path)
+            continue
+        items.append(item_from_granule(result, content, workdir / result.granule.id))
+        cube.append(_layer(result, grid))
         measurements.append(
             {
                 "mid_date": pd.Timestamp(result.granule.centre).tz_convert("UTC"),
@@ -257,14 +233,23 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
                 "glacier_p90": result.glacier_p90,
             }
         )
+    logger.info(skips.summary(len(items), "granule"))
     if not items:
-        raise GlofnetError(source_dir, "every ITS_LIVE granule was skipped; nothing to publish")
-    cube_data = cube.finish(content)
+        raise skips.nothing_usable(source_dir, "granule")
+    cube_data = cube.finish(
+        chunks={"mid_date": CUBE_TIME_CHUNK, "y": CUBE_CHUNK, "x": CUBE_CHUNK},
+        sort_by=["mid_date", "granule_id"],
+        variable_attrs=_variable_attrs(),
+        attrs={
+            "title": "GLOFNet ITS_LIVE velocity cube (quality-filtered)",
+            "source": "NASA MEaSUREs ITS_LIVE v2 image-pair granules",
+        },
+    )
     max_gap = content.processing.harmonized.max_gap_days["itslive"]
     series = daily_series(pd.DataFrame(measurements), max_gap, content.processing.harmonized.interpolation)
     series.to_parquet(workdir / "velocity_daily.parquet", index=False, engine="pyarrow", compression="zstd")
     _figure(series, workdir / "velocity_daily.png")
-    return _assemble(content, items, skipped, cube_data, series, grid, workdir)
+    return _assemble(content, items, skips.records, cube_data, series, grid, workdir)
 
 
 SERIES_COLUMNS = {
@@ -277,24 +262,16 @@ SERIES_COLUMNS = {
 
 
 def _figure(series: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
     days = pd.to_datetime(series["date"])
-    axis.plot(days, series["glacier_mean_m_per_yr"] / 365.25, lw=1, label="glacier mean")
-    axis.plot(days, series["glacier_p90_m_per_yr"] / 365.25, lw=0.8, label="glacier p90")
     measured = series["flag"] == "measured"
-    axis.plot(days[measured], series["glacier_mean_m_per_yr"][measured] / 365.25, ".", ms=3)
-    axis.set_yscale("log")
-    axis.set_ylabel("speed (m/day)")
-    axis.set_title("Shisper Glacier speed from ITS_LIVE: seasonal cycle and the 2018-2019 surge")
-    axis.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
-    plt.close(figure)
+    with png_figure(path) as (_, axis):
+        axis.plot(days, series["glacier_mean_m_per_yr"] / 365.25, lw=1, label="glacier mean")
+        axis.plot(days, series["glacier_p90_m_per_yr"] / 365.25, lw=0.8, label="glacier p90")
+        axis.plot(days[measured], series["glacier_mean_m_per_yr"][measured] / 365.25, ".", ms=3)
+        axis.set_yscale("log")
+        axis.set_ylabel("speed (m/day)")
+        axis.set_title("Shisper Glacier speed from ITS_LIVE: seasonal cycle and the 2018-2019 surge")
+        axis.legend(loc="upper right", fontsize=8)
 
 
 def _assemble(
@@ -344,16 +321,16 @@ def _assemble(
 
     add_cube_asset(
         collection,
-        "velocity_cube",
+        VELOCITY_CUBE.key,
         zarr_asset(
-            workdir / "velocity_cube.zarr",
+            workdir / f"{VELOCITY_CUBE.key}.zarr",
             title="Velocity cube (Zarr v2, consolidated)",
             description=(
                 "v, vx, vy, v_error (m/yr) by mid_date, y, x; chunks: 16 x 16 pixels, up to 1024 dates."
             ),
         ),
         grid=grid,
-        time_dimension="mid_date",
+        time_dimension=VELOCITY_CUBE.time,
         time_description="Centre date of each image pair",
         times=pd.to_datetime(cube["mid_date"].values),
         variables={name: ("m/yr", DESCRIPTIONS[name]) for name in VELOCITY_VARIABLES},
@@ -367,7 +344,7 @@ def _assemble(
     )
     add_table_asset(
         collection,
-        "velocity_daily",
+        VELOCITY_DAILY.key,
         workdir / "velocity_daily.parquet",
         title="Daily glacier speed",
         description="Glacier-mean and p90 speed per day, interpolated across gaps up to the maximum.",

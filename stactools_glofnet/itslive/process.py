@@ -19,6 +19,7 @@ from rasterio.warp import transform_bounds
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.raster import polygon_mask, reproject_onto
+from stactools_glofnet.core.wing import SkipKind
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.read import Float32, Granule
 
@@ -38,10 +39,11 @@ class FilteredGranule:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A granule left out, and why."""
+    """A granule left out, and why: ``quality`` (a QC rule), or an ``input`` that cannot be used."""
 
     granule: Granule
     reason: str
+    kind: SkipKind = "quality"
 
 
 def target_grid(content: CatalogContent) -> Grid:
@@ -98,7 +100,7 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
     grid = target_grid(content)
     cropped = _crop(granule, grid, params.outlier_window)
     if cropped is None:
-        return Skipped(granule, "does not intersect the AOI")
+        return Skipped(granule, "outside the AOI: the granule does not intersect it", kind="input")
     source_velocity, interpolated, source_grid = cropped
     v = source_velocity["v"].copy()
     error = source_velocity["v_error"]

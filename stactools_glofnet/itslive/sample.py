@@ -22,7 +22,7 @@ from rasterio.warp import transform, transform_bounds
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.itslive.names import DATE_FORMAT, FILL_INT16
-from stactools_glofnet.sample.framework import SampleContext, register_generator
+from stactools_glofnet.sample.framework import SampleContext
 
 FLOW_DIRECTION = (-0.2, -0.98)  # unit vector of ice flow (x east, y north): south, slightly west
 MARGIN_M = 300.0
@@ -254,7 +254,6 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
-@register_generator("itslive")
 def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write every granule of the schedule; return per-granule truth."""
     spec = ctx.content.processing.grids["itslive"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,11 @@ from stactools_glofnet.core.assets import (
 )
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
+from stactools_glofnet.core.contract import LST_CUBE, LST_DAILY
+from stactools_glofnet.core.cube import CubeWriter
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
+from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.preview import (
     add_renders,
@@ -44,7 +46,15 @@ from stactools_glofnet.core.preview import (
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, write_cog
 from stactools_glofnet.core.series import to_daily
-from stactools_glofnet.core.stac import add_items, day_end, day_start, footprint, new_collection
+from stactools_glofnet.core.stac import (
+    add_items,
+    day_end,
+    day_start,
+    footprint,
+    new_collection,
+    stamp_projection,
+)
+from stactools_glofnet.core.wing import BuildOptions, WingInputs
 from stactools_glofnet.modis.analysis import trend_and_seasonality
 from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
 
@@ -141,10 +151,7 @@ def _year_item(year: int, record: _Year, grid: Grid, directory: Path, content: C
     add_statistics(item)
     cog_thumbnail(directory / "lst_day_mean.tif", RENDERS["lst-day"], directory / "thumbnail.png")
     add_thumbnail(item, directory / "thumbnail.png", f"Mean daytime LST {year}", THUMBNAIL_TEXT)
-    projection = ProjectionExtension.ext(item, add_if_missing=True)
-    projection.code = f"EPSG:{grid.crs.to_epsg()}"
-    projection.shape = [grid.height, grid.width]
-    projection.transform = list(grid.transform)[:6]
+    stamp_projection(item, grid)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
     glofnet = GlofnetExtension.ext(item, add_if_missing=True)
@@ -154,8 +161,56 @@ def _year_item(year: int, record: _Year, grid: Grid, directory: Path, content: C
     return item
 
 
-def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) -> pystac.Collection:
-    """Process every day under ``source_dir`` into the MODIS LST collection (files in ``workdir``)."""
+def _layer(result: Day, grid: Grid) -> xr.Dataset:
+    """One day as one time layer of the cube."""
+    return xr.Dataset(
+        {
+            "LST_Day": (("time", "y", "x"), result.lst_day[None]),
+            "LST_Night": (("time", "y", "x"), result.lst_night[None]),
+        },
+        coords={"time": [np.datetime64(result.day, "ns")], "x": grid.x_centres(), "y": grid.y_centres()},
+    )
+
+
+def _with_validity(cube: xr.Dataset) -> xr.Dataset:
+    """Add the 0/1 masks of QC-accepted pixels."""
+    cube["valid_day"] = cube["LST_Day"].notnull().astype(np.uint8)
+    cube["valid_night"] = cube["LST_Night"].notnull().astype(np.uint8)
+    return cube
+
+
+def _variable_attrs() -> dict[str, dict[str, Any]]:
+    attrs: dict[str, dict[str, Any]] = {
+        name: {"units": "K", "standard_name": "surface_temperature", "long_name": f"MODIS {text} LST"}
+        for name, text in (("LST_Day", "daytime"), ("LST_Night", "night-time"))
+    }
+    for name in ("valid_day", "valid_night"):
+        attrs[name] = {
+            "long_name": "1 where the QC bits accepted the pixel",
+            "flag_values": [0, 1],
+            "flag_meanings": "invalid valid",
+        }
+    return attrs
+
+
+def _trend(series: pd.DataFrame, content: CatalogContent) -> dict[str, Any]:
+    """The trend and seasonal cycle, or why they cannot be estimated from these days."""
+    measured = series["lst_day_flag"] == "measured"
+    try:
+        return trend_and_seasonality(
+            series.loc[measured, "date"],
+            series.loc[measured, "lst_day_k"],
+            content.processing.modis.seasonal_harmonics,
+        )
+    except ValueError as error:
+        logger.warning("modis: no LST trend: %s", error)
+        return {"estimated": False, "reason": f"not estimated: {error}"}
+
+
+def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection (files in ``workdir``)."""
+    source_dir = inputs.require_source("modis")
+    content = options.content
     days = group_files(source_dir)
     if not days:
         raise GlofnetError(source_dir, "no MOD11A1 files (MOD11A1.AYYYYDDD.hHHvVV.061.*)")
@@ -163,29 +218,21 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
     trunk = polygon_mask(grid, content.geometry.trunk.polygon)
     min_coverage = content.processing.modis.min_trunk_coverage
     workdir.mkdir(parents=True, exist_ok=True)
-    staging = workdir / "cube-staging.zarr"
-    cube_path = workdir / "lst_cube.zarr"
-    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
-    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    cube_path = workdir / f"{LST_CUBE.key}.zarr"
+    cube = CubeWriter(
+        cube_path,
+        grid,
+        LST_CUBE.time,
+        staging_encoding={"time": {"units": "days since 2000-01-01", "dtype": "int32"}},
+    )
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
-    for index, (day, sources) in enumerate(progress(list(days.items()), desc="modis days", unit="day")):
+    for day, sources in progress(list(days.items()), desc="modis days", unit="day"):
         result = process_day(content, day, sources)
         record = years.setdefault(day.year, _Year(grid.shape))
         record.add(result)
-        slice_ = xr.Dataset(
-            {
-                "LST_Day": (("time", "y", "x"), result.lst_day[None]),
-                "LST_Night": (("time", "y", "x"), result.lst_night[None]),
-            },
-            coords={"time": [np.datetime64(day, "ns")], "x": xs, "y": ys},
-        )
-        if index == 0:
-            encoding = {"time": {"units": "days since 2000-01-01", "dtype": "int32"}}
-            slice_.to_zarr(staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
-        else:
-            slice_.to_zarr(staging, append_dim="time", zarr_format=2, consolidated=False)
+        cube.append(_layer(result, grid))
         rows.append(
             {
                 "date": pd.Timestamp(day, tz="UTC"),
@@ -193,34 +240,30 @@ def create_collection(content: CatalogContent, source_dir: Path, workdir: Path) 
                 "tiles": ",".join(result.tiles),
             }
         )
-        finished = [y for y in years if y < day.year]
-        for year in finished:
+        for year in [y for y in years if y < day.year]:
             items.append(
                 _year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", content)
             )
     for year, record in years.items():
         items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", content))
-    cube = _finish_cube(staging, cube_path, grid)
+    cube_data = cube.finish(
+        chunks={"time": TIME_CHUNK, "y": None, "x": None},
+        variable_attrs=_variable_attrs(),
+        attrs={"title": "GLOFNet MODIS MOD11A1 LST cube", "source": "MOD11A1 v061"},
+        derive=_with_validity,
+    )
     frame = pd.DataFrame(rows)
     for part, column in (("LST_Day", "lst_day_k"), ("LST_Night", "lst_night_k")):
-        means, coverage = trunk_series(cube[part], trunk, min_coverage)
+        means, coverage = trunk_series(cube_data[part], trunk, min_coverage)
         frame[column] = means
         if part == "LST_Day":
             frame["trunk_coverage_day"] = coverage
     series = _series(frame, content)
     series.to_parquet(workdir / "lst_daily.parquet", index=False, engine="pyarrow", compression="zstd")
-    measured = series["lst_day_flag"] == "measured"
-    try:
-        analysis = trend_and_seasonality(
-            series.loc[measured, "date"],
-            series.loc[measured, "lst_day_k"],
-            content.processing.modis.seasonal_harmonics,
-        )
-    except ValueError as error:
-        raise GlofnetError(source_dir, f"cannot estimate the LST trend: {error}") from None
+    analysis = _trend(series, content)
     (workdir / "lst_trend.json").write_text(json.dumps(analysis, indent=2, sort_keys=True) + "\n")
     _figure(series, analysis, workdir / "lst_trend.png")
-    return _assemble(content, items, cube, series, analysis, grid, workdir)
+    return _assemble(content, items, cube_data, series, analysis, grid, workdir)
 
 
 def trunk_series(
@@ -270,66 +313,22 @@ def _series(frame: pd.DataFrame, content: CatalogContent) -> pd.DataFrame:
     return merged[list(SERIES_COLUMNS)]
 
 
-def _finish_cube(staging: Path, final: Path, grid: Grid) -> xr.Dataset:
-    staged = xr.open_zarr(staging, consolidated=False)
-    n = min(staged.sizes["time"], TIME_CHUNK)
-    cube = staged.chunk({"time": n, "y": staged.sizes["y"], "x": staged.sizes["x"]})
-    cube["valid_day"] = cube["LST_Day"].notnull().astype(np.uint8)
-    cube["valid_night"] = cube["LST_Night"].notnull().astype(np.uint8)
-    for name, text in (("LST_Day", "daytime"), ("LST_Night", "night-time")):
-        cube[name].attrs = {
-            "units": "K",
-            "standard_name": "surface_temperature",
-            "long_name": f"MODIS {text} LST",
-            "grid_mapping": "spatial_ref",
-        }
-    for name in ("valid_day", "valid_night"):
-        cube[name].attrs = {
-            "long_name": "1 where the QC bits accepted the pixel",
-            "flag_values": [0, 1],
-            "flag_meanings": "invalid valid",
-            "grid_mapping": "spatial_ref",
-        }
-    cube["x"].attrs = {"standard_name": "projection_x_coordinate", "units": "m"}
-    cube["y"].attrs = {"standard_name": "projection_y_coordinate", "units": "m"}
-    cube["time"].attrs = {"standard_name": "time"}
-    cube["spatial_ref"] = xr.DataArray(
-        0, attrs={"crs_wkt": grid.crs.to_wkt(), "spatial_epsg": int(grid.crs.to_epsg() or 0)}
-    )
-    cube.attrs = {
-        "Conventions": "CF-1.8",
-        "title": "GLOFNet MODIS MOD11A1 LST cube",
-        "source": "MOD11A1 v061",
-    }
-    for name in cube.variables:
-        cube[name].encoding.pop("chunks", None)
-        cube[name].encoding.pop("preferred_chunks", None)
-    cube.to_zarr(final, mode="w", zarr_format=2, consolidated=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    opened: xr.Dataset = xr.open_zarr(final, consolidated=True)
-    return opened
-
-
 def _figure(series: pd.DataFrame, analysis: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
     days = pd.to_datetime(series["date"])
-    axis.plot(days, series["lst_day_k"], lw=0.6, label="day")
-    axis.plot(days, series["lst_night_k"], lw=0.6, label="night")
-    axis.set_ylabel("trunk LST (K)")
-    low, high = analysis["trend_ci95_k_per_decade"]
-    axis.set_title(
-        f"MODIS LST over Shisper: trend {analysis['trend_k_per_decade']:+.2f} K/decade"
-        f" (95 % CI {low:+.2f} to {high:+.2f})"
-    )
-    axis.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
-    plt.close(figure)
+    if "trend_k_per_decade" in analysis:
+        low, high = analysis["trend_ci95_k_per_decade"]
+        title = (
+            f"MODIS LST over Shisper: trend {analysis['trend_k_per_decade']:+.2f} K/decade"
+            f" (95 % CI {low:+.2f} to {high:+.2f})"
+        )
+    else:
+        title = f"MODIS LST over Shisper (trend {analysis['reason']})"
+    with png_figure(path) as (_, axis):
+        axis.plot(days, series["lst_day_k"], lw=0.6, label="day")
+        axis.plot(days, series["lst_night_k"], lw=0.6, label="night")
+        axis.set_ylabel("trunk LST (K)")
+        axis.set_title(title, fontsize=10)
+        axis.legend(loc="upper right", fontsize=8)
 
 
 def _assemble(
@@ -366,13 +365,15 @@ def _assemble(
         },
     }
     glofnet.trend = {
-        k: analysis[k] for k in ("trend_k_per_decade", "trend_ci95_k_per_decade", "mann_kendall")
+        k: analysis[k]
+        for k in ("trend_k_per_decade", "trend_ci95_k_per_decade", "mann_kendall", "estimated", "reason")
+        if k in analysis
     }
     add_cube_asset(
         collection,
-        "lst_cube",
+        LST_CUBE.key,
         zarr_asset(
-            workdir / "lst_cube.zarr",
+            workdir / f"{LST_CUBE.key}.zarr",
             title="LST cube (Zarr v2, consolidated)",
             description="LST_Day, LST_Night (K) and valid masks by time, y, x on the 1 km UTM 43N grid.",
         ),
@@ -388,7 +389,7 @@ def _assemble(
     )
     add_table_asset(
         collection,
-        "lst_daily",
+        LST_DAILY.key,
         workdir / "lst_daily.parquet",
         title="Daily trunk LST",
         description="Daily glacier-trunk mean LST with coverage and flags.",

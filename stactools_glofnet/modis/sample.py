@@ -25,7 +25,7 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import smooth_noise
 from stactools_glofnet.modis.process import source_mosaic
 from stactools_glofnet.modis.read import GRID_NAME, LST_SCALE
-from stactools_glofnet.sample.framework import SampleContext, register_generator
+from stactools_glofnet.sample.framework import SampleContext
 
 NIGHT_OFFSET_K = -12.0
 PIXEL_NOISE_K = 0.4
@@ -115,7 +115,6 @@ def _write_sds(name: str, metadata: str, window: TileWindow, bands: dict[str, ND
     sd.end()
 
 
-@register_generator("modis")
 def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write every day of the span (every 8th day when small); return per-day truth."""
     spec = ctx.content.processing.grids["modis"]

@@ -31,6 +31,19 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
+def check_endpoint_url(url: str) -> None:
+    """Refuse an endpoint that is not an http(s) URL with a host, in one line."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise GlofnetError(redact_url(url), f"not a valid endpoint URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GlofnetError(
+            redact_url(url), "not an endpoint URL; expected http(s)://HOST[:PORT], e.g. http://127.0.0.1:8333"
+        )
+
+
 def s3_client(
     settings: TransferSettings, endpoint_url: str | None = None, session: boto3.session.Session | None = None
 ) -> S3Client:
@@ -45,6 +58,8 @@ def s3_client(
     """
     session = session or boto3.session.Session()
     custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if custom:
+        check_endpoint_url(custom)
     with s3_errors(redact_url(endpoint_url) if endpoint_url else "S3"):
         if session.get_credentials() is None:
             raise GlofnetError(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from stactools_glofnet.publish.client import s3_client
+from stactools_glofnet.publish.client import check_endpoint_url, s3_client
 from stactools_glofnet.publish.digest import digest_bytes
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import JSON, MANIFEST_CACHE_CONTROL
@@ -108,6 +108,8 @@ def publish_catalog(
         GlofnetError: an unsafe target or catalog, a broken link, or an S3 error (one line).
     """
     settings = settings or TransferSettings()
+    if endpoint_url:
+        check_endpoint_url(endpoint_url)
     target = parse_target(target) if isinstance(target, str) else target
     if delete:
         target.check_delete()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ import numpy as np
 from stactools_glofnet import __version__
 from stactools_glofnet.core.config import BBox, CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.files import sha256_file, staged_directory, write_json
+from stactools_glofnet.core.files import sha256_file, write_json
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, tile_windows
+from stactools_glofnet.core.output import replacing
 from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
 from stactools_glofnet.sample.timeline import Timeline
 
@@ -109,19 +110,6 @@ class SampleContext:
 Generator = Callable[[SampleContext], dict[str, Any]]
 """A modality's sample generator: writes its source files through ``ctx``, returns its truth."""
 
-GENERATORS: dict[str, Generator] = {}
-"""Registered generators by modality name; each wing registers its own."""
-
-
-def register_generator(name: str) -> Callable[[Generator], Generator]:
-    """Decorator adding a generator to :data:`GENERATORS` under ``name``."""
-
-    def decorate(function: Generator) -> Generator:
-        GENERATORS[name] = function
-        return function
-
-    return decorate
-
 
 def stream_rng(seed: int, stream: str) -> np.random.Generator:
     """A numpy generator for the named stream of ``seed``."""
@@ -175,36 +163,27 @@ def _manifest(ctx: SampleContext, generators: Sequence[str]) -> dict[str, Any]:
 def write_sample(
     dest: Path,
     content: CatalogContent,
+    generators: Mapping[str, Generator],
     *,
     size: SizeName = "small",
     seed: int = DEFAULT_SEED,
-    generators: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write the synthetic sample to ``dest`` (replacing an earlier sample there).
+    """Write the synthetic sample of ``generators`` (name: generator) to ``dest``.
 
-    Returns the manifest. ``dest`` must be absent, empty, or an earlier sample.
+    Returns the manifest. ``dest`` must be absent, empty, or an earlier sample (``overwrite``:
+    anything). Generators run in name order, each on its own random streams.
     """
-    if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / MANIFEST_NAME).exists())):
-        raise GlofnetError(dest, "exists and is not an earlier sample; choose a new or empty directory")
-    load_generators()
-    names = sorted(GENERATORS) if generators is None else list(generators)
-    unknown = [n for n in names if n not in GENERATORS]
-    if unknown:
-        raise GlofnetError(dest, f"unknown sample generators: {', '.join(unknown)}")
+    if seed < 0:
+        raise GlofnetError(dest, f"seed {seed} is negative; seeds are integers >= 0")
+    names = sorted(generators)
     sample_size = SIZES[size]
-    with staged_directory(dest) as staging:
+    with replacing(dest, kind="sample", overwrite=overwrite) as staging:
         ctx = SampleContext(staging, sample_size, seed, content, make_timeline(content, sample_size, seed))
         truth: dict[str, Any] = {"seed": seed, "size": size, "timeline": ctx.timeline.truth()}
         for name in names:
-            truth[name] = GENERATORS[name](ctx)
+            truth[name] = generators[name](ctx)
         write_json(ctx.path(TRUTH_NAME), truth)
         manifest = _manifest(ctx, names)
         write_json(staging / MANIFEST_NAME, manifest)
     return manifest
-
-
-def load_generators() -> None:
-    """Import every wing's sample generator so it registers itself."""
-    import stactools_glofnet.itslive.sample
-    import stactools_glofnet.modis.sample
-    import stactools_glofnet.sentinel2.sample  # noqa: F401

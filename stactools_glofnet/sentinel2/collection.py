@@ -32,6 +32,10 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance
+from stactools_glofnet.core.figures import png_figure
+from stactools_glofnet.core.files import unsafe_name_reason
+from stactools_glofnet.core.normalization import is_applied
+from stactools_glofnet.core.output import input_paths
 from stactools_glofnet.core.preview import (
     THUMBNAIL_MAX_PX,
     add_renders,
@@ -43,10 +47,11 @@ from stactools_glofnet.core.preview import (
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection
+from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
 from stactools_glofnet.sentinel2.patches import PatchWriter, augmentation_rule
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
-from stactools_glofnet.sentinel2.read import HrefModifier, read_scene
+from stactools_glofnet.sentinel2.read import SourceScene, read_scene
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +193,8 @@ def _thumbnail(scene: ProcessedScene, path: Path) -> None:
     Image.fromarray(image[::step, ::step]).save(path, format="PNG")
 
 
-def create_item(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
-    """Write the scene's COGs and thumbnail into ``directory`` and describe them in an item."""
+def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
+    """Write the processed scene's COGs and thumbnail into ``directory`` and describe them in an item."""
     source = scene.source
     grid = scene.grid
     geometry, bbox = footprint(grid)
@@ -305,57 +310,91 @@ def _write_lake_table(rows: list[dict[str, Any]], path: Path) -> pd.DataFrame:
 
 
 def _write_figure(frame: pd.DataFrame, content: CatalogContent, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
     measured = frame[frame["lake_area_km2"].notna()]
-    axis.plot(measured["datetime"].dt.tz_localize(None), measured["lake_area_km2"], "o-", ms=3, lw=1)
-    for event in content.events.drainages:
-        axis.axvline(pd.Timestamp(event.drainage_date), color="tab:red", lw=0.8, ls="--")
-    axis.set_ylabel("lake area (km²)")
-    axis.set_title("Shisper ice-dammed lake from Sentinel-2 (dashed: documented drainages)")
-    figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
-    plt.close(figure)
+    with png_figure(path) as (_, axis):
+        axis.plot(measured["datetime"].dt.tz_localize(None), measured["lake_area_km2"], "o-", ms=3, lw=1)
+        for event in content.events.drainages:
+            axis.axvline(pd.Timestamp(event.drainage_date), color="tab:red", lw=0.8, ls="--")
+        axis.set_ylabel("lake area (km²)")
+        axis.set_title("Shisper ice-dammed lake from Sentinel-2 (dashed: documented drainages)")
 
 
 def scene_paths(source_dir: Path) -> list[Path]:
-    """The Earth Search item JSON files of a SOURCE's sentinel2/ directory."""
-    return sorted(p for p in source_dir.glob("*/*.json") if p.parent.name == p.stem)
+    """The Earth Search item JSON files of a SOURCE's sentinel2/ directory (``<id>/<id>.json``)."""
+    return [p for p in input_paths(source_dir, "*/*.json") if p.parent.name == p.stem]
 
 
-def create_collection(
-    content: CatalogContent, source_dir: Path, workdir: Path, read_href_modifier: HrefModifier | None = None
-) -> pystac.Collection:
-    """Process every scene under ``source_dir`` into the Sentinel-2 collection (files in ``workdir``)."""
+def _read_checked(path: Path, seen: dict[str, Path], source_dir: Path, options: BuildOptions) -> SourceScene:
+    """Read one source item and check it may become an item: a safe id, not seen before."""
+    scene = read_scene(path, options.read_href_modifier)
+    unsafe = unsafe_name_reason(scene.id)
+    if unsafe is not None:
+        raise GlofnetError(path, unsafe)
+    if scene.id in seen:
+        first = seen[scene.id].relative_to(source_dir).as_posix()
+        raise GlofnetError(
+            path, f"duplicate scene id: {first} has the same id (the first in path order is kept)"
+        )
+    seen[scene.id] = path
+    return scene
+
+
+def create_item(source: Path | str, directory: Path, options: BuildOptions) -> pystac.Item | Skipped:
+    """Sentinel-2's item front door: one source item file into an item with its COGs in ``directory``.
+
+    A scene the QC rules or the AOI leave out comes back as :class:`Skipped` (nothing written).
+    """
+    scene = read_scene(source, options.read_href_modifier)
+    unsafe = unsafe_name_reason(scene.id)
+    if unsafe is not None:
+        raise GlofnetError(source, unsafe)
+    result = process_scene(scene, options.content)
+    if isinstance(result, Skipped):
+        return result
+    return item_from_scene(result, options.content, directory)
+
+
+def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """Sentinel-2's front door: every scene under ``SOURCE/sentinel2`` into the collection.
+
+    Files are written in ``workdir``. Scenes that cannot be used (unreadable, outside the AOI,
+    unsafe or duplicate ids) are skipped and listed in ``glofnet:skipped`` (``options.strict``:
+    an error); so are scenes too cloudy.
+    """
+    source_dir = inputs.require_source("sentinel2")
+    content = options.content
     paths = scene_paths(source_dir)
     if not paths:
         raise GlofnetError(source_dir, "no Sentinel-2 items (expected <id>/<id>.json)")
     patches = PatchWriter(workdir / "patches.zarr", content)
     items: list[pystac.Item] = []
     rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
+    skips = Skips("sentinel2", options.strict)
+    seen: dict[str, Path] = {}
     for path in progress(paths, desc="sentinel2 scenes", unit="scene"):
-        scene = read_scene(path, read_href_modifier)
-        result = process_scene(scene, content)
-        rows.append(_lake_row(result, content))
-        if isinstance(result, Skipped):
-            logger.info("skipped %s: %s", scene.id, result.reason)
-            skipped.append({"id": scene.id, "reason": result.reason})
+        try:
+            scene = _read_checked(path, seen, source_dir, options)
+            result = process_scene(scene, content)
+        except GlofnetError as error:
+            skips.add_error(path.parent.name, error, source_dir)
             continue
-        items.append(create_item(result, content, workdir / scene.id))
+        if isinstance(result, Skipped):
+            skips.add(scene.id, result.reason, kind=result.kind, path=path)
+            if result.kind == "quality":
+                rows.append(_lake_row(result, content))
+            continue
+        rows.append(_lake_row(result, content))
+        items.append(item_from_scene(result, content, workdir / scene.id))
         split = content.splits.split_of(scene.datetime.date())
         if split is not None:
             patches.add_scene(scene.id, scene.datetime.date(), split, result.grid, result.reflectance)
+    logger.info(skips.summary(len(items), "scene"))
     if not items:
-        raise GlofnetError(source_dir, "every Sentinel-2 scene was skipped; nothing to publish")
-    patch_summary = patches.finish()
+        raise skips.nothing_usable(source_dir, "scene")
+    patch_summary = patches.finish(options.normalization)
     frame = _write_lake_table(rows, workdir / "lake_area.parquet")
     _write_figure(frame, content, workdir / "lake_area.png")
-    return _assemble(content, items, frame, skipped, patch_summary, workdir)
+    return _assemble(content, items, frame, skips.records, patch_summary, workdir)
 
 
 PATCH_VARIABLES = {
@@ -370,7 +409,7 @@ PATCH_VARIABLES = {
 }
 
 
-def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int) -> None:
+def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int, normalized: bool) -> None:
     """Datacube dimensions and variables of the patch store (patch, band, y, x)."""
     params = content.processing.sentinel2
     side = params.patch_size - 1
@@ -381,10 +420,11 @@ def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int) 
         "y": {"type": "pixel", "extent": [0, side], "step": 1, "description": pixel.format("Row")},
         "x": {"type": "pixel", "extent": [0, side], "step": 1, "description": pixel.format("Column")},
     }
-    grid_variables = {
-        "reflectance": "Surface reflectance (unitless); NaN where cloud-masked",
-        "normalized": "(reflectance - mean) / std with the train split's statistics",
-    }
+    grid_variables = {"reflectance": "Surface reflectance (unitless); NaN where cloud-masked"}
+    band_variables = {}
+    if normalized:
+        grid_variables["normalized"] = "(reflectance - mean) / std with the train split's statistics"
+        band_variables = {"mean": "Train-split mean per band", "std": "Train-split std per band"}
     variables = (
         {
             name: Variable.from_dict(
@@ -402,7 +442,7 @@ def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int) 
             name: Variable.from_dict(
                 {"dimensions": ["band"], "type": VariableType.AUXILIARY, "description": text}
             )
-            for name, text in (("mean", "Train-split mean per band"), ("std", "Train-split std per band"))
+            for name, text in band_variables.items()
         }
     )
     datacube = DatacubeExtension.ext(asset)
@@ -445,16 +485,7 @@ def _harmonization_fields(
     )
     if patch_summary.get("patches"):
         glofnet.patch_counts = patch_summary["counts"]
-        glofnet.normalization = {
-            "method": "z-score",
-            "split": "train",
-            "statistics": {
-                band: {"mean": mean, "std": std, "count": patch_summary["train_pixels"][i]}
-                for i, (band, mean, std) in enumerate(
-                    zip(params.patch_bands, patch_summary["mean"], patch_summary["std"], strict=True)
-                )
-            },
-        }
+        glofnet.normalization = patch_summary["normalization"]
         glofnet.augmentation = {
             "applied_to": ["train"],
             "methods": list(params.augmentations),
@@ -545,6 +576,8 @@ def _assemble(
         XarrayAssetsExtension.add_to(collection)
         collection.add_asset("patches", patches)
         DatacubeExtension.add_to(collection)
-        _describe_patches(patches, content, patch_summary["patches"])
+        _describe_patches(
+            patches, content, patch_summary["patches"], is_applied(patch_summary["normalization"])
+        )
     add_items(collection, items)
     return collection

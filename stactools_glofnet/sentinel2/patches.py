@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, aoi_grid
+from stactools_glofnet.core.normalization import Reference, choose, is_applied
 from stactools_glofnet.sentinel2.bands import BAND_BY_KEY
 
 AUGMENT = {
@@ -146,33 +147,49 @@ class PatchWriter:
         self.written += n
         return n
 
-    def finish(self) -> dict[str, Any]:
-        """Compute train statistics, write the normalized patches, consolidate; return a summary."""
+    def finish(self, reference: Reference | None = None) -> dict[str, Any]:
+        """Normalize (train statistics, or ``reference``'s), consolidate; return a summary.
+
+        Without train patches and without a reference, the patches are published without the
+        ``normalized`` variable and the summary's normalization says why.
+        """
         if self.written == 0:
             return {"patches": 0}
         store = xr.open_zarr(self.path, consolidated=False, chunks={"patch": 64})
         train = ((store.split == "train") & (store.augmentation == "none")).compute()
-        if not bool(train.any()):
-            block = next(b for b in self.content.splits.block if b.split == "train")
-            raise GlofnetError(
-                self.content.directory / "splits.toml",
-                f"no kept Sentinel-2 scene falls in the train block {block.start}..{block.end},"
-                " so there are no statistics to normalize the patches with",
-            )
-        values = store.reflectance.where(train, drop=True)
-        mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
-        std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
-        train_pixels = values.count(dim=("patch", "y", "x")).compute()
-        normalized = ((store.reflectance - mean) / std).astype(np.float32)
-        extra = xr.Dataset(
-            {
-                "normalized": normalized,
-                "mean": ("band", mean.values),
-                "std": ("band", std.values),
+        own: dict[str, Any] | None = None
+        if bool(train.any()):
+            values = store.reflectance.where(train, drop=True)
+            mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
+            std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
+            count = values.count(dim=("patch", "y", "x")).compute()
+            own = {
+                "method": "z-score",
+                "split": "train",
+                "statistics": {
+                    band: {"mean": float(m), "std": float(d), "count": int(n)}
+                    for band, m, d, n in zip(self.bands, mean.values, std.values, count.values, strict=True)
+                },
             }
-        )
-        extra.normalized.attrs = {"description": "(reflectance - mean) / std, statistics of the train split"}
-        extra.to_zarr(self.path, mode="a", zarr_format=2, consolidated=False)
+        normalization = choose("sentinel2", reference, own)
+        if is_applied(normalization):
+            statistics = normalization["statistics"]
+            missing = [band for band in self.bands if band not in statistics]
+            if missing:
+                raise GlofnetError(self.path, f"the normalization statistics lack bands {', '.join(missing)}")
+            mean_values = np.array([statistics[b]["mean"] for b in self.bands], dtype=np.float32)
+            std_values = np.array([statistics[b]["std"] for b in self.bands], dtype=np.float32)
+            mean_da = xr.DataArray(mean_values, dims="band", coords={"band": self.bands})
+            std_da = xr.DataArray(std_values, dims="band", coords={"band": self.bands})
+            extra = xr.Dataset(
+                {
+                    "normalized": ((store.reflectance - mean_da) / std_da).astype(np.float32),
+                    "mean": ("band", mean_values),
+                    "std": ("band", std_values),
+                }
+            )
+            extra.normalized.attrs = {"description": "(reflectance - mean) / std, train-split statistics"}
+            extra.to_zarr(self.path, mode="a", zarr_format=2, consolidated=False)
         counts: dict[str, dict[str, int]] = {}
         labels, splits, augment = store.label.values, store.split.values, store.augmentation.values
         for split in ("train", "validate", "test"):
@@ -186,7 +203,11 @@ class PatchWriter:
             "title": "GLOFNet Sentinel-2 patches",
             "bands": ",".join(f"{k}={BAND_BY_KEY[k].band_id}" for k in self.bands),
             "units": "reflectance (unitless); NaN where cloud-masked",
-            "normalization": "per-band mean and std over the train split's non-augmented patches",
+            "normalization": (
+                "per-band mean and std over the train split's non-augmented patches"
+                if is_applied(normalization)
+                else f"none: {normalization['reason']}"
+            ),
             "label": "1 = GLOF (an outburst or up to glof_window_days after it, events.toml), 0 = no GLOF",
         }
         group = zarr.open_group(str(self.path), mode="a", zarr_format=2)
@@ -195,7 +216,5 @@ class PatchWriter:
         return {
             "patches": self.written,
             "counts": counts,
-            "mean": mean.values.tolist(),
-            "std": std.values.tolist(),
-            "train_pixels": [int(n) for n in train_pixels.values],
+            "normalization": normalization,
         }

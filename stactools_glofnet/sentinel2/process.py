@@ -14,6 +14,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.raster import intersect, polygon_mask
+from stactools_glofnet.core.wing import SkipKind
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_KEY
 from stactools_glofnet.sentinel2.read import SourceScene, file_bounds, own_grid, read_dn, read_reflectance
 
@@ -42,33 +43,45 @@ class ProcessedScene:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A scene left out, and why."""
+    """A scene left out, and why: an ``input`` that cannot be used, or ``quality`` (too cloudy)."""
 
     source: SourceScene
     reason: str
     cloud_fraction: float | None
+    kind: SkipKind = "quality"
 
 
-def scene_grid(scene: SourceScene, content: CatalogContent) -> Grid:
-    """The AOI's 10 m grid clipped to the scene; every band file must cover the same area."""
+def scene_grid(scene: SourceScene, content: CatalogContent) -> Grid | None:
+    """The AOI's 10 m grid clipped to the scene (None outside the AOI); the bands must agree.
+
+    The scene's extent is the one most band files share; a file covering another area is named.
+    """
     target = aoi_grid(content.processing.grids["sentinel2_10m"], content.geometry.aoi.bbox)
-    reference = file_bounds(scene, BANDS[0].key, target.crs)
-    coarsest = 0.0
-    for key in [band.key for band in BANDS[1:]] + [SCL_KEY]:
-        bounds = file_bounds(scene, key, target.crs)
-        coarsest = max(coarsest, abs(own_grid(scene, key).transform.a))
-        if max(abs(a - b) for a, b in zip(bounds, reference, strict=True)) > coarsest:
-            href = scene.asset(key).href
+    keys = [band.key for band in BANDS] + [SCL_KEY]
+    bounds = {key: file_bounds(scene, key, target.crs) for key in keys}
+    pixel = {key: abs(own_grid(scene, key).transform.a) for key in keys}
+    tolerance = max(pixel.values())
+
+    def agreeing(reference: tuple[float, ...]) -> list[str]:
+        return [
+            k for k in keys if max(abs(a - b) for a, b in zip(bounds[k], reference, strict=True)) <= tolerance
+        ]
+
+    most_shared = max(keys, key=lambda k: (len(agreeing(bounds[k])), -keys.index(k)))
+    reference = bounds[most_shared]
+    for key in keys:
+        if key not in agreeing(reference):
             shape = own_grid(scene, key).shape
             raise GlofnetError(
-                href,
-                f"{key!r} ({shape[0]}x{shape[1]} px) covers {bounds},"
-                f" but the scene's bands cover {reference}",
+                scene.asset(key).href,
+                f"band {key!r} ({shape[0]}x{shape[1]} px) covers {_rounded(bounds[key])},"
+                f" but the scene's other bands cover {_rounded(reference)}",
             )
-    grid = intersect(target, reference)
-    if grid is None:
-        raise GlofnetError(scene.path, f"scene {scene.id} lies outside the AOI {content.geometry.aoi.bbox}")
-    return grid
+    return intersect(target, reference)
+
+
+def _rounded(bounds: tuple[float, ...]) -> list[float]:
+    return [round(v, 1) for v in bounds]
 
 
 def _covers_lake(grid: Grid, content: CatalogContent) -> bool:
@@ -88,6 +101,9 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
     """Clip, resample, mask and measure one scene; a scene too cloudy to use is Skipped."""
     params = content.processing.sentinel2
     grid = scene_grid(scene, content)
+    if grid is None:
+        aoi = content.geometry.aoi.bbox
+        return Skipped(scene, f"outside the AOI: the scene does not overlap {list(aoi)}", None, kind="input")
     scl = read_dn(scene, SCL_KEY, grid, Resampling.nearest)[0].astype(np.uint8)
     masked = np.isin(scl, params.cloud_mask_classes)
     cloud_fraction = float(masked.mean())  # before band nodata is added: what SCL calls unusable

@@ -26,7 +26,9 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import require_regular_file
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.hrefs import href_kind
 from stactools_glofnet.sentinel2.bands import BOA_ADD_OFFSET, BOA_OFFSET_BASELINE, QUANTIFICATION, SCL_KEY
 
 HrefModifier = Callable[[str], str]
@@ -69,6 +71,8 @@ class SourceScene:
         href = asset.get_absolute_href() or asset.href
         if self.read_href_modifier is not None:
             href = self.read_href_modifier(href)
+        if href_kind(href) != "remote":
+            require_regular_file(Path(href.removeprefix("file://")), f"band asset {key!r}")
         try:
             bands: list[dict[str, Any]] = asset.extra_fields.get("raster:bands") or [{}]
             declared = bands[0]

@@ -24,7 +24,7 @@ from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, refine, smooth_noise, write_cog
-from stactools_glofnet.sample.framework import SampleContext, register_generator
+from stactools_glofnet.sample.framework import SampleContext
 from stactools_glofnet.sentinel2.bands import BANDS, QUANTIFICATION, SCL_KEY
 
 # Surface classes, their reflectance (bands in BANDS order), noise and SCL code.
@@ -296,7 +296,6 @@ def _item(
     }
 
 
-@register_generator("sentinel2")
 def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write every scene of the schedule; return the per-scene truth."""
     grid20 = ctx.grid("sentinel2_20m")

@@ -23,13 +23,13 @@ def check_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationRep
     """Check every object of the catalog at ``path`` and every local asset; never fails on findings.
 
     ``path`` is a catalog directory (its ``catalog.json``, or ``collection.json`` when that is all
-    it has) or a root Catalog/Collection file. Schema, lint and integrity findings are collected in
+    it has) or a root Catalog, Collection or Item file. Schema, lint and integrity findings are collected in
     the report. Raises :class:`GlofnetError` only when validation cannot run at all: no readable
     root, a schema directory that does not exist, or a schema that is nowhere to be found.
     """
     root = read_root(path)
     report = ValidationReport(catalog=str(path))
-    assets = AssetChecker()
+    assets = AssetChecker(root.path.parent)
     with offline_first_validation(schema_dirs):
         for document in progress(walk(root, report), desc="validate", unit="object"):
             report.objects += 1

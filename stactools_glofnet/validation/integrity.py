@@ -26,7 +26,7 @@ from rio_cogeo.cogeo import cog_validate
 from stactools_glofnet.core.constants import PARQUET, ZARR
 from stactools_glofnet.core.files import CHUNK
 from stactools_glofnet.validation.problems import INTEGRITY, Problem, Severity, ValidationReport
-from stactools_glofnet.validation.walk import StacDocument, local_path
+from stactools_glofnet.validation.walk import StacDocument, href_problem, local_path
 
 MULTIHASH: Final = {"11": "sha1", "12": "sha256", "13": "sha512", "d501": "md5"}
 """Multihash function codes (hex varint) of the hashes ``file:checksum`` can be checked against."""
@@ -151,10 +151,14 @@ def _variables(
 
 
 class AssetChecker:
-    """Checks the assets of one document after another; remembers what it learnt about each file."""
+    """Checks the assets of one document after another; remembers what it learnt about each file.
 
-    def __init__(self) -> None:
-        """Start with nothing read."""
+    Assets outside the catalog's directory (``root``) are reported, never read.
+    """
+
+    def __init__(self, root: Path) -> None:
+        """Start with nothing read, for the catalog in directory ``root``."""
+        self.root = root
         self._digests: dict[tuple[Path, str], str | None] = {}
         self._cogs: dict[Path, tuple[list[str], list[str]]] = {}
         self._zarrs: dict[Path, ZarrContent | str] = {}
@@ -172,6 +176,10 @@ class AssetChecker:
                 continue
             report.assets += 1
             where = f"asset {key!r} of {document.id}"
+            outside = href_problem(href, document.path.parent, self.root)
+            if outside is not None:
+                report.add(Problem("error", INTEGRITY, "href", str(document.path), f"{where} {outside}"))
+                continue
             for severity, rule, message in self._asset(document, asset, path):
                 report.add(Problem(severity, INTEGRITY, rule, str(path), f"{where} {message}"))
 

@@ -66,6 +66,25 @@ def local_path(href: str, base: Path) -> Path | None:
     return Path(os.path.normpath(base / href))
 
 
+def href_problem(href: str, base: Path, root: Path) -> str | None:
+    """Why a local ``href`` (in a document in ``base``) is not a portable part of the catalog at ``root``.
+
+    A catalog is moved, published and served as one directory: an absolute local path works only
+    on the machine that built it, and a relative href that leaves the catalog's directory points
+    at files that are not part of it (and must never be read as if they were).
+    """
+    kind = href_kind(href)
+    if kind == "remote":
+        return None
+    if kind == "absolute":
+        return f"has an absolute local href {href}; hrefs inside a catalog must be relative"
+    target = Path(os.path.normpath(Path(os.path.abspath(base)) / href))
+    top = Path(os.path.abspath(root))
+    if target != top and top not in target.parents:
+        return f"has an href {href} that leaves the catalog's directory"
+    return None
+
+
 def root_file(path: Path) -> Path:
     """The root document of ``path``: the file itself, or a directory's catalog/collection.json."""
     if not path.is_dir():
@@ -96,25 +115,29 @@ def _read(path: Path) -> tuple[StacDocument | None, str]:
 
 
 def read_root(path: Path) -> StacDocument:
-    """The root document, which must be a Catalog or Collection; anything else is fatal."""
+    """The root document: a Catalog, a Collection or a lone Item; anything else is fatal."""
     target = root_file(path)
     if not target.exists():
         raise GlofnetError(target, "no catalog.json to validate")
     document, why = _read(target)
     if document is None:
         raise GlofnetError(target, why)
-    if document.type == "Feature":
-        raise GlofnetError(target, "expected a Catalog or Collection, found an Item")
     return document
 
 
-def _linked(document: StacDocument) -> Iterator[Path]:
+def _linked(document: StacDocument, root: Path, report: ValidationReport) -> Iterator[Path]:
+    """The local documents ``document`` links to as children or items; bad hrefs are reported."""
     for link in document.links:
-        if link.get("rel") not in FOLLOWED_RELS:
-            continue
         href = link.get("href")
         if not isinstance(href, str):
             continue  # the schema check reports a link without an href
+        problem = href_problem(href, document.path.parent, root)
+        if problem is not None:
+            rel = link.get("rel")
+            report.add(Problem("error", STRUCTURE, "href", str(document.path), f"link {rel!r} {problem}"))
+            continue
+        if link.get("rel") not in FOLLOWED_RELS:
+            continue
         target = local_path(href, document.path.parent)
         if target is not None:
             yield target
@@ -134,7 +157,7 @@ def walk(root: StacDocument, report: ValidationReport) -> Iterator[StacDocument]
         if document is not None:
             yield document
             targets = []
-            for target in _linked(document):
+            for target in _linked(document, root.path.parent, report):
                 resolved = target.resolve()
                 if resolved not in seen:
                     seen.add(resolved)
