@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,13 +71,39 @@ def small_sample(tmp_path_factory: pytest.TempPathFactory, content: CatalogConte
 
 
 @pytest.fixture(scope="session")
-def built_catalog(tmp_path_factory: pytest.TempPathFactory, schema_dir: Path) -> Path:
-    """The catalog built by ``create-catalog`` from the bundled sample (no SOURCE)."""
-    from stactools_glofnet.build import BuildSettings, create_catalog
+def built_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalog built by ``create-catalog`` from the bundled sample (no SOURCE).
 
+    Built and validated hermetically: no schema directory, an empty cache, the network blocked;
+    only the schemas shipped in the package are there.
+    """
+    from stactools_glofnet.build import create_catalog
+
+    assert "GLOFNET_SCHEMA_DIR" not in os.environ
     dest = tmp_path_factory.mktemp("built") / "catalog"
-    create_catalog(dest, settings=BuildSettings(schema_dirs=[schema_dir]))
+    create_catalog(dest)
     return dest
+
+
+STANDALONE = ("sentinel2", "itslive", "modis", "harmonized", "events")
+
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory: pytest.TempPathFactory, small_sample: Path) -> dict[str, Path]:
+    """Each modality built alone by ``create-collection`` and then moved to another directory.
+
+    The harmonized collection runs its cube on a local two-worker dask cluster.
+    """
+    from stactools_glofnet.build import BuildSettings, create_collection
+
+    built = tmp_path_factory.mktemp("standalone")
+    moved = tmp_path_factory.mktemp("moved")
+    paths = {}
+    for modality in STANDALONE:
+        workers = 2 if modality == "harmonized" else 0
+        create_collection(modality, small_sample, built / modality, settings=BuildSettings(workers=workers))
+        paths[modality] = Path(shutil.move(built / modality, moved / modality))
+    return paths
 
 
 @contextmanager

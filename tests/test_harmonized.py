@@ -444,15 +444,8 @@ def test_split_items_hold_their_rows_and_select_their_days(
 
 
 # ------------------------------------------------------------------ dask.distributed engine
-def test_a_local_dask_cluster_writes_the_same_cube(
-    built_catalog: Path, small_sample: Path, tmp_path: Path, schema_dir: Path
-) -> None:
-    from stactools_glofnet.build import BuildSettings, create_collection
-
-    dest = tmp_path / "harmonized"
-    create_collection(
-        "harmonized", small_sample, dest, settings=BuildSettings(schema_dirs=[schema_dir], workers=2)
-    )
+def test_a_local_dask_cluster_writes_the_same_cube(built_catalog: Path, standalone: dict[str, Path]) -> None:
+    dest = standalone["harmonized"]  # built alone, on a two-worker local cluster
     serial = built_catalog / "glofnet-harmonized"
 
     def cube_files(root: Path) -> list[str]:

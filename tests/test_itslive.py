@@ -195,7 +195,7 @@ def test_bad_granules_are_skipped_with_their_reason(
         "noisy": "glacier pixels valid",
         "long": "date separation",
         "very_long": "date separation",
-        "outside": "does not intersect the AOI",
+        "outside": "outside the AOI",
     }
     for granule, flaw in flawed.items():
         assert expected[flaw] in skipped[granule]
@@ -247,11 +247,15 @@ def test_bad_granule_is_one_line_naming_the_file(
     else:
         _edit(victim, change)
     dest = tmp_path / "dest"
-    result = _run("create-collection", "itslive", str(source.parent), str(dest))
+    result = _run("create-collection", "itslive", str(source.parent), str(dest), "--strict")
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and str(victim) in lines[0] and words in lines[0], result.output
     assert not dest.exists()
+    result = _run("create-collection", "itslive", str(source.parent), str(dest))  # without --strict
+    assert result.exit_code == 0, result.output
+    (skipped,) = pystac.Collection.from_file(str(dest / "collection.json")).extra_fields["glofnet:skipped"]
+    assert skipped["id"] == victim.stem and words in skipped["reason"] and skipped["kind"] == "input"
 
 
 def test_real_granule_beside_sample_ones_is_recorded_as_skipped(

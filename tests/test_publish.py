@@ -345,7 +345,7 @@ def test_changing_one_asset_uploads_it_and_its_item_only(
     catalog = tmp_path / "catalog"
     shutil.copytree(built_catalog, catalog)
     _publish(s3_server, catalog, "changing")
-    item_path = next(p for p in sorted(catalog.glob("glofnet-itslive/*/*/*.json")))
+    item_path = next(p for p in sorted(catalog.glob("glofnet-itslive/*/*.json")))
     item = json.loads(item_path.read_text())
     asset_path = item_path.parent / "v.tif"
     asset_path.write_bytes(asset_path.read_bytes() + b"\0" * 16)

@@ -72,7 +72,7 @@ def test_missing_band_asset(source: Path, tmp_path: Path) -> None:
     item.write_text(json.dumps(document))
     dest = tmp_path / "dest"
     _assert_one_line_error(
-        _run("create-collection", "sentinel2", str(source), str(dest)), item, "'nir'", dest
+        _run("create-collection", "sentinel2", str(source), str(dest), "--strict"), item, "'nir'", dest
     )
 
 
@@ -90,7 +90,9 @@ def test_band_file_that_disagrees_with_its_scene(
     path = source / "sentinel2" / SCENE / band
     _rewrite(path, change)
     dest = tmp_path / "dest"
-    _assert_one_line_error(_run("create-collection", "sentinel2", str(source), str(dest)), path, words, dest)
+    _assert_one_line_error(
+        _run("create-collection", "sentinel2", str(source), str(dest), "--strict"), path, words, dest
+    )
 
 
 def test_truncated_cog(source: Path, tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_truncated_cog(source: Path, tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     dest = tmp_path / "dest"
     _assert_one_line_error(
-        _run("create-collection", "sentinel2", str(source), str(dest)), path, "unreadable", dest
+        _run("create-collection", "sentinel2", str(source), str(dest), "--strict"), path, "unreadable", dest
     )
 
 
@@ -110,7 +112,10 @@ def test_scene_outside_the_aoi(source: Path, tmp_path: Path) -> None:
     item = folder / f"{SCENE}.json"
     dest = tmp_path / "dest"
     _assert_one_line_error(
-        _run("create-collection", "sentinel2", str(source), str(dest)), item, "outside the AOI", dest
+        _run("create-collection", "sentinel2", str(source), str(dest), "--strict"),
+        item,
+        "outside the AOI",
+        dest,
     )
 
 
@@ -157,7 +162,9 @@ def test_malformed_item_fields(
     edit(document)
     item.write_text(json.dumps(document))
     dest = tmp_path / "dest"
-    _assert_one_line_error(_run("create-collection", "sentinel2", str(source), str(dest)), item, words, dest)
+    _assert_one_line_error(
+        _run("create-collection", "sentinel2", str(source), str(dest), "--strict"), item, words, dest
+    )
 
 
 def test_create_item_will_not_overwrite_another_directory(small_sample: Path, tmp_path: Path) -> None:

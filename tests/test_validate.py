@@ -65,11 +65,11 @@ def _write(path: Path, document: dict[str, Any]) -> None:
 
 
 def _first_item(catalog: Path) -> Path:
-    return sorted(catalog.glob("glofnet-events/*/*/*.json"))[0]
+    return sorted(catalog.glob("glofnet-events/*/*.json"))[0]
 
 
 def _first_scene(catalog: Path) -> Path:
-    return sorted(catalog.glob("glofnet-sentinel2/*/*/*.json"))[0]
+    return sorted(catalog.glob("glofnet-sentinel2/*/*.json"))[0]
 
 
 def _refresh_file_fields(document: dict[str, Any], key: str, path: Path) -> None:
@@ -105,7 +105,7 @@ def test_schema_violation_names_the_object_and_field(catalog: Path, schema_dir: 
 
 
 def test_altered_asset_fails_its_checksum(catalog: Path, schema_dir: Path) -> None:
-    geojson = sorted(catalog.glob("glofnet-events/*/*/*.geojson"))[0]
+    geojson = sorted(catalog.glob("glofnet-events/*/*.geojson"))[0]
     text = geojson.read_text()
     altered = text.replace("74.535", "74.536", 1)  # one vertex moved by 100 m; same size
     assert altered != text
@@ -235,11 +235,23 @@ def test_validate_catalog_raises_on_the_first_error_and_counts_the_rest(
     assert raised.value.reason.endswith("(and 1 more error; run stac glofnet validate to list them)")
 
 
+UNSHIPPED = "https://stac-extensions.github.io/not-shipped/v9.9.9/schema.json"
+
+
+def _declare_unshipped_extension(catalog: Path) -> None:
+    """Make the root declare an extension whose schema is neither shipped nor reachable."""
+    root = catalog / "catalog.json"
+    document = _read(root)
+    document["stac_extensions"] = [*document.get("stac_extensions", []), UNSHIPPED]
+    _write(root, document)
+
+
 def test_missing_schema_offline_is_a_clear_error(catalog: Path) -> None:
+    _declare_unshipped_extension(catalog)
     result = _validate(catalog)
     assert result.exit_code == 1
     line = result.output.strip()
-    assert "\n" not in line and "--schema-dir" in line and "https://stac-extensions.github.io/" in line
+    assert "\n" not in line and "--schema-dir" in line and UNSHIPPED in line
 
 
 @pytest.fixture
@@ -287,6 +299,7 @@ def test_schema_fetched_once_is_cached_for_offline_use(
 
 
 def test_offline_failure_prints_no_traceback(catalog: Path) -> None:
+    _declare_unshipped_extension(catalog)
     stac = Path(sys.executable).parent / "stac"
     env = {k: v for k, v in os.environ.items() if k != "GLOFNET_SCHEMA_DIR"}
     result = subprocess.run(

@@ -94,11 +94,18 @@ def is_output(path: Path) -> bool:
 
 def input_paths(directory: Path, pattern: str, *, recursive: bool = False) -> list[Path]:
     """Files under ``directory`` matching ``pattern``, sorted, never inside an output or staging directory."""
+    verdicts: dict[Path, bool] = {}
+
+    def excluded(folder: Path) -> bool:
+        if folder not in verdicts:
+            verdicts[folder] = is_output(folder)
+        return verdicts[folder]
+
     found: list[Path] = []
     for path in directory.rglob(pattern) if recursive else directory.glob(pattern):
         relative = path.relative_to(directory)
         parents = [directory / Path(*relative.parts[:i]) for i in range(1, len(relative.parts))]
-        if not any(is_output(parent) for parent in parents):
+        if not any(excluded(parent) for parent in parents):
             found.append(path)
     return sorted(found)
 

@@ -54,7 +54,7 @@ from stactools_glofnet.core.stac import (
     new_collection,
     stamp_projection,
 )
-from stactools_glofnet.core.wing import BuildOptions, WingInputs
+from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.modis.analysis import trend_and_seasonality
 from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
 
@@ -228,8 +228,13 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
+    skips = Skips("modis", options.strict)
     for day, sources in progress(list(days.items()), desc="modis days", unit="day"):
-        result = process_day(content, day, sources)
+        try:
+            result = process_day(content, day, sources)
+        except GlofnetError as error:
+            skips.add_error(day.isoformat(), error, source_dir)
+            continue
         record = years.setdefault(day.year, _Year(grid.shape))
         record.add(result)
         cube.append(_layer(result, grid))
@@ -246,6 +251,9 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
             )
     for year, record in years.items():
         items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", content))
+    logger.info(skips.summary(len(rows), "day"))
+    if not rows:
+        raise skips.nothing_usable(source_dir, "day")
     cube_data = cube.finish(
         chunks={"time": TIME_CHUNK, "y": None, "x": None},
         variable_attrs=_variable_attrs(),
@@ -263,7 +271,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     analysis = _trend(series, content)
     (workdir / "lst_trend.json").write_text(json.dumps(analysis, indent=2, sort_keys=True) + "\n")
     _figure(series, analysis, workdir / "lst_trend.png")
-    return _assemble(content, items, cube_data, series, analysis, grid, workdir)
+    return _assemble(content, items, skips.records, cube_data, series, analysis, grid, workdir)
 
 
 def trunk_series(
@@ -323,17 +331,19 @@ def _figure(series: pd.DataFrame, analysis: dict[str, Any], path: Path) -> None:
         )
     else:
         title = f"MODIS LST over Shisper (trend {analysis['reason']})"
+    style = {} if "trend_k_per_decade" in analysis else {"fontsize": 9}
     with png_figure(path) as (_, axis):
         axis.plot(days, series["lst_day_k"], lw=0.6, label="day")
         axis.plot(days, series["lst_night_k"], lw=0.6, label="night")
         axis.set_ylabel("trunk LST (K)")
-        axis.set_title(title, fontsize=10)
+        axis.set_title(title, **style)
         axis.legend(loc="upper right", fontsize=8)
 
 
 def _assemble(
     content: CatalogContent,
     items: list[pystac.Item],
+    skipped: list[dict[str, str]],
     cube: xr.Dataset,
     series: pd.DataFrame,
     analysis: dict[str, Any],
@@ -356,6 +366,7 @@ def _assemble(
     glofnet.grid = declared_grid("modis_utm", content.processing.grids["modis_utm"], grid)
     glofnet.resampling = {part: content.processing.modis.resampling for part in ("LST_Day", "LST_Night")}
     glofnet.qc = content.processing.modis.model_dump(mode="json")
+    glofnet.skipped = skipped
     glofnet.time_step = content.processing.time_step
     glofnet.interpolation = {
         "method": content.processing.harmonized.interpolation,

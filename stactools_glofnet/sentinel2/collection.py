@@ -31,9 +31,10 @@ from stactools_glofnet.core.assets import add_figure_asset, add_table_asset, fil
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.extension import GlofnetExtension, class_balance
+from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
+from stactools_glofnet.core.grids import aoi_grid
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
 from stactools_glofnet.core.preview import (
@@ -46,7 +47,7 @@ from stactools_glofnet.core.preview import (
 )
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items, footprint, new_collection
+from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
 from stactools_glofnet.sentinel2.patches import PatchWriter, augmentation_rule
@@ -228,11 +229,7 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
         item.add_asset(key, file_asset(definition, files[key]))
     add_statistics(item)
 
-    projection = ProjectionExtension.ext(item, add_if_missing=True)
-    projection.code = f"EPSG:{grid.crs.to_epsg()}"
-    projection.shape = [grid.height, grid.width]
-    projection.transform = list(grid.transform)[:6]
-    projection.bbox = list(grid.bounds)
+    stamp_projection(item, grid)
     eo = EOExtension.ext(item, add_if_missing=True)
     eo.cloud_cover = round(100 * scene.cloud_fraction, 4)
     eo.snow_cover = round(100 * scene.snow_ice_fraction, 4)
@@ -459,15 +456,8 @@ def _harmonization_fields(
 ) -> None:
     params = content.processing.sentinel2
     glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
-    first = items[0]
     spec = content.processing.grids["sentinel2_10m"]
-    glofnet.grid = {
-        "name": "sentinel2_10m",
-        "crs": first.properties["proj:code"],
-        "resolution": spec.resolution,
-        "transform": first.properties["proj:transform"],
-        "shape": first.properties["proj:shape"],
-    }
+    glofnet.grid = declared_grid("sentinel2_10m", spec, aoi_grid(spec, content.geometry.aoi.bbox))
     glofnet.resampling = {"reflectance_20m": params.reflectance_resampling, "scl": "nearest"}
     glofnet.qc = {
         "cloud_mask_classes": list(params.cloud_mask_classes),

@@ -1,0 +1,251 @@
+"""Every command's output is right where it lands: standalone, moved, offline, opened by its readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+import xarray as xr
+from PIL import Image
+
+from stactools_glofnet.build import BuildSettings, create_catalog, create_item
+from stactools_glofnet.core import contract
+from stactools_glofnet.core.constants import COG, GEOJSON, PARQUET, PNG, ZARR
+from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.schemas import PACKAGE_SCHEMAS
+from stactools_glofnet.validate import check_catalog
+from tests.conftest import STANDALONE
+
+
+def _assets(root: Path) -> list[tuple[pystac.STACObject, str, pystac.Asset]]:
+    top = pystac.read_file(str(root))
+    assert isinstance(top, pystac.Catalog | pystac.Item)
+    found: list[tuple[pystac.STACObject, str, pystac.Asset]] = []
+    if isinstance(top, pystac.Item):
+        return [(top, key, asset) for key, asset in top.assets.items()]
+    for catalog, _, items in top.walk():
+        owners: list[pystac.Collection | pystac.Item] = [*items]
+        if isinstance(catalog, pystac.Collection):
+            owners.insert(0, catalog)
+        for owner in owners:
+            found.extend((owner, key, asset) for key, asset in owner.assets.items())
+    return found
+
+
+def open_asset(asset: pystac.Asset) -> Any:
+    """Open an asset the way its media type says, from its href alone; return something read."""
+    href = asset.get_absolute_href()
+    assert href is not None and Path(href).exists(), asset.href
+    media = asset.media_type
+    if media == COG:
+        with rasterio.open(href) as dataset:
+            return dataset.read(1, out_shape=(1, 8, 8))
+    if media == ZARR:
+        with xr.open_dataset(href, **asset.extra_fields["xarray:open_kwargs"]) as dataset:
+            return dict(dataset.sizes)
+    if media == PARQUET:
+        return len(pd.read_parquet(href))
+    if media == PNG:
+        with Image.open(href) as image:
+            image.verify()
+            return image.size
+    if media in (GEOJSON, "application/json", "application/schema+json"):
+        return json.loads(Path(href).read_text())
+    raise AssertionError(f"no reader for {media} ({href})")
+
+
+def _collections(root: Path) -> dict[str, pystac.Collection]:
+    catalog = pystac.read_file(str(root / "catalog.json"))
+    assert isinstance(catalog, pystac.Catalog)
+    children = [c for c in catalog.get_children() if isinstance(c, pystac.Collection)]
+    return {str(GlofnetExtension.ext(c).modality): c for c in children}
+
+
+def _href(asset: pystac.Asset) -> str:
+    href = asset.get_absolute_href()
+    assert href is not None
+    return href
+
+
+def _clean(report: Any) -> None:
+    assert report.objects > 0
+    assert not report.problems, "\n".join(p.line() for p in report.problems)
+
+
+@pytest.mark.parametrize("modality", STANDALONE)
+def test_each_collection_built_alone_is_valid_and_opens_after_a_move(
+    standalone: dict[str, Path], modality: str
+) -> None:
+    root = standalone[modality]
+    _clean(check_catalog(root))
+    assets = _assets(root / "collection.json")
+    assert assets
+    for owner, key, asset in assets:
+        assert not Path(asset.href).is_absolute(), (owner.id, key, asset.href)
+        assert open_asset(asset) is not None
+
+
+def test_create_item_output_is_valid_and_opens_after_a_move(small_sample: Path, tmp_path: Path) -> None:
+    source = sorted((small_sample / "sentinel2").glob("*/*.json"))[3]
+    line = create_item("sentinel2", source, tmp_path / "item")
+    assert "item with" in line, line
+    moved = Path(shutil.move(tmp_path / "item", tmp_path / "elsewhere"))
+    item_file = next(moved.glob("*.json"))
+    _clean(check_catalog(item_file))
+    for _, _, asset in _assets(item_file):
+        assert open_asset(asset) is not None
+
+
+def test_the_catalog_builds_and_validates_with_only_the_package_schemas(built_catalog: Path) -> None:
+    """``built_catalog`` was built with no schema directory and an empty cache; check it again so."""
+    assert "GLOFNET_SCHEMA_DIR" not in os.environ
+    with pytest.raises(Exception, match="socket"):  # pytest-socket: the network is blocked here
+        socket.create_connection(("stac-extensions.github.io", 443), timeout=1)
+    _clean(check_catalog(built_catalog))
+    declared: set[str] = set()
+    for path in built_catalog.rglob("*.json"):
+        document = json.loads(path.read_text())
+        if isinstance(document, dict):
+            declared.update(document.get("stac_extensions", []))
+    for url in declared:
+        assert (PACKAGE_SCHEMAS / url.split("://", 1)[1]).is_file(), url
+
+
+@pytest.mark.parametrize(
+    "cube",
+    [
+        "glofnet-itslive/velocity_cube.zarr",
+        "glofnet-modis-lst/lst_cube.zarr",
+        "glofnet-harmonized/harmonized_cube.zarr",
+    ],
+)
+def test_every_cube_names_its_crs_the_cf_way(built_catalog: Path, cube: str) -> None:
+    import rioxarray  # noqa: F401 - registers the .rio accessor
+
+    with xr.open_zarr(built_catalog / cube) as dataset:
+        assert dataset.rio.crs.to_epsg() == 32643
+        x, y = dataset["x"].values, dataset["y"].values
+        transform = dataset.rio.transform()
+        assert transform.a == pytest.approx(x[1] - x[0]) and transform.c == pytest.approx(
+            x[0] - transform.a / 2
+        )
+        assert transform.f == pytest.approx(y[0] - transform.e / 2)
+        gridded = [v for v in dataset.data_vars.values() if {"y", "x"} <= set(v.dims)]
+        assert gridded and all(v.attrs.get("grid_mapping") == "spatial_ref" for v in gridded)
+        assert dataset["spatial_ref"].attrs["GeoTransform"].split()[1] == repr(float(transform.a))
+
+
+def test_each_wing_publishes_what_the_harmonized_wing_reads(built_catalog: Path) -> None:
+    by_modality = _collections(built_catalog)
+    tables = {
+        "sentinel2": [contract.LAKE_AREA],
+        "itslive": [contract.VELOCITY_DAILY],
+        "modis": [contract.LST_DAILY],
+    }
+    cubes = {"itslive": [contract.VELOCITY_CUBE], "modis": [contract.LST_CUBE]}
+    for modality, outputs in tables.items():
+        for table in outputs:
+            asset = by_modality[modality].assets[table.key]
+            columns = set(pd.read_parquet(asset.get_absolute_href()).columns)
+            assert set(table.columns) <= columns, (modality, set(table.columns) - columns)
+    for modality, cube_outputs in cubes.items():
+        for cube in cube_outputs:
+            asset = by_modality[modality].assets[cube.key]
+            with xr.open_dataset(_href(asset), **asset.extra_fields["xarray:open_kwargs"]) as dataset:
+                assert cube.time in dataset.dims and set(cube.variables) <= set(dataset.data_vars)
+    sentinel2 = by_modality["sentinel2"]
+    assert contract.WATER_THRESHOLD in (GlofnetExtension.ext(sentinel2).qc or {})
+    item = next(sentinel2.get_items(recursive=True))
+    assert {contract.NDWI, contract.CLOUD_MASK} <= set(item.assets)
+
+
+# ------------------------------------------------------------------ any batch of inputs
+
+
+def _recent(small_sample: Path, dest: Path, year: int = 2022) -> Path:
+    """A SOURCE of only ``year``'s inputs, laid out by modality (no sample manifest)."""
+    from stactools_glofnet.itslive.read import read_granule
+
+    for item_file in sorted((small_sample / "sentinel2").glob("*/*.json")):
+        if json.loads(item_file.read_text())["properties"]["datetime"].startswith(str(year)):
+            shutil.copytree(item_file.parent, dest / "sentinel2" / item_file.parent.name)
+    (dest / "itslive").mkdir(parents=True)
+    for granule in sorted((small_sample / "itslive").glob("*.nc")):
+        if all(when.year == year for when in read_granule(granule).acquired):
+            shutil.copy(granule, dest / "itslive" / granule.name)
+    for path in sorted((small_sample / "modis").rglob("MOD11A1.*")):
+        if f".A{year}" in path.name:
+            target = dest / "modis" / path.relative_to(small_sample / "modis")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def recent_catalogs(
+    tmp_path_factory: pytest.TempPathFactory, small_sample: Path, built_catalog: Path
+) -> dict[str, Path]:
+    """Catalogs of a 2022-only SOURCE: without, and with, the published statistics as reference."""
+    base = tmp_path_factory.mktemp("recent")
+    source = _recent(small_sample, base / "source")
+    own = create_catalog(base / "own", source).dest
+    referenced = create_catalog(
+        base / "referenced", source, settings=BuildSettings(normalization_from=built_catalog)
+    ).dest
+    return {"own": own, "referenced": referenced, "reference": built_catalog}
+
+
+def test_a_source_without_train_data_builds_every_modality_without_normalization(
+    recent_catalogs: dict[str, Path],
+) -> None:
+    collections = _collections(recent_catalogs["own"])
+    assert set(collections) == set(STANDALONE)
+    for modality in ("sentinel2", "harmonized"):
+        normalization = GlofnetExtension.ext(collections[modality]).normalization or {}
+        assert normalization.get("method") == "none" and "no train-split data" in normalization["reason"]
+    cube = collections["harmonized"].assets["cube"]
+    assert (GlofnetExtension.ext(cube).normalization or {}).get("method") == "none"
+    table = pd.read_parquet(collections["harmonized"].assets["table"].get_absolute_href())
+    assert not [c for c in table.columns if c.endswith("_norm")]
+    assert set(table["split"].dropna()) == {"test"}
+    patches = collections["sentinel2"].assets["patches"]
+    with xr.open_dataset(_href(patches), **patches.extra_fields["xarray:open_kwargs"]) as store:
+        assert "normalized" not in store and set(store["split"].values) == {"test"}
+    trend = GlofnetExtension.ext(collections["modis"]).trend or {}
+    assert trend.get("estimated") is False and "months" in trend["reason"]
+    _clean(check_catalog(recent_catalogs["own"]))
+
+
+def test_a_reference_supplies_the_train_statistics(recent_catalogs: dict[str, Path]) -> None:
+    mine = _collections(recent_catalogs["referenced"])
+    reference = _collections(recent_catalogs["reference"])
+    for modality, key in (("sentinel2", None), ("harmonized", None), ("harmonized", "cube")):
+        used = GlofnetExtension.ext(mine[modality].assets[key] if key else mine[modality]).normalization
+        published = GlofnetExtension.ext(
+            reference[modality].assets[key] if key else reference[modality]
+        ).normalization
+        assert used is not None and published is not None
+        assert used["statistics"] == published["statistics"], (modality, key)
+        assert used["reference"] == {
+            "collection": reference[modality].id,
+            "version": reference[modality].extra_fields["version"],
+        }
+    table = pd.read_parquet(mine["harmonized"].assets["table"].get_absolute_href())
+    statistics = GlofnetExtension.ext(reference["harmonized"]).normalization["statistics"]  # type: ignore[index]
+    stats = statistics["lake_area_km2"]
+    expected = (table["lake_area_km2"] - stats["mean"]) / stats["std"]
+    pd.testing.assert_series_equal(table["lake_area_km2_norm"], expected, check_names=False)
+    patches = mine["sentinel2"].assets["patches"]
+    with xr.open_dataset(_href(patches), **patches.extra_fields["xarray:open_kwargs"]) as store:
+        band = str(store["band"].values[0])
+        band_stats = GlofnetExtension.ext(reference["sentinel2"]).normalization["statistics"][band]  # type: ignore[index]
+        assert float(store["mean"].values[0]) == pytest.approx(band_stats["mean"], rel=1e-6)
+    _clean(check_catalog(recent_catalogs["referenced"]))
