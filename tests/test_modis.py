@@ -188,7 +188,7 @@ def test_bad_geotiff_is_one_line(
     victim = sorted(source.rglob("*LST_Day_1km.tif"))[1]
     _rewrite(victim, **change)
     dest = tmp_path / "dest"
-    result = _run("create-collection", "modis", str(source.parent), str(dest))
+    result = _run("create-collection", "modis", str(source.parent), str(dest), "--strict")
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and str(victim) in lines[0] and words in lines[0], result.output
@@ -201,7 +201,7 @@ def test_truncated_hdf4_granule_is_one_line(small_sample: Path, tmp_path: Path) 
     victim = source / granule.parent.name / granule.name
     victim.write_bytes(granule.read_bytes()[:5000])
     dest = tmp_path / "dest"
-    result = _run("create-collection", "modis", str(source.parent), str(dest))
+    result = _run("create-collection", "modis", str(source.parent), str(dest), "--strict")
     assert (
         result.exit_code == 1
         and str(victim) in result.output
