@@ -174,7 +174,7 @@ def test_validate_reports_hrefs_that_leave_the_catalog_and_reads_nothing_there(
     digest = "1220" + hashlib.sha256(outside.read_bytes()).hexdigest()
     collection_file = root / "collection.json"
     document = json.loads(collection_file.read_text())
-    document["assets"]["escape"] = {
+    document.setdefault("assets", {})["escape"] = {
         "href": "../secret.txt",
         "type": "text/plain",
         "roles": ["metadata"],

@@ -151,7 +151,7 @@ def test_first_publish_uploads_everything_assets_first_root_last(
 ) -> None:
     report, events = published
     kinds = {file.relative: file.kind for file in scan_catalog(built_catalog).files}
-    built = set(_tree(built_catalog)) - {MARKER}  # the build's own marker stays local
+    built = set(_tree(built_catalog)) - {MARKER}  # the marker says who wrote the directory; not published
     assert set(kinds) == built, "every file of a fresh build is reachable from the root"
     assert kinds["extension/v1.0.0/schema.json"] == "asset", "the root's describedby schema is published"
     assert [relative for _, relative in events] == list(report.uploaded)
@@ -243,9 +243,7 @@ def test_only_files_reachable_from_the_root_are_published(
 
     report = _publish(s3_server, catalog, "sample")
     assert report.uploaded == () and report.refreshed == (), "the sample was published from the same build"
-    assert report.plan.left_out is not None and report.plan.left_out.startswith(
-        "4 files "
-    )  # with the build's marker
+    assert report.plan.left_out is not None and report.plan.left_out.startswith("4 files ")  # with the marker
     assert f"{'leave':<7} {'unlinked':<11} {report.plan.left_out}" in report.plan.lines()
     listing = _listing(client, "sample")
     assert not {".env", "notes.txt", ".git/config"} & set(listing)
