@@ -213,3 +213,19 @@ def test_an_unreadable_modis_file_skips_its_day_and_is_listed(small_sample: Path
         "create-collection", "modis", str(tmp_path / "source"), str(tmp_path / "m2"), "--strict"
     )
     assert code == 1 and victim.name in _one_line_error(output)
+
+
+def test_a_collection_built_inside_its_source_is_not_read_back(small_sample: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    for scene in _scene_dirs(small_sample)[3:5]:
+        _copy_scene(scene, source)
+    dest = source / "sentinel2" / "built"
+    trees = []
+    for _ in range(2):
+        code, output = _invoke("create-collection", "sentinel2", str(source), str(dest))
+        assert code == 0, output
+        trees.append({p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()})
+    assert trees[0] == trees[1]
+    collection = pystac.Collection.from_file(str(dest / "collection.json"))
+    assert len(list(collection.get_items(recursive=True))) == 2
+    assert not GlofnetExtension.ext(collection).skipped

@@ -93,6 +93,7 @@ class GlofnetExtension(PropertiesExtension, ExtensionManagementMixin[pystac.Item
     lake_area_km2 = _Field[float]("lake_area_km2", keep_none=True)
     lake_quality = _Field[str]("lake_quality")
     source_processing_baseline = _Field[str]("source_processing_baseline", keep_none=True)
+    radiometry = _Field[dict[str, Any]]("radiometry")
     # ITS_LIVE image pairs.
     platforms = _Field[list[str]]("platforms")
     image_ids = _Field[list[str]]("image_ids")

@@ -56,7 +56,8 @@ from stactools_glofnet.core.stac import (
 )
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.modis.analysis import trend_and_seasonality
-from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
+from stactools_glofnet.modis.discover import discover
+from stactools_glofnet.modis.process import Day, process_day, utm_grid
 
 logger = logging.getLogger(__name__)
 LINEAGE = (
@@ -208,12 +209,21 @@ def _trend(series: pd.DataFrame, content: CatalogContent) -> dict[str, Any]:
 
 
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
-    """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection (files in ``workdir``)."""
+    """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection.
+
+    Files are written in ``workdir``. Inputs left out (a superseded production, a tile the AOI
+    does not need, an unreadable file) are listed in ``glofnet:skipped`` (``options.strict``: an
+    error).
+    """
     source_dir = inputs.require_source("modis")
     content = options.content
-    days = group_files(source_dir)
+    found = discover(source_dir, content)
+    days = found.days
     if not days:
-        raise GlofnetError(source_dir, "no MOD11A1 files (MOD11A1.AYYYYDDD.hHHvVV.061.*)")
+        raise GlofnetError(source_dir, found.nothing_usable())
+    skips = Skips("modis", options.strict)
+    for entry in found.skipped:
+        skips.add(entry["id"], entry["reason"], kind="input", path=source_dir / entry["id"])
     grid = utm_grid(content)
     trunk = polygon_mask(grid, content.geometry.trunk.polygon)
     min_coverage = content.processing.modis.min_trunk_coverage
@@ -228,7 +238,6 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
-    skips = Skips("modis", options.strict)
     for day, sources in progress(list(days.items()), desc="modis days", unit="day"):
         try:
             result = process_day(content, day, sources)

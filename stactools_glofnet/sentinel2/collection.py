@@ -58,7 +58,8 @@ logger = logging.getLogger(__name__)
 
 SCALE, OFFSET = 0.0001, -0.1
 LINEAGE = (
-    "Sentinel-2 L2A (Earth Search COGs) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
+    "Sentinel-2 L2A (Earth Search or Planetary Computer COGs; DN to reflectance by the rule in "
+    "glofnet:radiometry) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
     "resampled with the method in glofnet:resampling, SCL with nearest; pixels whose SCL class is in "
     "glofnet:masked_classes set to nodata; NDWI, MNDWI and NDSI computed from physical reflectance."
 )
@@ -208,9 +209,9 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
     )
     common = item.common_metadata
     common.title = f"Sentinel-2 L2A {source.datetime:%Y-%m-%d %H:%M} UTC ({source.id})"
-    common.platform = source.item.properties.get("platform")
-    common.constellation = source.item.properties.get("constellation", "sentinel-2")
-    common.instruments = source.item.properties.get("instruments", ["msi"])
+    common.platform = source.platform
+    common.constellation = "sentinel-2"
+    common.instruments = ["msi"]
     common.gsd = 10
     files: dict[str, Path] = {}
     for band in BANDS:
@@ -247,7 +248,12 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
     glofnet.lake_quality = scene.lake_quality
     glofnet.split = content.splits.split_of(day)
     glofnet.label = "glof" if content.events.is_glof(day) else "no_glof"
-    glofnet.source_processing_baseline = source.item.properties.get("s2:processing_baseline")
+    glofnet.source_processing_baseline = source.baseline_text
+    glofnet.radiometry = {
+        **scene.radiometry.to_dict(),
+        "provider_form": source.form.name,
+        "check": scene.verdict.to_dict(),
+    }
     if urlparse(source.origin_href).scheme in ("http", "https", "s3"):
         # A local source path means nothing to a reader of the published catalog: the item id is
         # the source id, and the link is kept only where the source has a URL.
@@ -262,7 +268,7 @@ def _lake_row(scene: ProcessedScene | Skipped, content: CatalogContent) -> dict[
     row: dict[str, Any] = {
         "scene_id": scene.source.id,
         "datetime": pd.Timestamp(scene.source.datetime).tz_convert("UTC"),
-        "platform": scene.source.item.properties.get("platform"),
+        "platform": scene.source.platform,
         "split": content.splits.split_of(day),
         "label": "glof" if content.events.is_glof(day) else "no_glof",
         "aoi_cloud_fraction": scene.cloud_fraction,
@@ -468,6 +474,7 @@ def _harmonization_fields(
         "water_threshold": params.water_threshold,
         "snow_index": params.snow_index,
         "snow_threshold": params.snow_threshold,
+        "radiometric_check": params.radiometric_check.model_dump(),
     }
     glofnet.skipped = skipped
     glofnet.class_balance = class_balance(
