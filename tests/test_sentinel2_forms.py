@@ -360,7 +360,7 @@ def test_mis_flagged_sample_scene_is_recorded(built_catalog: Path, small_sample:
     flagged = [s for s in truth if s["mis_flagged"]]
     assert len(flagged) == 1
     scene_id = flagged[0]["id"]
-    path = next(built_catalog.glob(f"glofnet-sentinel2/*/{scene_id}/{scene_id}.json"))
+    path = built_catalog / "glofnet-sentinel2" / scene_id / f"{scene_id}.json"
     radiometry = json.loads(path.read_text())["properties"]["glofnet:radiometry"]
     assert (radiometry["rule"], radiometry["offset"]) == ("radiometric_check", 0.0)
     forms = {s["provider_form"] for s in truth}

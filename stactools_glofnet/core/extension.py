@@ -75,7 +75,6 @@ class GlofnetExtension(PropertiesExtension, ExtensionManagementMixin[pystac.Item
     time_step = _Field[str]("time_step")
     resampling = _Field[dict[str, str]]("resampling")
     interpolation = _Field[dict[str, Any]]("interpolation")
-    time_selection = _Field[dict[str, list[str]]]("time_selection")
     # ML preparation.
     normalization = _Field[dict[str, Any]]("normalization")
     cyclical_encodings = _Field[list[dict[str, Any]]]("cyclical_encodings")

@@ -35,9 +35,17 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.preview import (
+    add_renders,
+    add_statistics,
+    add_thumbnail,
+    cog_thumbnail,
+    copy_thumbnail,
+    render,
+)
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection, stamp_projection
+from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.itslive.discover import discover
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
@@ -79,6 +87,13 @@ def _definition(name: str) -> pystac.ItemAssetDefinition:
 
 
 ITEM_ASSETS = {name: _definition(name) for name in VELOCITY_VARIABLES}
+RENDERS = {
+    "speed": render(["v"], "Speed (m/yr)", rescale=[(0, 3000)], colormap_name="viridis"),
+    "vx": render(["vx"], "East velocity (m/yr)", rescale=[(-1500, 1500)], colormap_name="rdbu"),
+    "vy": render(["vy"], "North velocity (m/yr)", rescale=[(-1500, 1500)], colormap_name="rdbu"),
+    "v_error": render(["v_error"], "Speed error (m/yr)", rescale=[(0, 50)], colormap_name="magma"),
+}
+"""How tilers, STAC Browser and the thumbnails draw the velocity COGs (surge speeds reach ~7000 m/yr)."""
 
 
 def item_from_granule(result: FilteredGranule, content: CatalogContent, directory: Path) -> pystac.Item:
@@ -95,12 +110,18 @@ def item_from_granule(result: FilteredGranule, content: CatalogContent, director
         start_datetime=min(granule.acquired),
         end_datetime=max(granule.acquired),
     )
+    item.common_metadata.title = (
+        f"ITS_LIVE {granule.group} pair {min(granule.acquired):%Y-%m-%d} / {max(granule.acquired):%Y-%m-%d}"
+    )
     item.common_metadata.platform = granule.platforms[0]
     item.common_metadata.gsd = 120
     for name in VELOCITY_VARIABLES:
         path = directory / f"{name}.tif"
         write_cog(path, result.velocity[name], grid, nodata=float("nan"))
         item.add_asset(name, file_asset(ITEM_ASSETS[name], path))
+    add_statistics(item)
+    cog_thumbnail(directory / "v.tif", RENDERS["speed"], directory / "thumbnail.png")
+    add_thumbnail(item, directory / "thumbnail.png", "Speed thumbnail", "v, 0-3000 m/yr, viridis.")
     stamp_projection(item, grid)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
@@ -332,5 +353,14 @@ def _assemble(
         title="Glacier speed figure",
         description="Daily glacier speed (log scale) with the measured days marked.",
     )
-    add_items_by_year(collection, items)
+    add_renders(collection, RENDERS)
+    best = max(items, key=lambda i: (GlofnetExtension.ext(i).glacier_valid_fraction or 0.0, i.id))
+    copy_thumbnail(Path(best.assets["thumbnail"].href), workdir / "thumbnail.png")
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        "Speed thumbnail of the best-covered pair",
+        f"{best.id}: v, 0-3000 m/yr, viridis.",
+    )
+    add_items(collection, items)
     return collection
