@@ -189,14 +189,14 @@ def test_planetary_computer_item_leads_to_its_cogs(
 
 
 # --------------------------------------------------- the same cube from either form
-def _all_as(form: str, small_sample: Path, dest: Path, content: CatalogContent) -> Path:
-    """The sample's current productions, every tile-day as HDF4 or as PC COGs, under ``dest/modis``."""
+def _all_as(form: str, small_sample: Path, dest: Path, content: CatalogContent, days: int = 40) -> Path:
+    """The first ``days`` of the sample's current productions, each tile-day as HDF4 or as PC COGs."""
     spec = content.processing.grids["modis"]
     windows = {w.tile: w for w in source_mosaic(content)[1]}
     root = dest / "modis"
     root.mkdir(parents=True)
     found = discover(small_sample / "modis", content)
-    for tiles in found.days.values():
+    for tiles in list(found.days.values())[:days]:
         for tile_id, source in tiles.items():
             tile = read_hdf4(source) if isinstance(source, Path) else read_geotiffs(source)
             window = windows[tile_id]

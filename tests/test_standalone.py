@@ -20,6 +20,7 @@ from stactools_glofnet.build import BuildSettings, create_catalog, create_item
 from stactools_glofnet.core import contract
 from stactools_glofnet.core.constants import COG, GEOJSON, PARQUET, PNG, ZARR
 from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.index import INDEX_FILE
 from stactools_glofnet.core.schemas import PACKAGE_SCHEMAS
 from stactools_glofnet.validate import check_catalog
 from tests.conftest import STANDALONE
@@ -91,6 +92,25 @@ def test_each_collection_built_alone_is_valid_and_opens_after_a_move(
     for owner, key, asset in assets:
         assert not Path(asset.href).is_absolute(), (owner.id, key, asset.href)
         assert open_asset(asset) is not None
+
+
+@pytest.mark.parametrize("modality", ["sentinel2", "itslive", "modis", "events"])
+def test_a_collection_built_alone_from_another_source_path_has_the_same_files(
+    standalone: dict[str, Path], built_catalog: Path, modality: str
+) -> None:
+    """Built alone from the sample at another path, every data file equals the catalog's, byte for byte."""
+    alone = standalone[modality]
+    collection = _collections(built_catalog)[modality]
+    inside = Path(_href(next(iter(collection.assets.values())))).parent if collection.assets else None
+    root = inside or built_catalog / collection.id
+    # STAC JSON and the item index hold links, which differ between a catalog and a lone collection.
+    files = [
+        p for p in alone.rglob("*") if p.is_file() and p.suffix not in (".json", "") and p.name != INDEX_FILE
+    ]
+    assert files
+    for path in files:
+        relative = path.relative_to(alone)
+        assert path.read_bytes() == (root / relative).read_bytes(), relative
 
 
 def test_create_item_output_is_valid_and_opens_after_a_move(small_sample: Path, tmp_path: Path) -> None:
