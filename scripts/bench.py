@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -272,8 +273,9 @@ def main() -> None:
                 scenes = len(list((work / "full" / "sentinel2").glob("*/*.json")))
                 rate = f"{scenes} scenes, {scenes / best[0]:.2f} scenes/s"
             elif "itslive" in name:
-                granules = len(list((work / "full" / "itslive").glob("*.nc")))
-                rate = f"{granules} granules, {granules / best[0]:.1f} granules/s"
+                truth = json.loads((work / "full" / "truth.json").read_text())
+                granules = len(truth["itslive"]["granules"])  # granule files and datacube layers
+                rate = f"{granules} pairs, {granules / best[0]:.1f} pairs/s"
             elif "modis" in name:
                 days = len({p.name.split(".")[1] for p in (work / "full" / "modis").rglob("MOD11A1.*")})
                 rate = f"{days} days, {days / best[0]:.1f} days/s"

@@ -24,6 +24,7 @@ from stactools_glofnet.core.config import CatalogContent, Modality, load_content
 from stactools_glofnet.core.engine import open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
+from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.normalization import Reference
 from stactools_glofnet.core.output import replacing
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
@@ -148,12 +149,13 @@ def _check_contained(root: pystac.Catalog, directory: Path) -> None:
 
 
 def _finish(root: pystac.Catalog, directory: Path) -> None:
-    """Lay out, move asset files beside their owners, and save with relative hrefs."""
+    """Lay out, move asset files beside their owners, index each collection's items, and save."""
     layout(root, directory)
     _check_contained(root, directory)
     publish_schema(root, directory)
     relocate_assets(root, directory / WORKDIR)
     shutil.rmtree(directory / WORKDIR, ignore_errors=True)
+    write_item_indexes(root)
     save(root)
 
 

@@ -319,4 +319,22 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
                 click.echo(line)
         click.echo(report.summary())
 
+    @glofnet.command("serve")
+    @click.argument("catalog")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port.")
+    @_one_line_errors
+    def serve_command(catalog: str, host: str, port: int) -> None:
+        """Serve CATALOG (a directory, its catalog.json or an http(s) URL) as a STAC API until Ctrl-C.
+
+        pystac-client's search (bbox, datetime, collections, ids, CQL2 filters) and STAC Browser
+        work against it; CORS is open to every origin.
+
+        Example: stac glofnet serve build/catalog --port 8000
+        """
+        from stactools_glofnet.serve import catalog_href, serve
+
+        click.echo(f"serving {catalog_href(catalog)} at http://{host}:{port}/ (Ctrl-C stops)")
+        serve(catalog, host=host, port=port)
+
     return glofnet

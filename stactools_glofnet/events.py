@@ -15,10 +15,12 @@ from stactools_glofnet.core.config import CatalogContent, Event, Position
 from stactools_glofnet.core.constants import GEOJSON, LABELS_ASSET
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance
 from stactools_glofnet.core.files import write_json
-from stactools_glofnet.core.stac import add_items_by_year, day_end, day_start, new_collection
+from stactools_glofnet.core.preview import add_thumbnail, outline_thumbnail
+from stactools_glofnet.core.stac import add_items, day_end, day_start, new_collection
 from stactools_glofnet.core.wing import BuildOptions, WingInputs
 
 EVENT_KINDS = ["dam-formation", "glof", "surge"]
+KIND_COLOURS = {"dam-formation": "tab:orange", "glof": "tab:blue", "surge": "tab:cyan"}
 LABEL_PROPERTY = "kind"
 LABEL_DESCRIPTION = (
     "Documented event at Shisper Glacier; the GeoJSON label carries its kind, confidence, "
@@ -125,6 +127,11 @@ def create_collection(_inputs: WingInputs, workdir: Path, options: BuildOptions)
         path = workdir / event.id / f"{event.id}.geojson"
         write_json(path, _label_feature(event, _geometry(content, event)))
         item.add_asset(LABELS_ASSET, file_asset(_labels_definition(), path))
+        thumbnail = workdir / event.id / "thumbnail.png"
+        outline_thumbnail([(_geometry(content, event), KIND_COLOURS[event.kind])], event.title, thumbnail)
+        add_thumbnail(
+            item, thumbnail, "Event outline", f"The {event.kind} outline over lon/lat (no basemap)."
+        )
         items.append(item)
     lons = [v for item in items for v in (item.bbox or [])[0::2]]
     lats = [v for item in items for v in (item.bbox or [])[1::2]]
@@ -146,5 +153,19 @@ def create_collection(_inputs: WingInputs, workdir: Path, options: BuildOptions)
     GlofnetExtension.ext(collection).class_balance = class_balance(
         [(GlofnetExtension.ext(i).split, GlofnetExtension.ext(i).label == "glof") for i in items]
     )
-    add_items_by_year(collection, items)
+    outline_thumbnail(
+        [
+            (content.geometry.glacier.polygon, KIND_COLOURS["surge"]),
+            (content.geometry.lake.polygon, KIND_COLOURS["glof"]),
+        ],
+        "Shisper Glacier and its ice-dammed lake",
+        workdir / "thumbnail.png",
+    )
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        "Glacier and lake outlines",
+        "Shisper Glacier (surges) and the lake basin (outbursts, damming) over lon/lat, no basemap.",
+    )
+    add_items(collection, items)
     return collection

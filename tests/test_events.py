@@ -64,7 +64,7 @@ def test_collection_metadata(events: pystac.Collection, content: CatalogContent)
     assert "HMAGLOFDB (High Mountain Asia GLOF database)" in names and "stactools-glofnet" in names
     assert "European Space Agency / Copernicus" not in names
     assert events.item_assets["labels"].media_type == "application/geo+json"
-    assert {link.rel for link in events.links} >= {"license", "cite-as", "child"}
-    # Items are grouped in one sub-catalog per year.
-    years = sorted(child.id for child in events.get_children())
-    assert years == sorted({f"glofnet-events-{e.start.year}" for e in content.events.event})
+    assert {link.rel for link in events.links} >= {"license", "cite-as", "item"}
+    # A dozen events: linked directly, so STAC Browser lists them and get_items() returns them all.
+    assert not list(events.get_children())
+    assert {item.id for item in events.get_items()} == {e.id for e in content.events.event}

@@ -16,11 +16,13 @@ EXPECTED = Path(__file__).parent / "expected"
 DOCUMENTS = [
     "catalog.json",
     "glofnet-events/collection.json",
-    "glofnet-events/glofnet-events-2019/shisper-glof-2019-06-22/shisper-glof-2019-06-22.json",
+    "glofnet-events/shisper-glof-2019-06-22/shisper-glof-2019-06-22.json",
     "glofnet-sentinel2/collection.json",
-    "glofnet-sentinel2/glofnet-sentinel2-2021/S2A_43SDA_20210420_0_L2A/S2A_43SDA_20210420_0_L2A.json",
+    "glofnet-sentinel2/S2A_43SDA_20210420_0_L2A/S2A_43SDA_20210420_0_L2A.json",
     "glofnet-itslive/collection.json",
     "glofnet-modis-lst/collection.json",
+    "glofnet-modis-lst/glofnet-modis-lst-2019/glofnet-modis-lst-2019.json",
+    "glofnet-harmonized/collection.json",
 ]
 
 

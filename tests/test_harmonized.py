@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import math
@@ -434,10 +433,14 @@ def test_split_items_hold_their_rows_and_select_their_days(
             == int((table["split"] == split).sum())
             == item.assets["table"].extra_fields["table:row_count"]
         )
-        first, last = GlofnetExtension.ext(item.assets["cube"]).time_selection["time"]  # type: ignore[index]
-        selected = cube.sel(time=slice(first, last))
+        assert "cube" not in item.assets, "the cube is the collection's; the item's days are its interval"
+        first = item.common_metadata.start_datetime
+        last = item.common_metadata.end_datetime
+        assert first is not None and last is not None and item.datetime is not None
+        assert first <= item.datetime <= last
+        selected = cube.sel(time=slice(first.date().isoformat(), last.date().isoformat()))
         assert set(selected["split"].values) == {split}
-        assert dt.date.fromisoformat(first) == rows["date"].min()
+        assert first.date() == rows["date"].min() and last.date() == rows["date"].max()
 
 
 # ------------------------------------------------------------------ dask.distributed engine

@@ -33,7 +33,15 @@ def _one_line_error(output: str) -> str:
 
 
 def _scene_dirs(sample: Path) -> list[Path]:
-    return sorted(p.parent for p in (sample / "sentinel2").glob("*/*.json") if p.parent.name == p.stem)
+    """The sample's scene folders, clearest first (so the first ones are kept by the QC rules)."""
+    items = [p for p in (sample / "sentinel2").glob("*/*.json") if p.parent.name == p.stem]
+    cloud = {p.parent: json.loads(p.read_text())["properties"]["eo:cloud_cover"] for p in items}
+    return sorted(cloud, key=lambda folder: (cloud[folder], folder.name))
+
+
+def _earth_search_scene(sample: Path) -> Path:
+    """The clearest scene whose band files are named like Earth Search's (``B04.tif``...)."""
+    return next(folder for folder in _scene_dirs(sample) if (folder / "B04.tif").is_file())
 
 
 def _copy_scene(scene: Path, target_root: Path, name: str | None = None, **changes: Any) -> Path:
@@ -71,12 +79,12 @@ def mixed_source(tmp_path_factory: pytest.TempPathFactory, small_sample: Path) -
     """Two good scenes, then one outside the AOI, a duplicate id, an unsafe id and an unreadable item."""
     root = tmp_path_factory.mktemp("mixed") / "source"
     scenes = _scene_dirs(small_sample)
-    good = [_copy_scene(scenes[3], root), _copy_scene(scenes[4], root)]
-    far = _copy_scene(scenes[5], root, name="S2A_43SDA_20990101_0_L2A", id="S2A_43SDA_20990101_0_L2A")
+    good = [_copy_scene(scenes[0], root), _copy_scene(scenes[1], root)]
+    far = _copy_scene(scenes[2], root, name="S2A_43SDA_20990101_0_L2A", id="S2A_43SDA_20990101_0_L2A")
     for band in far.glob("*.tif"):
         _shift(band, 300_000.0)
-    _copy_scene(scenes[3], root, name="zz_duplicate_copy")  # same item id as good[0]
-    _copy_scene(scenes[6], root, name="unsafe", id="../../escaped")
+    _copy_scene(scenes[0], root, name="zz_duplicate_copy")  # same item id as good[0]
+    _copy_scene(scenes[3], root, name="unsafe", id="../../escaped")
     broken = root / "sentinel2" / "broken"
     broken.mkdir()
     (broken / "broken.json").write_text("{ not json")
@@ -90,7 +98,7 @@ def test_unusable_inputs_are_skipped_listed_and_summarized(mixed_source: Path, t
     assert code == 0, output
     (summary,) = [line for line in output.splitlines() if line.startswith("sentinel2: ")]
     assert summary.startswith("sentinel2: 2 scenes kept, 4 skipped ("), output
-    for reason in ("1 outside the AOI", "1 duplicate scene id", "1 not a readable STAC item"):
+    for reason in ("1 outside the AOI", "1 duplicate scene id", "1 not a readable STAC item", "1 unsafe id"):
         assert reason in summary, output
     skipped = _skipped(dest)
     assert skipped["S2A_43SDA_20990101_0_L2A"]["reason"].startswith("outside the AOI")
@@ -117,7 +125,7 @@ def test_only_unusable_inputs_is_one_line_naming_the_modality_and_reasons(
     small_sample: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "source"
-    for scene, dx in zip(_scene_dirs(small_sample)[3:5], (300_000.0, -300_000.0), strict=True):
+    for scene, dx in zip(_scene_dirs(small_sample)[:2], (300_000.0, -300_000.0), strict=True):
         moved = _copy_scene(scene, source)
         for band in moved.glob("*.tif"):
             _shift(band, dx)
@@ -130,7 +138,7 @@ def test_only_unusable_inputs_is_one_line_naming_the_modality_and_reasons(
 def test_create_item_refuses_an_id_that_is_not_one_safe_file_name(
     small_sample: Path, tmp_path: Path, item_id: str
 ) -> None:
-    scene = _copy_scene(_scene_dirs(small_sample)[3], tmp_path / "source", name="scene", id=item_id)
+    scene = _copy_scene(_scene_dirs(small_sample)[0], tmp_path / "source", name="scene", id=item_id)
     dest = tmp_path / "a" / "b" / "item"
     code, output = _invoke("create-item", "sentinel2", str(scene / "scene.json"), str(dest))
     assert code == 1 and "not a safe file name" in _one_line_error(output)
@@ -141,7 +149,7 @@ def test_create_item_refuses_an_id_that_is_not_one_safe_file_name(
 
 
 def test_a_band_of_the_wrong_size_is_named(small_sample: Path, tmp_path: Path) -> None:
-    scene = _copy_scene(_scene_dirs(small_sample)[3], tmp_path / "source")
+    scene = _copy_scene(_earth_search_scene(small_sample), tmp_path / "source")
     with rasterio.open(scene / "B04.tif") as source:
         profile, data = source.profile, source.read(1)
     profile.update(driver="GTiff", width=data.shape[1] // 2, height=data.shape[0] // 2)
@@ -156,7 +164,7 @@ def test_a_band_of_the_wrong_size_is_named(small_sample: Path, tmp_path: Path) -
 
 
 def test_a_fifo_band_is_refused_not_waited_for(small_sample: Path, tmp_path: Path) -> None:
-    scene = _copy_scene(_scene_dirs(small_sample)[3], tmp_path / "source")
+    scene = _copy_scene(_earth_search_scene(small_sample), tmp_path / "source")
     (scene / "B08.tif").unlink()
     os.mkfifo(scene / "B08.tif")
     item = next(scene.glob("*.json"))
@@ -213,3 +221,19 @@ def test_an_unreadable_modis_file_skips_its_day_and_is_listed(small_sample: Path
         "create-collection", "modis", str(tmp_path / "source"), str(tmp_path / "m2"), "--strict"
     )
     assert code == 1 and victim.name in _one_line_error(output)
+
+
+def test_a_collection_built_inside_its_source_is_not_read_back(small_sample: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    for scene in _scene_dirs(small_sample)[:2]:
+        _copy_scene(scene, source)
+    dest = source / "sentinel2" / "built"
+    trees = []
+    for _ in range(2):
+        code, output = _invoke("create-collection", "sentinel2", str(source), str(dest))
+        assert code == 0, output
+        trees.append({p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()})
+    assert trees[0] == trees[1]
+    collection = pystac.Collection.from_file(str(dest / "collection.json"))
+    assert len(list(collection.get_items(recursive=True))) == 2
+    assert not GlofnetExtension.ext(collection).skipped

@@ -19,7 +19,9 @@ from stactools.cli.cli import cli
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.grids import tile_windows
+from stactools_glofnet.modis.names import parse
 from stactools_glofnet.modis.read import read_geotiffs, read_hdf4
+from stactools_glofnet.modis.sample import production_stamp
 
 REAL = "MOD11A1.A2021227.h11v05.061.2021228105320.hdf"
 
@@ -30,6 +32,17 @@ def collection(built_catalog: Path) -> pystac.Collection:
     child = root.get_child("glofnet-modis-lst")
     assert isinstance(child, pystac.Collection)
     return child
+
+
+def cog_set(small_sample: Path, date: str, tile: str) -> dict[str, Path]:
+    """The sample's Planetary Computer COGs of one tile-day (its current production), by SDS."""
+    day = pd.Timestamp(date).date()
+    paths: dict[str, Path] = {}
+    for path in (small_sample / "modis").rglob(f"MOD11A1.A{day:%Y%j}.{tile}.061.*_*.tif"):
+        name = parse(path)
+        if name is not None and name.sds is not None and name.production == production_stamp(day):
+            paths[name.sds] = path
+    return paths
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +86,9 @@ def test_mosaic_has_no_seam(small_sample: Path, content: CatalogContent, truth: 
     ]
     steps_across, steps_within = [], []
     for date in clear[:10]:
-        stamp = pd.Timestamp(date)
-        name = f"MOD11A1.A{stamp.year}{stamp.day_of_year:03d}"
         tiles = {}
         for tile in ("h23v05", "h24v05"):
-            paths = {
-                p.name.split(".061.")[1][:-4]: p
-                for p in (small_sample / "modis").rglob(f"{name}.{tile}.061.*.tif")
-            }
+            paths = cog_set(small_sample, date, tile)
             tiles[tile] = read_geotiffs(paths).bands["LST_Day_1km"].astype(float) * 0.02
         west, east = tiles["h23v05"], tiles["h24v05"]
         both = (west[:, -1] > 0) & (east[:, 0] > 0)
@@ -106,12 +114,9 @@ def test_cube_opens_from_its_asset_and_equals_dn_times_scale(
     xs, ys = np.meshgrid(cube["x"].values, cube["y"].values)
     spec = content.processing.grids["modis"]
     sx, sy = transform("EPSG:32643", spec.crs, xs.ravel().tolist(), ys.ravel().tolist())
-    stamp = pd.Timestamp(day["date"])
     checked = 0
     for window in tile_windows(spec, content.geometry.aoi.bbox):
-        pattern = f"MOD11A1.A{stamp.year}{stamp.day_of_year:03d}.{window.tile}.061.*.tif"
-        paths = {p.name.split(".061.")[1][:-4]: p for p in (small_sample / "modis").rglob(pattern)}
-        tile = read_geotiffs(paths)
+        tile = read_geotiffs(cog_set(small_sample, day["date"], window.tile))
         rows, cols = rasterio.transform.rowcol(tile.grid.transform, sx, sy)
         rows, cols = np.asarray(rows), np.asarray(cols)
         inside = (rows >= 0) & (rows < tile.grid.height) & (cols >= 0) & (cols < tile.grid.width)
@@ -138,12 +143,13 @@ def test_yearly_items_cover_the_record(collection: pystac.Collection) -> None:
     items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
     assert [i.id for i in items] == [f"glofnet-modis-lst-{y}" for y in range(2018, 2023)]
     for item in items:
-        assert set(item.assets) == {"lst_day_mean", "lst_night_mean", "lst_cube"}
-        asset = item.assets["lst_cube"]
-        assert asset.get_absolute_href() == collection.assets["lst_cube"].get_absolute_href()
-        start, end = asset.extra_fields["glofnet:time_selection"]["time"]
+        assert set(item.assets) == {"lst_day_mean", "lst_night_mean", "thumbnail"}
+        asset = collection.assets["lst_cube"]
+        start, end = item.common_metadata.start_datetime, item.common_metadata.end_datetime
+        assert start is not None and end is not None and item.datetime is not None
+        assert start <= item.datetime <= end and item.datetime.year == int(item.id[-4:])
         cube = xr.open_dataset(asset.get_absolute_href() or "", **asset.extra_fields["xarray:open_kwargs"])
-        year = cube.sel(time=slice(start, end))
+        year = cube.sel(time=slice(start.date().isoformat(), end.date().isoformat()))
         assert year.sizes["time"] == item.properties["glofnet:days"]
         assert set(pd.to_datetime(year["time"].values).year) == {int(item.id[-4:])}
 
@@ -176,7 +182,7 @@ def _rewrite(path: Path, **changes: Any) -> None:
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"scales": (0.01,)}, "scale 0.01 is not 0.02"),
+        ({"scales": (0.01,)}, "with scale 0.01, not raw uint16 DN with scale 0.02"),
         ({"profile": {"crs": "EPSG:4326"}}, "not in the MODIS sinusoidal projection"),
     ],
 )

@@ -163,7 +163,8 @@ def test_first_publish_uploads_everything_assets_first_root_last(
     assert order == sorted(order), "assets, then items, then catalogs and collections, then the root"
     levels = {file.relative: file.level for file in scan_catalog(built_catalog).files}
     catalogs = [levels[r] for r in report.uploaded if kinds.get(r) == "catalog"]
-    assert catalogs == sorted(catalogs) and set(catalogs) == {1, 2}, "year catalogs before collections"
+    # The sample's collections link their items directly (no partition catalogs at level 2).
+    assert catalogs == sorted(catalogs) and set(catalogs) == {1}, "partitions before collections"
     assert report.deleted == () and report.plan.stale == ()
     parts = sum(
         1 for relative in kinds if TransferSettings().multipart((built_catalog / relative).stat().st_size)
@@ -293,7 +294,7 @@ def test_cli_dry_run_prints_the_plan_and_never_the_credentials(
     assert lines[-1].startswith(f"s3://{PUBLIC_BUCKET}/sample: dry run, 1 to upload")
     uploads = [line.split() for line in lines if line.startswith("upload")]
     assert [(u[1], u[2]) for u in uploads] == [
-        ("catalogs-2", "glofnet-events/collection.json"),
+        ("catalogs-1", "glofnet-events/collection.json"),
         ("manifest", MANIFEST_NAME),
     ]
     assert sum(line.startswith("skip") for line in lines) == len(published[0].uploaded) - 2
@@ -377,7 +378,7 @@ def test_changing_one_asset_uploads_it_and_its_item_only(
     catalog = tmp_path / "catalog"
     shutil.copytree(built_catalog, catalog)
     _publish(s3_server, catalog, "changing")
-    item_path = next(p for p in sorted(catalog.glob("glofnet-itslive/*/*/*.json")))
+    item_path = next(p for p in sorted(catalog.glob("glofnet-itslive/*/*.json")))
     item = json.loads(item_path.read_text())
     asset_path = item_path.parent / "v.tif"
     asset_path.write_bytes(asset_path.read_bytes() + b"\0" * 16)

@@ -156,8 +156,8 @@ def add_table_asset(
 def add_figure_asset(
     collection: pystac.Collection, key: str, path: Path, *, title: str, description: str
 ) -> None:
-    """Add a PNG figure (overview) with its size and checksum."""
+    """Add a PNG chart with its size and checksum: a ``metadata`` asset, never drawn on a map."""
     definition = pystac.ItemAssetDefinition.create(
-        title=title, description=description, media_type=PNG, roles=["overview", "visual"]
+        title=title, description=description, media_type=PNG, roles=["metadata"]
     )
     collection.add_asset(key, file_asset(definition, path))

@@ -307,6 +307,20 @@ class Target(_Model):
     grid: str
 
 
+class RadiometricCheck(_Model):
+    """Thresholds of the per-scene radiometric check (docs/sources.md, Sentinel-2).
+
+    A doubled BOA offset: more than ``doubled_fraction`` of a band's clear pixels below
+    ``doubled_below``. A missing one: the ``floor_percentile`` percentile of every band above
+    ``missing_floor`` (only checked from baseline 04.00 on, when an offset exists).
+    """
+
+    doubled_below: float = Field(default=-0.05, lt=0)
+    doubled_fraction: float = Field(default=0.01, gt=0, lt=1)
+    floor_percentile: float = Field(default=0.1, gt=0, lt=50)
+    missing_floor: float = Field(default=0.09, gt=0, lt=1)
+
+
 class Sentinel2Params(_Model):
     """Optical preprocessing parameters."""
 
@@ -322,6 +336,7 @@ class Sentinel2Params(_Model):
     patch_size: int = Field(gt=0)
     patch_bands: list[str]
     augmentations: list[Literal["flip_horizontal", "flip_vertical", "rot90", "rot180", "rot270"]]
+    radiometric_check: RadiometricCheck = RadiometricCheck()
 
     @model_validator(mode="after")
     def _signal_not_masked(self) -> Sentinel2Params:

@@ -15,5 +15,7 @@ PARQUET: Final = "application/vnd.apache.parquet"
 PNG: Final = "image/png"
 
 LABELS_ASSET: Final = "labels"
+THUMBNAIL_ASSET: Final = "thumbnail"
+INDEX_ASSET: Final = "geoparquet-items"
 
 SOFTWARE_NAME: Final = "stactools-glofnet"

@@ -75,7 +75,6 @@ class GlofnetExtension(PropertiesExtension, ExtensionManagementMixin[pystac.Item
     time_step = _Field[str]("time_step")
     resampling = _Field[dict[str, str]]("resampling")
     interpolation = _Field[dict[str, Any]]("interpolation")
-    time_selection = _Field[dict[str, list[str]]]("time_selection")
     # ML preparation.
     normalization = _Field[dict[str, Any]]("normalization")
     cyclical_encodings = _Field[list[dict[str, Any]]]("cyclical_encodings")
@@ -94,6 +93,7 @@ class GlofnetExtension(PropertiesExtension, ExtensionManagementMixin[pystac.Item
     lake_area_km2 = _Field[float]("lake_area_km2", keep_none=True)
     lake_quality = _Field[str]("lake_quality")
     source_processing_baseline = _Field[str]("source_processing_baseline", keep_none=True)
+    radiometry = _Field[dict[str, Any]]("radiometry")
     # ITS_LIVE image pairs.
     platforms = _Field[list[str]]("platforms")
     image_ids = _Field[list[str]]("image_ids")

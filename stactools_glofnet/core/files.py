@@ -69,4 +69,5 @@ def unsafe_name_reason(name: str) -> str | None:
     """
     if _SAFE_NAME.fullmatch(name):
         return None
-    return f"id {name[:80]!r} is not a safe file name (1-200 of A-Z a-z 0-9 . _ + -, starting alphanumeric)"
+    rule = "1-200 of A-Z a-z 0-9 . _ + -, starting alphanumeric"
+    return f"unsafe id: {name[:80]!r} is not a safe file name ({rule})"

@@ -1,11 +1,11 @@
-"""STAC helpers every wing shares: collection skeletons, year layout, deterministic saving."""
+"""STAC helpers every wing shares: collection skeletons, item layout, deterministic saving."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from rasterio.warp import transform_geom
 from stactools_glofnet import __version__
 from stactools_glofnet.core.config import CatalogContent, Modality
 from stactools_glofnet.core.constants import ROOT_CATALOG_ID, SOFTWARE_NAME
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, split_definition
 from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.grids import Grid
@@ -176,23 +177,77 @@ def new_collection(
     return collection
 
 
-def add_items_by_year(collection: pystac.Collection, items: Iterable[pystac.Item]) -> None:
-    """Add ``items`` under one sub-catalog per year so no JSON file grows without bound."""
-    by_year: dict[int, list[pystac.Item]] = defaultdict(list)
-    for item in items:
-        when = item.datetime or item.common_metadata.start_datetime
-        assert when is not None, f"item {item.id} has no datetime"
-        by_year[when.year].append(item)
-    for year in sorted(by_year):
-        year_catalog = pystac.Catalog(
-            id=f"{collection.id}-{year}",
-            title=f"{collection.title} - {year}",
-            description=f"Items of {collection.id} dated {year}.",
+DIRECT_LINKS_BUDGET = 512 * 1024
+"""Bytes of item links a collection (or partition) may carry: half the 1 MiB JSON lint, so the
+collection's own metadata and the geoparquet index asset always fit beside them."""
+
+
+def _link_bytes(item: pystac.Item) -> int:
+    """The size of ``item``'s link in its parent's JSON (as the deterministic writer indents it)."""
+    link = {
+        "href": f"./{item.id}/{item.id}.json",
+        "rel": "item",
+        "title": item.common_metadata.title or item.id,
+        "type": "application/geo+json",
+    }
+    return len(dumps_json(link)) + 6 * 4  # six lines, each indented four more spaces in a links list
+
+
+def _when(item: pystac.Item) -> dt.datetime:
+    when = item.datetime or item.common_metadata.start_datetime
+    assert when is not None, f"item {item.id} has no datetime"
+    return when
+
+
+PARTITIONS: tuple[tuple[str, Callable[[dt.datetime], str]], ...] = (
+    ("year", lambda when: f"{when.year:04d}"),
+    ("month", lambda when: f"{when.year:04d}-{when.month:02d}"),
+)
+"""Partition keys tried in turn when a collection's item links exceed the budget."""
+
+
+def _partition(
+    collection: pystac.Collection, ordered: list[pystac.Item], sizes: dict[str, int]
+) -> tuple[str, dict[str, list[pystac.Item]]]:
+    """The first partition (year, then month) whose every group's links fit the budget."""
+    for name, key in PARTITIONS:
+        groups: dict[str, list[pystac.Item]] = defaultdict(list)
+        for item in ordered:
+            groups[key(_when(item))].append(item)
+        if max(sum(sizes[i.id] for i in group) for group in groups.values()) <= DIRECT_LINKS_BUDGET:
+            return name, groups
+    raise GlofnetError(
+        Path(collection.id), f"more items in one month than a {DIRECT_LINKS_BUDGET}-byte catalog holds"
+    )
+
+
+def add_items(collection: pystac.Collection, items: Iterable[pystac.Item]) -> str:
+    """Add ``items`` to ``collection``: linked directly when their links fit the budget, else partitioned.
+
+    Direct links are what STAC Browser's collection page and pystac's ``get_items()`` read; a
+    collection too large for that (ITS_LIVE at full size) gets one sub-catalog per year, or per
+    month when a year's links alone would exceed the budget, so no JSON file passes the 1 MiB
+    lint. The collection's stac-geoparquet index lists every item whatever the layout. Returns
+    the layout used: ``direct``, ``year`` or ``month``.
+    """
+    ordered = sorted(items, key=lambda i: (_when(i), i.id))
+    sizes = {item.id: _link_bytes(item) for item in ordered}
+    if sum(sizes.values()) <= DIRECT_LINKS_BUDGET:
+        for item in ordered:
+            collection.add_item(item, title=item.common_metadata.title or item.id)
+        return "direct"
+    name, groups = _partition(collection, ordered, sizes)
+    for value, group in sorted(groups.items()):
+        partition = pystac.Catalog(
+            id=f"{collection.id}-{value}",
+            title=f"{collection.title} - {value}",
+            description=f"Items of {collection.id} dated {value}.",
         )
-        collection.add_child(year_catalog, title=str(year))
-        for item in sorted(by_year[year], key=lambda i: i.id):
-            year_catalog.add_item(item, title=item.common_metadata.title or item.id)
-            item.set_collection(collection)  # the year catalog is its parent, the collection its owner
+        collection.add_child(partition, title=value)
+        for item in group:
+            partition.add_item(item, title=item.common_metadata.title or item.id)
+            item.set_collection(collection)  # the partition is its parent, the collection its owner
+    return name
 
 
 def layout(root: pystac.Catalog, directory: Path) -> None:

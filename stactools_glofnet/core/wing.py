@@ -95,13 +95,14 @@ class Skips:
         return GlofnetError(source, f"no usable {self.modality} {unit}: {self._reasons() or 'no inputs'}")
 
     def _reasons(self) -> str:
-        counts = Counter(_reason_class(r["reason"]) for r in self.records)
+        counts = Counter(_reason_class(r) for r in self.records)
         return ", ".join(
             f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         )
 
 
-def _reason_class(reason: str) -> str:
-    """A reason without its particulars (numbers, names after a colon), for counting alike reasons."""
-    head = reason.split(":", 1)[0].split(" (", 1)[0]
-    return " ".join(word for word in head.split() if not any(ch.isdigit() for ch in word)) or reason
+def _reason_class(record: dict[str, str]) -> str:
+    """What to count a skip under: its QC kind, or the head of an input problem (before ``:`` or ``(``)."""
+    if record.get("kind") == "quality":
+        return "by QC rules"
+    return record["reason"].split(":", 1)[0].split(" (", 1)[0].strip() or record["reason"]

@@ -9,7 +9,6 @@ from typing import cast
 import pandas as pd
 import pystac
 from pystac.extensions.table import Column, TableExtension
-from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from stactools_glofnet.core.assets import (
     add_cube_asset,
@@ -22,8 +21,9 @@ from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.constants import PARQUET
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
+from stactools_glofnet.core.preview import add_thumbnail, image_thumbnail
 from stactools_glofnet.core.series import FLAG_MEANINGS
-from stactools_glofnet.core.stac import day_end, day_start, footprint, new_collection
+from stactools_glofnet.core.stac import add_items, day_end, day_start, footprint, new_collection
 from stactools_glofnet.core.wing import BuildOptions, WingInputs
 from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
 from stactools_glofnet.harmonized.figure import multimodal_figure
@@ -106,15 +106,15 @@ def _split_item(
         id=f"glofnet-harmonized-{split}",
         geometry=geometry,
         bbox=bbox,
-        datetime=None,
+        datetime=day_start(first + (last - first) / 2),  # the nominal (centre) day
         properties={},
         start_datetime=day_start(first),
         end_datetime=day_end(last),
     )
     item.common_metadata.title = f"Harmonized {split} split, {first} to {last}"
     item.common_metadata.description = (
-        f"The {split} block of the harmonized daily table as its own Parquet file, and the {split} days "
-        "of the collection's cube (select time with glofnet:time_selection)."
+        f"The {split} block of the harmonized daily table as its own Parquet file; the {split} days of "
+        "the collection's cube are its time range (start_datetime to end_datetime)."
     )
     definition = pystac.ItemAssetDefinition.create(
         title=f"Harmonized daily table, {split} rows",
@@ -127,18 +127,20 @@ def _split_item(
     table_ext = TableExtension.ext(table_asset, add_if_missing=True)
     table_ext.columns = [Column({"name": name, "description": text}) for name, text in table.columns.items()]
     table_ext.row_count = len(rows)
-    cube_asset = zarr_asset(
-        cube.path,
-        title=f"Harmonized cube, {split} days",
-        description=f"The collection's cube; select time from {first} to {last}.",
+    chart = table_path.parent / "chart.png"
+    multimodal_figure(rows, content, chart)
+    image_thumbnail(chart, table_path.parent / "thumbnail.png")
+    chart.unlink()
+    add_thumbnail(
+        item,
+        table_path.parent / "thumbnail.png",
+        f"{split} split chart",
+        f"Lake area, glacier speed and trunk LST of the {split} days (a chart, not imagery).",
     )
-    item.add_asset("cube", cube_asset)
-    XarrayAssetsExtension.add_to(item)
     glofnet = GlofnetExtension.ext(item, add_if_missing=True)
     glofnet.modality = "harmonized"
     glofnet.split = split
     glofnet.class_balance = {split: class_balance([(split, bool(v)) for v in rows["label"]])[split]}
-    GlofnetExtension.ext(cube_asset).time_selection = {"time": [first.isoformat(), last.isoformat()]}
     return item
 
 
@@ -215,6 +217,13 @@ def create_collection(wing_inputs: WingInputs, workdir: Path, options: BuildOpti
         title="Multimodal figure",
         description="Lake area, glacier speed and LST on one time axis with the outbursts and split blocks.",
     )
+    image_thumbnail(workdir / "harmonized_daily.png", workdir / "thumbnail.png")
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        "Multimodal chart thumbnail",
+        "The multimodal figure, shrunk: lake area, glacier speed and LST with outbursts and splits.",
+    )
     if wing_inputs.collections_published:
         for modality, source in inputs.collections.items():
             collection.add_link(
@@ -222,9 +231,8 @@ def create_collection(wing_inputs: WingInputs, workdir: Path, options: BuildOpti
                     "derived_from", source, media_type="application/json", title=source.title or modality
                 )
             )
-    for split in ("train", "validate", "test"):
-        if split in paths:
-            collection.add_item(
-                _split_item(split, content, table, paths[split], cube), title=f"{split} split"
-            )
+    add_items(
+        collection,
+        [_split_item(s, content, table, paths[s], cube) for s in ("train", "validate", "test") if s in paths],
+    )
     return collection

@@ -35,14 +35,21 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
-from stactools_glofnet.core.output import input_paths
+from stactools_glofnet.core.preview import (
+    add_renders,
+    add_statistics,
+    add_thumbnail,
+    cog_thumbnail,
+    copy_thumbnail,
+    render,
+)
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection, stamp_projection
+from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
+from stactools_glofnet.itslive.discover import discover
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
-from stactools_glofnet.itslive.read import read_granule
 from stactools_glofnet.itslive.series import daily_series
 
 logger = logging.getLogger(__name__)
@@ -80,6 +87,13 @@ def _definition(name: str) -> pystac.ItemAssetDefinition:
 
 
 ITEM_ASSETS = {name: _definition(name) for name in VELOCITY_VARIABLES}
+RENDERS = {
+    "speed": render(["v"], "Speed (m/yr)", rescale=[(0, 3000)], colormap_name="viridis"),
+    "vx": render(["vx"], "East velocity (m/yr)", rescale=[(-1500, 1500)], colormap_name="rdbu"),
+    "vy": render(["vy"], "North velocity (m/yr)", rescale=[(-1500, 1500)], colormap_name="rdbu"),
+    "v_error": render(["v_error"], "Speed error (m/yr)", rescale=[(0, 50)], colormap_name="magma"),
+}
+"""How tilers, STAC Browser and the thumbnails draw the velocity COGs (surge speeds reach ~7000 m/yr)."""
 
 
 def item_from_granule(result: FilteredGranule, content: CatalogContent, directory: Path) -> pystac.Item:
@@ -96,12 +110,18 @@ def item_from_granule(result: FilteredGranule, content: CatalogContent, director
         start_datetime=min(granule.acquired),
         end_datetime=max(granule.acquired),
     )
+    item.common_metadata.title = (
+        f"ITS_LIVE {granule.group} pair {min(granule.acquired):%Y-%m-%d} / {max(granule.acquired):%Y-%m-%d}"
+    )
     item.common_metadata.platform = granule.platforms[0]
     item.common_metadata.gsd = 120
     for name in VELOCITY_VARIABLES:
         path = directory / f"{name}.tif"
         write_cog(path, result.velocity[name], grid, nodata=float("nan"))
         item.add_asset(name, file_asset(ITEM_ASSETS[name], path))
+    add_statistics(item)
+    cog_thumbnail(directory / "v.tif", RENDERS["speed"], directory / "thumbnail.png")
+    add_thumbnail(item, directory / "thumbnail.png", "Speed thumbnail", "v, 0-3000 m/yr, viridis.")
     stamp_projection(item, grid)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
@@ -166,22 +186,18 @@ def _variable_attrs() -> dict[str, dict[str, Any]]:
     return attrs
 
 
-def granule_paths(source_dir: Path) -> list[Path]:
-    """The granule files of a SOURCE's itslive/ directory."""
-    return input_paths(source_dir, "*.nc")
-
-
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
-    """ITS_LIVE's front door: every granule under ``SOURCE/itslive`` filtered into the collection.
+    """ITS_LIVE's front door: every image pair under ``SOURCE/itslive`` filtered into the collection.
 
-    Granules that cannot be read or named are skipped and listed (``options.strict``: an error);
-    so are granules the QC rules reject. Files are written in ``workdir``.
+    Pairs come from granule files (``*.nc``) and datacubes (``*.zarr``), each pair once. Inputs
+    that cannot be read or named are skipped and listed (``options.strict``: an error); so are
+    pairs the QC rules reject. Files are written in ``workdir``.
     """
     source_dir = inputs.require_source("itslive")
     content = options.content
-    paths = granule_paths(source_dir)
-    if not paths:
-        raise GlofnetError(source_dir, "no ITS_LIVE granules (*.nc)")
+    found = discover(source_dir, content)
+    if not len(found):
+        raise GlofnetError(source_dir, "no ITS_LIVE granules (*.nc) or datacube layers (*.zarr)")
     grid = target_grid(content)
     workdir.mkdir(parents=True, exist_ok=True)
     cube = CubeWriter(
@@ -190,18 +206,18 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     items: list[pystac.Item] = []
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
-    for path in progress(paths, desc="itslive granules", unit="granule"):
+    pairs = found.granules(skips, source_dir)
+    for granule in progress(pairs, total=len(found), desc="itslive pairs", unit="pair"):
         try:
-            granule = read_granule(path)
             unsafe = unsafe_name_reason(granule.id)
             if unsafe is not None:
-                raise GlofnetError(path, unsafe)
+                raise GlofnetError(granule.path, unsafe)
             result = filter_granule(granule, content)
         except GlofnetError as error:
-            skips.add_error(path.stem, error, source_dir)
+            skips.add_error(granule.id, error, source_dir)
             continue
         if isinstance(result, Skipped):
-            skips.add(result.granule.id, result.reason, kind=result.kind, path=path)
+            skips.add(result.granule.id, result.reason, kind=result.kind, path=granule.path)
             continue
         items.append(item_from_granule(result, content, workdir / result.granule.id))
         cube.append(_layer(result, grid))
@@ -337,5 +353,14 @@ def _assemble(
         title="Glacier speed figure",
         description="Daily glacier speed (log scale) with the measured days marked.",
     )
-    add_items_by_year(collection, items)
+    add_renders(collection, RENDERS)
+    best = max(items, key=lambda i: (GlofnetExtension.ext(i).glacier_valid_fraction or 0.0, i.id))
+    copy_thumbnail(Path(best.assets["thumbnail"].href), workdir / "thumbnail.png")
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        "Speed thumbnail of the best-covered pair",
+        f"{best.id}: v, 0-3000 m/yr, viridis.",
+    )
+    add_items(collection, items)
     return collection

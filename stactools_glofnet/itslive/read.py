@@ -55,7 +55,8 @@ class Granule:
 
 
 def _date(path: Path, value: Any, name: str) -> dt.datetime:
-    text = str(value)
+    # hyp3-autorift writes strftime("%Y%m%dT%H:%M:%S.%f").rstrip("0"): a whole second ends in ".".
+    text = str(value).removesuffix(".")
     for pattern in (DATE_FORMAT, "%Y%m%dT%H:%M:%S", "%Y%m%d"):
         try:
             return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.UTC)
@@ -73,8 +74,9 @@ def _crs(path: Path, mapping: xr.DataArray) -> CRS:
         raise GlofnetError(path, f"mapping.spatial_epsg {epsg!r} is not a known EPSG code") from None
 
 
-def _grid(path: Path, ds: xr.Dataset, crs: CRS) -> Grid:
-    xs, ys = ds["x"].values.astype(np.float64), ds["y"].values.astype(np.float64)
+def pixel_centre_grid(path: Path, x: NDArray[Any], y: NDArray[Any], crs: CRS) -> Grid:
+    """The grid whose pixel centres are ``x`` / ``y`` (ITS_LIVE's coordinates mark centres)."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xs.size < 2 or ys.size < 2:
         raise GlofnetError(path, "x/y need at least two pixel centres each")
     dx, dy = float(xs[1] - xs[0]), float(ys[1] - ys[0])
@@ -154,7 +156,7 @@ def _decode(path: Path, ds: xr.Dataset) -> Granule:
         path=path,
         id=path.stem,
         crs=crs,
-        grid=_grid(path, ds, crs),
+        grid=pixel_centre_grid(path, ds["x"].values, ds["y"].values, crs),
         image_ids=(id1, id2),
         acquired=acquired,
         centre=centre,

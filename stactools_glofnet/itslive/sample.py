@@ -1,8 +1,12 @@
-"""Synthetic ITS_LIVE v2 image-pair granules over Shisper, written as real granules are.
+"""Synthetic ITS_LIVE v2 image pairs over Shisper, written as real granules and datacubes are.
 
-Each granule is ``itslive/<img1>_X_<img2>_G0120V02_P<valid>.nc`` (NetCDF4 through h5netcdf) with
-int16 vx, vy, v, v_error (fill -32767), uint16 chip sizes, the uint8 interp_mask, and the string
-scalars ``mapping`` and ``img_pair_info`` carrying their attributes. Speeds follow the shared time
+Pairs of Landsat, Sentinel-1 and Sentinel-2 (names and ``img_pair_info`` per family:
+:mod:`.sample_forms`). Pairs before CUBE_FROM are granule files
+``itslive/<img1>_X_<img2>_G0120V02_P<valid>.nc`` (NetCDF4 through h5netcdf) with int16 vx, vy, v,
+v_error (fill -32767; radar pairs also vr, va, M11, M12), uint16 chip sizes, the uint8
+interp_mask, and the string scalars ``mapping`` and ``img_pair_info`` carrying their attributes;
+later pairs are the layers of an ITS_LIVE v2 datacube ``itslive/ITS_LIVE_vel_EPSG32643_...zarr``
+whose grid reaches beyond the AOI, so it is read as a subset. Speeds follow the shared time
 line (seasonal cycle, 2018-2019 surge) averaged over each pair's dates, on a glacier trunk that
 fades to stable ground; noise shrinks with the date separation. Planted flaws: holes, interpolated
 pixels (biased), wild outliers, and bad granules (too few valid pixels, huge errors, separations
@@ -12,18 +16,31 @@ beyond the accepted range, a footprint outside the AOI).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 from numpy.typing import NDArray
 from rasterio.warp import transform, transform_bounds
 
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.progress import progress
-from stactools_glofnet.itslive.names import DATE_FORMAT, FILL_INT16
+from stactools_glofnet.itslive.names import FILL_INT16
+from stactools_glofnet.itslive.sample_forms import (
+    CUBE_NAME,
+    image_id,
+    pair_info,
+    radar_variables,
+    satellite_attribute,
+    write_datacube,
+)
 from stactools_glofnet.sample.framework import SampleContext
 
+CUBE_FROM = dt.date(2021, 1, 1)  # pairs from this day on are datacube layers, earlier ones granule files
+CUBE_MARGIN_PX = 8
 FLOW_DIRECTION = (-0.2, -0.98)  # unit vector of ice flow (x east, y north): south, slightly west
 MARGIN_M = 300.0
 GROUPS = {
@@ -31,16 +48,6 @@ GROUPS = {
     "landsat": (16, 32, 48),
     "sentinel-1": (12, 24),
 }
-
-
-def _image_id(group: str, day: dt.date, index: int) -> str:
-    if group == "sentinel-2":
-        letter = "A" if index % 2 == 0 else "B"
-        return f"S2{letter}_MSIL1C_{day:%Y%m%d}T053649_N0500_R005_T43SDA_{day:%Y%m%d}T074512"
-    if group == "sentinel-1":
-        return f"S1A_IW_SLC__1SSV_{day:%Y%m%d}T005522_{day:%Y%m%d}T005549_027481_031A1B_A9B8"
-    mission = "LE07" if day.year < 2013 else "LC08"
-    return f"{mission}_L1TP_149035_{day:%Y%m%d}_{day + dt.timedelta(days=9):%Y%m%d}_02_T1"
 
 
 def schedule(ctx: SampleContext) -> list[dict[str, Any]]:
@@ -117,16 +124,19 @@ def _granule(
     valid_percentage = int(np.floor(100 * (1 - holes.mean())))
 
     group = pair["group"]
-    id1, id2 = _image_id(group, start, index), _image_id(group, end, index + 1)
+    # Sentinel pairs mix the A and B satellites; a Landsat pair keeps its mission.
+    id1, id2 = image_id(group, start, index), image_id(group, end, index + (group != "landsat"))
     name = f"{id1}_X_{id2}_G0120V02_P{valid_percentage:03d}"
     x_offset = 300_000.0 if pair["flaw"] == "outside" else 0.0
     xs = grid.transform.c + x_offset + (np.arange(grid.width) + 0.5) * grid.transform.a
     ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
-    t1 = dt.datetime(start.year, start.month, start.day, 5, 36, 49, 24000)
-    t2 = dt.datetime(end.year, end.month, end.day, 5, 36, 51, 515000)
-    centre = t1 + (t2 - t1) / 2
+    # Sentinel-2 acquisition times come from whole-second STAC datetimes (hyp3-autorift).
+    micro = (0, 0) if group == "sentinel-2" else (24000, 515000)
+    t1 = dt.datetime(start.year, start.month, start.day, 5, 36, 49, micro[0])
+    t2 = dt.datetime(end.year, end.month, end.day, 5, 36, 51, micro[1])
     lon, lat = transform(grid.crs, "EPSG:4326", [float(xs.mean())], [float(ys.mean())])
     radar = group == "sentinel-1"
+    info = pair_info(group, (id1, id2), (t1, t2), (float(lon[0]), float(lat[0])), float(valid_percentage))
     velocity_attrs = {"units": "meter/year", "grid_mapping": "mapping"}
     error_attrs = {
         "error": sigma,
@@ -143,30 +153,7 @@ def _granule(
     crs_wkt = grid.crs.to_wkt()
     ds = xr.Dataset(
         {
-            "img_pair_info": (
-                (),
-                "",
-                {
-                    "standard_name": "image_pair_information",
-                    "id_img1": id1,
-                    "id_img2": id2,
-                    "acquisition_date_img1": t1.strftime(DATE_FORMAT),
-                    "acquisition_date_img2": t2.strftime(DATE_FORMAT),
-                    "date_center": centre.strftime(DATE_FORMAT),
-                    "date_dt": float(pair["dt"]) + (t2 - t1).seconds / 86400,
-                    "mission_img1": id1[0],
-                    "mission_img2": id2[0],
-                    "satellite_img1": id1[1:3] if id1[0] == "S" else str(int(id1[2:4])),
-                    "satellite_img2": id2[1:3] if id2[0] == "S" else str(int(id2[2:4])),
-                    "sensor_img1": "C" if radar else ("MSI" if group == "sentinel-2" else "O"),
-                    "sensor_img2": "C" if radar else ("MSI" if group == "sentinel-2" else "O"),
-                    "time_standard_img1": "UTC",
-                    "time_standard_img2": "UTC",
-                    "latitude": round(float(lat[0]), 2),
-                    "longitude": round(float(lon[0]), 2),
-                    "roi_valid_percentage": float(valid_percentage),
-                },
-            ),
+            "img_pair_info": ((), "", info),
             "mapping": (
                 (),
                 "",
@@ -219,16 +206,23 @@ def _granule(
             "y": ("y", ys, {"standard_name": "projection_y_coordinate", "units": "m"}),
         },
         attrs={
+            "GDAL_AREA_OR_POINT": "Area",
             "Conventions": "CF-1.8",
+            "date_created": f"{end + dt.timedelta(days=3):%d-%b-%Y} 00:00:00",
             "title": "autoRIFT surface velocities",
             "autoRIFT_software_version": "1.5.0",
             "scene_pair_type": "radar" if radar else "optical",
-            "satellite": group,
-            "date_created": f"{end + dt.timedelta(days=3):%d-%b-%Y} 00:00:00",
+            "satellite": satellite_attribute(info),
+            "motion_detection_method": "feature",
+            "motion_coordinates": "radar, map" if radar else "map",
             "source": "Synthetic GLOFNet sample in the layout of NASA MEaSUREs ITS_LIVE v2 granules",
             "references": "https://its-live.jpl.nasa.gov/",
         },
     )
+    if radar:
+        look = (float(np.cos(np.radians(10.0))), float(np.sin(np.radians(10.0))))
+        for variable, value in radar_variables(ds["vx"].values, ds["vy"].values, _encode, look).items():
+            ds[variable] = value
     glacier = trunk > 0
     truth = {
         "granule": f"itslive/{name}.nc",
@@ -245,31 +239,70 @@ def _granule(
 
 def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     encoding: dict[str, dict[str, Any]] = {}
-    for name in ("vx", "vy", "v", "v_error"):
-        encoding[name] = {"_FillValue": np.int16(FILL_INT16), "zlib": True, "complevel": 2, "shuffle": True}
+    compression = {"zlib": True, "complevel": 2, "shuffle": True}
+    for name in ("vx", "vy", "v", "v_error", "vr", "va"):
+        if name in ds:
+            encoding[name] = {"_FillValue": np.int16(FILL_INT16), **compression}
+    for name in ("M11", "M12"):
+        if name in ds:
+            encoding[name] = {"_FillValue": np.float32(FILL_INT16), **compression}
     for name in ("chip_size_width", "chip_size_height", "interp_mask"):
-        encoding[name] = {"_FillValue": ds[name].dtype.type(0), "zlib": True, "complevel": 2, "shuffle": True}
+        encoding[name] = {"_FillValue": ds[name].dtype.type(0), **compression}
     for name in ("x", "y"):
         encoding[name] = {"_FillValue": None}
     return encoding
 
 
-def generate(ctx: SampleContext) -> dict[str, Any]:
-    """Write every granule of the schedule; return per-granule truth."""
+def granule_grid(ctx: SampleContext) -> Grid:
+    """The grid granules are written on: the glacier (small sample) or the AOI (full)."""
     spec = ctx.content.processing.grids["itslive"]
     area = (
         ctx.content.geometry.aoi.bbox if ctx.size.lake_margin_m is None else ctx.content.geometry.glacier.bbox
     )
-    grid = aoi_grid(spec, area)
+    return aoi_grid(spec, area)
+
+
+def cube_grid(ctx: SampleContext) -> Grid:
+    """The datacube's grid: the AOI and CUBE_MARGIN_PX more on every side, so it is read as a subset."""
+    grid = aoi_grid(ctx.content.processing.grids["itslive"], ctx.content.geometry.aoi.bbox)
+    t = grid.transform
+    corner = Affine(t.a, 0.0, t.c - CUBE_MARGIN_PX * t.a, 0.0, t.e, t.f - CUBE_MARGIN_PX * t.e)
+    return Grid(grid.crs, corner, grid.width + 2 * CUBE_MARGIN_PX, grid.height + 2 * CUBE_MARGIN_PX)
+
+
+def pairs(ctx: SampleContext) -> Iterator[tuple[str, xr.Dataset, dict[str, Any]]]:
+    """Every image pair of the schedule as (granule name, granule dataset, truth)."""
+    grid = granule_grid(ctx)
     trunk = _trunk(grid, ctx)
-    granules = []
     for index, pair in enumerate(progress(schedule(ctx), desc="sample itslive", unit="granule")):
-        name, ds, truth = _granule(ctx, grid, trunk, pair, index)
-        ds.to_netcdf(ctx.path(f"itslive/{name}.nc"), engine="h5netcdf", encoding=_encoding(ds))
-        granules.append(truth)
+        yield _granule(ctx, grid, trunk, pair, index)
+
+
+def write_granule(path: Path, ds: xr.Dataset) -> None:
+    """A granule file as hyp3-autorift writes it (NetCDF4, int16 with fill, zlib level 2)."""
+    ds.to_netcdf(path, engine="h5netcdf", encoding=_encoding(ds))
+
+
+def generate(ctx: SampleContext) -> dict[str, Any]:
+    """Write the schedule's pairs: granule files before CUBE_FROM, a datacube from then on."""
+    granules = []
+    layers: list[tuple[str, xr.Dataset]] = []
+    for name, ds, truth in pairs(ctx):
+        in_cube = dt.date.fromisoformat(truth["start"]) >= CUBE_FROM and truth["flaw"] != "outside"
+        if in_cube:
+            layers.append((name, ds))
+        else:
+            write_granule(ctx.path(f"itslive/{name}.nc"), ds)
+        granules.append({**truth, "form": "datacube" if in_cube else "granule"})
+    if layers:
+        cube = ctx.dest / "itslive" / CUBE_NAME
+        write_datacube(cube, layers, cube_grid(ctx), cube_grid(ctx).crs.to_wkt())
+        for member in sorted(p for p in cube.rglob("*") if p.is_file()):
+            ctx.path(str(member.relative_to(ctx.dest)))
     p = ctx.timeline.p
     return {
-        "grid": grid.to_dict(),
+        "grid": granule_grid(ctx).to_dict(),
+        "cube": {"name": CUBE_NAME, "grid": cube_grid(ctx).to_dict(), "from": CUBE_FROM.isoformat()},
         "flow_direction": list(FLOW_DIRECTION),
         "trunk_margin_m": MARGIN_M,
         "seasonal_amplitude": p.seasonal_speed_amplitude,

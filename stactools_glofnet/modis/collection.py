@@ -19,7 +19,6 @@ import xarray as xr
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
-from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from stactools_glofnet.core.assets import (
     add_cube_asset,
@@ -29,18 +28,26 @@ from stactools_glofnet.core.assets import (
     zarr_asset,
 )
 from stactools_glofnet.core.config import CatalogContent
-from stactools_glofnet.core.constants import COG, ZARR
+from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.contract import LST_CUBE, LST_DAILY
 from stactools_glofnet.core.cube import CubeWriter
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.preview import (
+    add_renders,
+    add_statistics,
+    add_thumbnail,
+    cog_thumbnail,
+    copy_thumbnail,
+    render,
+)
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, write_cog
 from stactools_glofnet.core.series import to_daily
 from stactools_glofnet.core.stac import (
-    add_items_by_year,
+    add_items,
     day_end,
     day_start,
     footprint,
@@ -49,7 +56,8 @@ from stactools_glofnet.core.stac import (
 )
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.modis.analysis import trend_and_seasonality
-from stactools_glofnet.modis.process import Day, group_files, process_day, utm_grid
+from stactools_glofnet.modis.discover import discover
+from stactools_glofnet.modis.process import Day, process_day, utm_grid
 
 logger = logging.getLogger(__name__)
 LINEAGE = (
@@ -87,6 +95,15 @@ def _annual_definition(part: str) -> pystac.ItemAssetDefinition:
 
 
 ITEM_ASSETS = {"lst_day_mean": _annual_definition("Day"), "lst_night_mean": _annual_definition("Night")}
+LST_RESCALE = ((240.0, 290.0),)
+RENDERS = {
+    "lst-day": render(["lst_day_mean"], "Mean daytime LST (K)", rescale=LST_RESCALE, colormap_name="inferno"),
+    "lst-night": render(
+        ["lst_night_mean"], "Mean night-time LST (K)", rescale=LST_RESCALE, colormap_name="inferno"
+    ),
+}
+"""How tilers, STAC Browser and the thumbnails draw the yearly mean LST COGs."""
+THUMBNAIL_TEXT = "Mean daytime LST of the year, 240-290 K, inferno; transparent where never valid."
 
 
 class _Year:
@@ -113,15 +130,13 @@ class _Year:
             return (self.sum[key] / self.count[key]).astype(np.float32)
 
 
-def _year_item(
-    year: int, record: _Year, grid: Grid, directory: Path, cube: Path, content: CatalogContent
-) -> pystac.Item:
+def _year_item(year: int, record: _Year, grid: Grid, directory: Path, content: CatalogContent) -> pystac.Item:
     geometry, bbox = footprint(grid)
     item = pystac.Item(
         id=f"glofnet-modis-lst-{year}",
         geometry=geometry,
         bbox=bbox,
-        datetime=None,
+        datetime=day_start(record.first + (record.last - record.first) / 2),  # the nominal (centre) day
         properties={},
         start_datetime=day_start(record.first),
         end_datetime=day_end(record.last),
@@ -134,26 +149,16 @@ def _year_item(
         path = directory / f"{key}.tif"
         write_cog(path, record.mean(key), grid, nodata=float("nan"))
         item.add_asset(key, file_asset(definition, path))
+    add_statistics(item)
+    cog_thumbnail(directory / "lst_day_mean.tif", RENDERS["lst-day"], directory / "thumbnail.png")
+    add_thumbnail(item, directory / "thumbnail.png", f"Mean daytime LST {year}", THUMBNAIL_TEXT)
     stamp_projection(item, grid)
-    cube_asset = pystac.Asset(
-        href=str(cube),
-        title=f"LST cube, {year}",
-        description=f"The collection's LST cube; select time from {record.first} to {record.last}.",
-        media_type=ZARR,
-        roles=["data"],
-        extra_fields={"xarray:open_kwargs": {"engine": "zarr", "consolidated": True}},
-    )
-    item.add_asset(LST_CUBE.key, cube_asset)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
-    XarrayAssetsExtension.add_to(item)
     glofnet = GlofnetExtension.ext(item, add_if_missing=True)
     glofnet.modality = "modis"
     glofnet.days = record.days
     glofnet.split = content.splits.split_of_interval(record.first, record.last)
-    GlofnetExtension.ext(cube_asset).time_selection = {
-        "time": [record.first.isoformat(), record.last.isoformat()]
-    }
     return item
 
 
@@ -204,12 +209,21 @@ def _trend(series: pd.DataFrame, content: CatalogContent) -> dict[str, Any]:
 
 
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
-    """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection (files in ``workdir``)."""
+    """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection.
+
+    Files are written in ``workdir``. Inputs left out (a superseded production, a tile the AOI
+    does not need, an unreadable file) are listed in ``glofnet:skipped`` (``options.strict``: an
+    error).
+    """
     source_dir = inputs.require_source("modis")
     content = options.content
-    days = group_files(source_dir)
+    found = discover(source_dir, content)
+    days = found.days
     if not days:
-        raise GlofnetError(source_dir, "no MOD11A1 files (MOD11A1.AYYYYDDD.hHHvVV.061.*)")
+        raise GlofnetError(source_dir, found.nothing_usable())
+    skips = Skips("modis", options.strict)
+    for entry in found.skipped:
+        skips.add(entry["id"], entry["reason"], kind="input", path=source_dir / entry["id"])
     grid = utm_grid(content)
     trunk = polygon_mask(grid, content.geometry.trunk.polygon)
     min_coverage = content.processing.modis.min_trunk_coverage
@@ -224,7 +238,6 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
-    skips = Skips("modis", options.strict)
     for day, sources in progress(list(days.items()), desc="modis days", unit="day"):
         try:
             result = process_day(content, day, sources)
@@ -243,14 +256,10 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         )
         for year in [y for y in years if y < day.year]:
             items.append(
-                _year_item(
-                    year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", cube_path, content
-                )
+                _year_item(year, years.pop(year), grid, workdir / f"glofnet-modis-lst-{year}", content)
             )
     for year, record in years.items():
-        items.append(
-            _year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", cube_path, content)
-        )
+        items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", content))
     logger.info(skips.summary(len(rows), "day"))
     if not rows:
         raise skips.nothing_usable(source_dir, "day")
@@ -426,5 +435,14 @@ def _assemble(
         title="LST series and trend figure",
         description="Daily trunk LST with the trend in the title.",
     )
-    add_items_by_year(collection, items)
+    add_renders(collection, RENDERS)
+    fullest = max(items, key=lambda i: (GlofnetExtension.ext(i).days or 0, i.id))
+    copy_thumbnail(Path(fullest.assets["thumbnail"].href), workdir / "thumbnail.png")
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        f"{fullest.common_metadata.title}: mean daytime LST",
+        THUMBNAIL_TEXT,
+    )
+    add_items(collection, items)
     return collection

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, snapped_grid, tile_windows_over
 from stactools_glofnet.core.raster import reproject_onto
 from stactools_glofnet.modis.qc import accepted
-from stactools_glofnet.modis.read import LST_SCALE, SDS, Tile, parse_name, read_geotiffs, read_hdf4
+from stactools_glofnet.modis.read import LST_SCALE, Tile, read_geotiffs, read_hdf4
 
 Float32 = NDArray[np.float32]
 TileSource = Path | dict[str, Path]
@@ -32,23 +31,6 @@ class Day:
     tiles: list[str]
     aoi_coverage_day: float
     aoi_coverage_night: float
-
-
-def group_files(source_dir: Path) -> dict[dt.date, dict[str, TileSource]]:
-    """Source files by day and tile: an HDF4 granule, or one GeoTIFF per SDS."""
-    days: dict[dt.date, dict[str, TileSource]] = defaultdict(dict)
-    for path in sorted(source_dir.rglob("MOD11A1.*")):
-        day, tile = parse_name(path)
-        if path.suffix == ".hdf":
-            days[day][tile] = path
-        elif path.suffix == ".tif":
-            sds = path.name.split(".061.", 1)[1].removesuffix(".tif")
-            if sds not in SDS:
-                continue
-            entry = days[day].setdefault(tile, {})
-            if isinstance(entry, dict):
-                entry[sds] = path
-    return dict(sorted(days.items()))
 
 
 def utm_grid(content: CatalogContent) -> Grid:
@@ -69,7 +51,7 @@ def source_mosaic(content: CatalogContent) -> tuple[Grid, list[TileWindow]]:
     return mosaic, tile_windows_over(spec, mosaic)
 
 
-def _window(tile: Tile, window_grid: Grid) -> tuple[slice, slice]:
+def window_slices(tile: Tile, window_grid: Grid) -> tuple[slice, slice]:
     """The tile's pixels under ``window_grid``; the tile must be on the same lattice."""
     t, w = tile.grid.transform, window_grid.transform
     if not (np.isclose(t.a, w.a, rtol=1e-6) and np.isclose(t.e, w.e, rtol=1e-6)):
@@ -97,7 +79,7 @@ def process_day(content: CatalogContent, day: dt.date, sources: dict[str, TileSo
         if source is None:
             continue
         tile = read_hdf4(source) if isinstance(source, Path) else read_geotiffs(source)
-        rows, cols = _window(tile, window.grid)
+        rows, cols = window_slices(tile, window.grid)
         # Each window sits in the mosaic at its own offset, whatever order the tiles are listed in.
         row0 = round((mosaic_grid.transform.f - window.grid.transform.f) / -mosaic_grid.transform.e)
         col0 = round((window.grid.transform.c - mosaic_grid.transform.c) / mosaic_grid.transform.a)

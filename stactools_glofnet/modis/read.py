@@ -1,8 +1,10 @@
-"""Reader for MOD11A1 v061 HDF4-EOS granules (through pyhdf: rasterio's GDAL has no HDF4 driver).
+"""Reader for MOD11A1 v061 tile-days: LP DAAC HDF4-EOS granules (through pyhdf: rasterio's GDAL has
+no HDF4 driver) and Planetary Computer per-SDS COGs (:mod:`.names`).
 
-Georeferencing comes from the grid's StructMetadata (upper-left and lower-right corners in
-metres, GCTP_SNSOID on the authalic sphere); LST stays raw uint16 DN with its scale checked
-against 0.02 K; QC stays the raw byte (see :mod:`stactools_glofnet.modis.qc`).
+HDF4 georeferencing comes from the grid's StructMetadata (upper-left and lower-right corners in
+metres, GCTP_SNSOID on the authalic sphere), COG georeferencing from the file. LST stays raw
+uint16 DN with its scale checked against 0.02 K; QC stays the raw byte (see :mod:`.qc`).
+Collections other than 6.1 are refused by name and, for HDF4, by ``identifier_product_doi``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from rasterio.errors import CRSError, RasterioError
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.modis.names import COLLECTION, collection_refusal, require
 
 GRID_NAME: Final = "MODIS_Grid_Daily_1km_LST"
 SINUSOIDAL: Final = CRS.from_proj4("+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs")
 LST_SCALE: Final = 0.02
 SDS: Final = ("LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night")
-NAME = re.compile(r"^MOD11A1\.A(?P<year>\d{4})(?P<doy>\d{3})\.(?P<tile>h\d\dv\d\d)\.061\.")
+DOI_PREFIX: Final = "10.5067/MODIS/MOD11A1."
 
 
 @dataclass(frozen=True)
@@ -60,33 +63,23 @@ def _is_lst_scale(value: Any) -> bool:
         return False
 
 
-def parse_name(path: Path) -> tuple[dt.date, str]:
-    """Date and tile from an LP DAAC-style name ``MOD11A1.AYYYYDDD.hHHvVV.061...``."""
-    match = NAME.match(path.name)
-    if match is None:
-        raise GlofnetError(path, "name is not MOD11A1.AYYYYDDD.hHHvVV.061.*")
-    year, doy = int(match["year"]), int(match["doy"])
-    try:
-        day = dt.date(year, 1, 1) + dt.timedelta(days=doy - 1)
-    except ValueError:
-        raise GlofnetError(path, f"day of year {doy} is not valid") from None
-    if day.year != year:
-        raise GlofnetError(path, f"day of year {doy} is not in {year}")
-    return day, match["tile"]
-
-
 def read_hdf4(path: Path) -> Tile:
     """Read one MOD11A1 HDF4-EOS granule, or raise a one-line :class:`GlofnetError`."""
     from pyhdf.error import HDF4Error
     from pyhdf.SD import SD, SDC
 
-    day, tile = parse_name(path)
+    name = require(path, "hdf")
     try:
         sd = SD(str(path), SDC.READ)
     except HDF4Error as error:
         raise GlofnetError(path, f"not a readable HDF4 granule ({error})") from None
     try:
-        metadata = str(sd.attributes().get("StructMetadata.0", ""))
+        attributes = sd.attributes()
+        doi = str(attributes.get("identifier_product_doi", ""))
+        if doi.startswith(DOI_PREFIX) and doi.removeprefix(DOI_PREFIX) != COLLECTION:
+            found = doi.removeprefix(DOI_PREFIX)
+            raise GlofnetError(path, f"identifier_product_doi {doi}: {collection_refusal(found)}")
+        metadata = str(attributes.get("StructMetadata.0", ""))
         try:
             grid_name = _metadata_value(metadata, "GridName").strip('"')
             projection = _metadata_value(metadata, "Projection")
@@ -102,21 +95,23 @@ def read_hdf4(path: Path) -> Tile:
         if projection != "GCTP_SNSOID":
             raise GlofnetError(path, f"projection {projection} is not sinusoidal")
         bands: dict[str, NDArray[Any]] = {}
-        for name in SDS:
+        for sds_name in SDS:
             try:
-                sds = sd.select(name)
+                sds = sd.select(sds_name)
             except HDF4Error:
-                raise GlofnetError(path, f"SDS {name!r} is missing") from None
-            attributes = sds.attributes()
-            if name.startswith("LST") and not _is_lst_scale(attributes.get("scale_factor")):
+                raise GlofnetError(path, f"SDS {sds_name!r} is missing") from None
+            sds_attributes = sds.attributes()
+            if sds_name.startswith("LST") and not _is_lst_scale(sds_attributes.get("scale_factor")):
                 raise GlofnetError(
-                    path, f"{name} scale_factor {attributes.get('scale_factor')!r} is not {LST_SCALE}"
+                    path, f"{sds_name} scale_factor {sds_attributes.get('scale_factor')!r} is not {LST_SCALE}"
                 )
             data = np.asarray(sds[:])
             sds.endaccess()
             if data.shape != (height, width):
-                raise GlofnetError(path, f"{name} is {data.shape}, StructMetadata says ({height}, {width})")
-            bands[name] = data
+                raise GlofnetError(
+                    path, f"{sds_name} is {data.shape}, StructMetadata says ({height}, {width})"
+                )
+            bands[sds_name] = data
     except HDF4Error as error:
         raise GlofnetError(path, f"unreadable HDF4 data ({error})") from None
     finally:
@@ -124,31 +119,41 @@ def read_hdf4(path: Path) -> Tile:
     x_size = (lower_right[0] - upper_left[0]) / width
     y_size = (lower_right[1] - upper_left[1]) / height
     grid = Grid(SINUSOIDAL, Affine(x_size, 0.0, upper_left[0], 0.0, y_size, upper_left[1]), width, height)
-    return Tile(path=path, tile=tile, day=day, grid=grid, bands=bands)
+    return Tile(path=path, tile=name.tile, day=name.day, grid=grid, bands=bands)
+
+
+def _lst_scale_ok(dataset: Any) -> bool:
+    """LST is raw uint16 DN whose scale is 0.02, or not recorded (then the product's 0.02)."""
+    scale = float(dataset.scales[0])
+    return dataset.dtypes[0] == "uint16" and (bool(np.isclose(scale, LST_SCALE)) or scale == 1.0)
 
 
 def read_geotiffs(paths: dict[str, Path]) -> Tile:
-    """Read one tile-day from per-SDS GeoTIFFs (``{sds: path}``), checking CRS and LST scale."""
+    """Read one tile-day from per-SDS COGs (``{sds: path}``), checking CRS and LST scale."""
     first = next(iter(paths.values()))
-    day, tile = parse_name(first)
+    name = require(first, "cog")
     bands: dict[str, NDArray[Any]] = {}
     grid: Grid | None = None
-    for name in SDS:
-        path = paths.get(name)
+    for sds in SDS:
+        path = paths.get(sds)
         if path is None:
-            raise GlofnetError(first, f"tile-day has no {name} file beside it")
+            raise GlofnetError(first, f"tile-day has no {sds} file beside it")
         try:
             with rasterio.open(path) as dataset:
                 if dataset.crs is None or "+proj=sinu" not in dataset.crs.to_proj4():
                     raise GlofnetError(path, f"not in the MODIS sinusoidal projection ({dataset.crs})")
-                if name.startswith("LST") and not np.isclose(dataset.scales[0], LST_SCALE):
-                    raise GlofnetError(path, f"{name} scale {dataset.scales[0]} is not {LST_SCALE}")
+                if sds.startswith("LST") and not _lst_scale_ok(dataset):
+                    raise GlofnetError(
+                        path,
+                        f"{sds} is {dataset.dtypes[0]} with scale {dataset.scales[0]}, not raw uint16 DN"
+                        f" with scale {LST_SCALE}",
+                    )
                 this = Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
-                bands[name] = dataset.read(1)
+                bands[sds] = dataset.read(1)
         except (RasterioError, CRSError) as error:
             raise GlofnetError(path, f"unreadable raster ({error})") from None
         if grid is not None and (this.transform != grid.transform or this.shape != grid.shape):
-            raise GlofnetError(path, f"{name} is on another grid than the tile-day's other SDS")
+            raise GlofnetError(path, f"{sds} is on another grid than the tile-day's other SDS")
         grid = this
     assert grid is not None
-    return Tile(path=first, tile=tile, day=day, grid=grid, bands=bands)
+    return Tile(path=first, tile=name.tile, day=name.day, grid=grid, bands=bands)

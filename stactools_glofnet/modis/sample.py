@@ -1,18 +1,21 @@
 """Synthetic MOD11A1 v061 daily LST over the AOI's two sinusoidal tiles (h23v05, h24v05).
 
-Most days are written as per-day GeoTIFFs per SDS for the AOI window of each tile
-(``modis/<year>/MOD11A1.A<yyyyddd>.<tile>.061.<SDS>.tif``, Planetary Computer / AppEEARS style);
-the first days of the span are full-tile HDF4-EOS granules written with pyhdf, so both reader
-paths run. LST follows the time line (seasonal cycle plus the warming trend) with a smooth
-elevation/aspect pattern continuous across the tile boundary; clouds blank pixels (DN 0, QC
-"not produced, cloud"); some pixels are "other quality" with small or large LST errors. One day
-lacks tile h23v05.
+The first days of the span are full-tile LP DAAC HDF4-EOS granules written with pyhdf
+(``MOD11A1.A<yyyyddd>.<tile>.061.<production>.hdf``, with ``identifier_product_doi``); the other
+days are Planetary Computer COGs, one per SDS (``<granule id>_<SDS>.tif``), cut to the AOI window of
+each tile on the MODIS lattice (what an AOI-window download keeps; the readers take full tiles the
+same way) and holding the four SDS GLOFNet reads. One tile-day is also published in an older
+production with other values, which the readers must skip (docs/sources.md). LST follows the time
+line (seasonal cycle plus the warming trend) with a smooth elevation/aspect pattern continuous
+across the tile boundary; clouds blank pixels (DN 0, QC "not produced, cloud"); some pixels are
+"other quality" with small or large LST errors. One day lacks tile h23v05.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,9 @@ QC_GOOD, QC_CLOUD = 0b00000000, 0b00000010
 QC_OTHER_SMALL_ERROR = 0b01000001  # other quality, LST error <= 2 K: kept
 QC_OTHER_LARGE_ERROR = 0b11000001  # other quality, LST error > 3 K: rejected
 HDF4_DAYS = 2
+DOI = "10.5067/MODIS/MOD11A1.061"
+REPROCESSED_DAY = 5  # index of the day whose h24v05 granule also exists in an older production
+OLDER_PRODUCTION_OFFSET_K = 5.0
 
 
 def _days(ctx: SampleContext) -> list[dt.date]:
@@ -41,8 +47,21 @@ def _days(ctx: SampleContext) -> list[dt.date]:
     return [ctx.size.start + dt.timedelta(days=step * k) for k in range(count)]
 
 
-def _name(day: dt.date, tile: str) -> str:
-    return f"MOD11A1.A{day.year}{day.timetuple().tm_yday:03d}.{tile}.061"
+def granule_id(day: dt.date, tile: str, production: str) -> str:
+    """The LP DAAC granule id of a tile-day produced at ``production`` (``YYYYDDDHHMMSS``)."""
+    return f"MOD11A1.A{day.year}{day.timetuple().tm_yday:03d}.{tile}.061.{production}"
+
+
+def production_stamp(day: dt.date, time: str = "103000") -> str:
+    """The production stamp: the day after acquisition, as LP DAAC's forward processing does."""
+    return f"{day + dt.timedelta(days=1):%Y%j}{time}"
+
+
+def write_cogs(path_of: Callable[[str], Path], name: str, bands: dict[str, NDArray[Any]], grid: Grid) -> None:
+    """One Planetary Computer-style COG per SDS, ``path_of("<granule id>_<SDS>.tif")``."""
+    for sds, data in bands.items():
+        scale = LST_SCALE if sds.startswith("LST") else None
+        _write_geotiff(path_of(f"{name}_{sds}.tif"), data, grid, scale)
 
 
 def _write_geotiff(path: Any, data: NDArray[Any], grid: Grid, scale: float | None) -> None:
@@ -64,13 +83,14 @@ def _write_geotiff(path: Any, data: NDArray[Any], grid: Grid, scale: float | Non
             dataset.update_tags(1, scale_factor=str(scale), units="K")
 
 
-def _write_hdf4(
+def write_hdf4(
     path: Path,
     window: TileWindow,
     spec_origin: tuple[float, float],
     resolution: float,
     bands: dict[str, NDArray[Any]],
 ) -> None:
+    """A full-tile LP DAAC HDF4-EOS granule at ``path`` holding ``bands`` in ``window`` (zeros elsewhere)."""
     h, v = int(window.tile[1:3]), int(window.tile[4:6])
     size = 1200
     left = spec_origin[0] + h * size * resolution
@@ -95,6 +115,8 @@ def _write_sds(name: str, metadata: str, window: TileWindow, bands: dict[str, ND
     size = 1200
     sd = SD(name, SDC.WRITE | SDC.CREATE)
     sd.attr("StructMetadata.0").set(SDC.CHAR, metadata)
+    sd.attr("identifier_product_doi").set(SDC.CHAR, DOI)
+    sd.attr("identifier_product_doi_authority").set(SDC.CHAR, "http://dx.doi.org")
     for sds_name, data in bands.items():
         full = np.zeros((size, size), dtype=data.dtype)
         full[
@@ -115,6 +137,11 @@ def _write_sds(name: str, metadata: str, window: TileWindow, bands: dict[str, ND
     sd.end()
 
 
+def _placer(ctx: SampleContext, year: int) -> Callable[[str], Path]:
+    """Where a file of ``year`` goes in the sample (and its manifest)."""
+    return lambda file: ctx.path(f"modis/{year}/{file}")
+
+
 def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write every day of the span (every 8th day when small); return per-day truth."""
     spec = ctx.content.processing.grids["modis"]
@@ -123,6 +150,7 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
     days = _days(ctx)
     missing_tile_day = days[len(days) // 3]
     truth_days = []
+    reprocessed: dict[str, str] = {}
     for index, day in enumerate(progress(days, desc="sample modis", unit="day")):
         rng = ctx.rng(f"modis.day.{day.isoformat()}")
         base = float(ctx.timeline.lst_kelvin(np.array([day], dtype="datetime64[D]"))[0])
@@ -150,15 +178,24 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
                 bands[f"QC_{sds}"] = qc.astype(np.uint8)
                 if sds == "Day":
                     valid_counts += int(((qc != QC_OTHER_LARGE_ERROR) & ~cloud).sum())
-            name = _name(day, window.tile)
+            name = granule_id(day, window.tile, production_stamp(day))
+            folder = _placer(ctx, day.year)
             if index < HDF4_DAYS:
-                stamp = f"{day + dt.timedelta(days=1):%Y%j}103000"
-                path = ctx.path(f"modis/{day.year}/{name}.{stamp}.hdf")
-                _write_hdf4(path, window, spec.origin, spec.resolution, bands)
+                path = ctx.path(f"modis/{day.year}/{name}.hdf")
+                write_hdf4(path, window, spec.origin, spec.resolution, bands)
             else:
-                for sds, data in bands.items():
-                    scale = LST_SCALE if sds.startswith("LST") else None
-                    _write_geotiff(ctx.path(f"modis/{day.year}/{name}.{sds}.tif"), data, window.grid, scale)
+                write_cogs(folder, name, bands, window.grid)
+            if index == REPROCESSED_DAY and window.tile == windows[-1].tile:
+                older = granule_id(day, window.tile, production_stamp(day, "093000"))
+                step = round(OLDER_PRODUCTION_OFFSET_K / LST_SCALE)
+                shifted = {
+                    sds: np.where(data > 0, data + step, 0).astype(data.dtype)
+                    if sds.startswith("LST")
+                    else data
+                    for sds, data in bands.items()
+                }
+                write_cogs(folder, older, shifted, window.grid)
+                reprocessed = {"granule": older, "replaced_by": name}
         truth_days.append(
             {
                 "date": day.isoformat(),
@@ -175,5 +212,6 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
         "trend_k_per_decade": round(10 * ctx.timeline.p.lst_trend_k_per_year, 6),
         "missing_tile_day": missing_tile_day.isoformat(),
         "hdf4_days": [d.isoformat() for d in days[:HDF4_DAYS]],
+        "older_production": reprocessed,
         "days": truth_days,
     }

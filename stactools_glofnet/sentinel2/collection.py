@@ -37,9 +37,17 @@ from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import aoi_grid
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
+from stactools_glofnet.core.preview import (
+    THUMBNAIL_MAX_PX,
+    add_renders,
+    add_statistics,
+    add_thumbnail,
+    copy_thumbnail,
+    render,
+)
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
-from stactools_glofnet.core.stac import add_items_by_year, footprint, new_collection, stamp_projection
+from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
 from stactools_glofnet.sentinel2.patches import PatchWriter, augmentation_rule
@@ -49,9 +57,9 @@ from stactools_glofnet.sentinel2.read import SourceScene, read_scene
 logger = logging.getLogger(__name__)
 
 SCALE, OFFSET = 0.0001, -0.1
-THUMBNAIL_MAX_PX = 600
 LINEAGE = (
-    "Sentinel-2 L2A (Earth Search COGs) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
+    "Sentinel-2 L2A (Earth Search or Planetary Computer COGs; DN to reflectance by the rule in "
+    "glofnet:radiometry) clipped to the AOI on the 10 m grid of MGRS 43SDA; 20 m bands "
     "resampled with the method in glofnet:resampling, SCL with nearest; pixels whose SCL class is in "
     "glofnet:masked_classes set to nodata; NDWI, MNDWI and NDSI computed from physical reflectance."
 )
@@ -68,7 +76,7 @@ def _band_definition(key: str) -> pystac.ItemAssetDefinition:
             "gsd": 10,
             "eo:bands": [
                 EOBand.create(
-                    name=band.key,
+                    name=band.band_id,  # odc-stac's band alias: load(items, bands=["B04"])
                     common_name=band.key,
                     center_wavelength=band.center_wavelength_um,
                     full_width_half_max=band.full_width_half_max_um,
@@ -90,10 +98,10 @@ def _classification(values: list[tuple[int, str, str, str]]) -> list[dict[str, A
     ]
 
 
-def _index_definition(name: str, formula: str) -> pystac.ItemAssetDefinition:
+def _index_definition(name: str, label: str, formula: str) -> pystac.ItemAssetDefinition:
     return pystac.ItemAssetDefinition.create(
-        title=f"{name.upper()}, 10 m",
-        description=f"{name.upper()} = {formula} from cloud-masked reflectance; NaN where masked.",
+        title=f"{label}, 10 m",
+        description=f"{label} = {formula} from cloud-masked reflectance; NaN where masked.",
         media_type=COG,
         roles=["data", "index"],
         extra_fields={
@@ -135,9 +143,13 @@ ITEM_ASSETS: dict[str, pystac.ItemAssetDefinition] = {
             ),
         },
     ),
-    "ndwi": _index_definition("ndwi", "(B03 - B08) / (B03 + B08)"),
-    "mndwi": _index_definition("mndwi", "(B03 - B11) / (B03 + B11)"),
-    "ndsi": _index_definition("ndsi", "(B03 - B11) / (B03 + B11), the MNDWI formula; same file as mndwi"),
+    "ndwi": _index_definition("ndwi", "NDWI", "(B03 - B08) / (B03 + B08)"),
+    "mndwi": _index_definition(
+        "mndwi",
+        "MNDWI / NDSI",
+        "(B03 - B11) / (B03 + B11), Xu's MNDWI and the NDSI alike (one formula, one file; the snow "
+        "threshold is glofnet:qc snow_threshold)",
+    ),
     "thumbnail": pystac.ItemAssetDefinition.create(
         title="True-colour thumbnail",
         description="B04/B03/B02 reflectance 0-0.9 stretched to 8 bits; masked pixels black.",
@@ -145,6 +157,28 @@ ITEM_ASSETS: dict[str, pystac.ItemAssetDefinition] = {
         roles=["thumbnail"],
     ),
 }
+
+
+INDEX_RESCALE = ((-1.0, 1.0),)
+RENDERS = {
+    "true-color": render(
+        ["red", "green", "blue"],
+        "True colour (B04, B03, B02), reflectance 0-0.9",
+        rescale=[(round((0 - OFFSET) / SCALE), round((0.9 - OFFSET) / SCALE))] * 3,
+        nodata=0,
+    ),
+    "ndwi": render(["ndwi"], "NDWI (water blue)", rescale=INDEX_RESCALE, colormap_name="rdbu"),
+    "mndwi": render(
+        ["mndwi"], "MNDWI / NDSI (water and snow blue)", rescale=INDEX_RESCALE, colormap_name="rdbu"
+    ),
+    "scl": render(
+        ["scl"],
+        "Scene classification",
+        rescale=[(0, 11)],
+        colormap={str(value): f"#{color}" for value, _, _, color in SCL_CLASSES},
+    ),
+}
+"""How tilers and STAC Browser draw the scenes (band DN stored as reflectance / SCALE - OFFSET / SCALE)."""
 
 
 def _to_dn(reflectance: NDArray[np.float32]) -> NDArray[np.uint16]:
@@ -174,9 +208,10 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
         properties={},
     )
     common = item.common_metadata
-    common.platform = source.item.properties.get("platform")
-    common.constellation = source.item.properties.get("constellation", "sentinel-2")
-    common.instruments = source.item.properties.get("instruments", ["msi"])
+    common.title = f"Sentinel-2 L2A {source.datetime:%Y-%m-%d %H:%M} UTC ({source.id})"
+    common.platform = source.platform
+    common.constellation = "sentinel-2"
+    common.instruments = ["msi"]
     common.gsd = 10
     files: dict[str, Path] = {}
     for band in BANDS:
@@ -189,11 +224,11 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
     for name in ("ndwi", "mndwi"):
         files[name] = directory / f"{name.upper()}.tif"
         write_cog(files[name], scene.indices[name], grid, nodata=float("nan"))
-    files["ndsi"] = files["mndwi"]
     files["thumbnail"] = directory / "thumbnail.png"
     _thumbnail(scene, files["thumbnail"])
     for key, definition in ITEM_ASSETS.items():
         item.add_asset(key, file_asset(definition, files[key]))
+    add_statistics(item)
 
     stamp_projection(item, grid)
     eo = EOExtension.ext(item, add_if_missing=True)
@@ -213,7 +248,12 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
     glofnet.lake_quality = scene.lake_quality
     glofnet.split = content.splits.split_of(day)
     glofnet.label = "glof" if content.events.is_glof(day) else "no_glof"
-    glofnet.source_processing_baseline = source.item.properties.get("s2:processing_baseline")
+    glofnet.source_processing_baseline = source.baseline_text
+    glofnet.radiometry = {
+        **scene.radiometry.to_dict(),
+        "provider_form": source.form.name,
+        "check": scene.verdict.to_dict(),
+    }
     if urlparse(source.origin_href).scheme in ("http", "https", "s3"):
         # A local source path means nothing to a reader of the published catalog: the item id is
         # the source id, and the link is kept only where the source has a URL.
@@ -228,7 +268,7 @@ def _lake_row(scene: ProcessedScene | Skipped, content: CatalogContent) -> dict[
     row: dict[str, Any] = {
         "scene_id": scene.source.id,
         "datetime": pd.Timestamp(scene.source.datetime).tz_convert("UTC"),
-        "platform": scene.source.item.properties.get("platform"),
+        "platform": scene.source.platform,
         "split": content.splits.split_of(day),
         "label": "glof" if content.events.is_glof(day) else "no_glof",
         "aoi_cloud_fraction": scene.cloud_fraction,
@@ -434,6 +474,7 @@ def _harmonization_fields(
         "water_threshold": params.water_threshold,
         "snow_index": params.snow_index,
         "snow_threshold": params.snow_threshold,
+        "radiometric_check": params.radiometric_check.model_dump(),
     }
     glofnet.skipped = skipped
     glofnet.class_balance = class_balance(
@@ -494,6 +535,15 @@ def _assemble(
         "eo:bands", [b for key in [b.key for b in BANDS] for b in ITEM_ASSETS[key].properties["eo:bands"]]
     )
     _harmonization_fields(collection, content, items, skipped, patch_summary)
+    add_renders(collection, RENDERS)
+    clearest = min(items, key=lambda i: (i.properties["eo:cloud_cover"], i.id))
+    copy_thumbnail(Path(clearest.assets["thumbnail"].href), workdir / "thumbnail.png")
+    add_thumbnail(
+        collection,
+        workdir / "thumbnail.png",
+        "True-colour thumbnail of the clearest scene",
+        f"{clearest.id}: B04/B03/B02 reflectance 0-0.9 stretched to 8 bits.",
+    )
 
     add_table_asset(
         collection,
@@ -526,5 +576,5 @@ def _assemble(
         _describe_patches(
             patches, content, patch_summary["patches"], is_applied(patch_summary["normalization"])
         )
-    add_items_by_year(collection, items)
+    add_items(collection, items)
     return collection

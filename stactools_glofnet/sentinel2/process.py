@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.raster import intersect, polygon_mask
 from stactools_glofnet.core.wing import SkipKind
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_KEY
+from stactools_glofnet.sentinel2.radiometry import Radiometry, Verdict, settle
 from stactools_glofnet.sentinel2.read import SourceScene, file_bounds, own_grid, read_dn, read_reflectance
 
 Float32 = NDArray[np.float32]
@@ -38,6 +39,8 @@ class ProcessedScene:
     lake_quality: str
     lake_water_pixels: int
     lake_area_km2: float | None
+    radiometry: Radiometry
+    verdict: Verdict
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,6 +100,16 @@ def _ratio(a: Float32, b: Float32) -> Float32:
     return result
 
 
+def _reflectance(scene: SourceScene, grid: Grid, resampling: Resampling) -> dict[str, Float32]:
+    """The six bands' reflectance on ``grid`` (10 m bands nearest, 20 m ones by ``resampling``)."""
+    return {
+        band.key: read_reflectance(
+            scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling
+        )
+        for band in BANDS
+    }
+
+
 def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene | Skipped:
     """Clip, resample, mask and measure one scene; a scene too cloudy to use is Skipped."""
     params = content.processing.sentinel2
@@ -116,14 +129,20 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
         )
         return Skipped(scene, reason, cloud_fraction)
     resampling = Resampling[params.reflectance_resampling]
-    reflectance: dict[str, Float32] = {}
-    for band in BANDS:
-        reflectance[band.key] = read_reflectance(
-            scene, band.key, grid, Resampling.nearest if band.gsd == 10 else resampling
-        )
+    reflectance = _reflectance(scene, grid, resampling)
     # A pixel any band has no data for is as unusable as a cloudy one.
     for values in reflectance.values():
         masked |= np.isnan(values)
+    if masked.all():
+        return Skipped(scene, "no pixel of the AOI is both clear and valid in all six bands", cloud_fraction)
+    settled = settle(
+        scene.radiometry, reflectance, ~masked, params.radiometric_check, offset_exists=scene.offset_exists
+    )
+    if isinstance(settled, str):
+        return Skipped(scene, settled, cloud_fraction)
+    radiometry, verdict = settled
+    if radiometry != scene.radiometry:  # corrected: read again with the rule that passed
+        reflectance = _reflectance(replace(scene, radiometry=radiometry), grid, resampling)
     for values in reflectance.values():
         values[masked] = np.nan
     ndwi = _ratio(reflectance["green"], reflectance["nir"])
@@ -157,4 +176,6 @@ def process_scene(scene: SourceScene, content: CatalogContent) -> ProcessedScene
         lake_quality=quality,
         lake_water_pixels=water_pixels,
         lake_area_km2=None if area is None else round(area, 6),
+        radiometry=radiometry,
+        verdict=verdict,
     )

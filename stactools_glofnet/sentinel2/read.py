@@ -1,9 +1,9 @@
-"""Reader for Earth Search ``sentinel-2-l2a`` items and their band COGs.
+"""Reader for Sentinel-2 L2A STAC items (every provider form of :mod:`.forms`) and their band COGs.
 
 Bands are read through a warped view onto a target grid, so only the blocks over that grid are
-fetched, never whole tiles. Physical reflectance comes from each asset's own ``raster:bands``
-scale/offset; only where those are absent is it derived from the processing baseline and
-``earthsearch:boa_offset_applied`` (DOMAIN.md §4). The offset is never applied twice.
+fetched, never whole tiles. DN become reflectance by the rule of the item's provider form
+(:func:`.forms.nominal_rule`, docs/sources.md); the per-scene radiometric check may later
+correct it (:mod:`.radiometry`). The offset is never applied twice.
 """
 
 from __future__ import annotations
@@ -29,7 +29,16 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import require_regular_file
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.hrefs import href_kind
-from stactools_glofnet.sentinel2.bands import BOA_ADD_OFFSET, BOA_OFFSET_BASELINE, QUANTIFICATION, SCL_KEY
+from stactools_glofnet.sentinel2.bands import BANDS, BOA_OFFSET_BASELINE, SCL_KEY
+from stactools_glofnet.sentinel2.forms import (
+    ProviderForm,
+    asset_keys,
+    baseline,
+    detect,
+    nominal_rule,
+    offset_flag,
+)
+from stactools_glofnet.sentinel2.radiometry import Radiometry
 
 HrefModifier = Callable[[str], str]
 
@@ -56,6 +65,9 @@ class SourceScene:
     baseline: tuple[int, ...] | None
     boa_offset_applied: bool | None
     origin_href: str
+    form: ProviderForm
+    radiometry: Radiometry
+    baseline_text: str | None = None
     read_href_modifier: HrefModifier | None = None
 
     @property
@@ -63,38 +75,70 @@ class SourceScene:
         """The source item's id."""
         return self.item.id
 
+    @property
+    def platform(self) -> str | None:
+        """The platform in STAC's lower-case form (Planetary Computer writes "Sentinel-2A")."""
+        value = self.item.properties.get("platform")
+        return None if value is None else str(value).lower()
+
+    @property
+    def offset_exists(self) -> bool:
+        """Whether ESA's DN carry a BOA offset (baseline 04.00 on; unknown baseline: assume so)."""
+        return self.baseline is None or self.baseline >= BOA_OFFSET_BASELINE
+
     def asset(self, key: str) -> BandAsset:
-        """The band asset ``key`` with its DN → reflectance conversion."""
-        asset = self.item.assets.get(key)
-        if asset is None:
-            raise GlofnetError(self.path, f"missing band asset {key!r}")
+        """The band asset ``key`` (common name or ``scl``) with its DN → reflectance conversion."""
+        asset, declared = _band_asset(self.path, self.item, key)
         href = asset.get_absolute_href() or asset.href
         if self.read_href_modifier is not None:
             href = self.read_href_modifier(href)
         if href_kind(href) != "remote":
             require_regular_file(Path(href.removeprefix("file://")), f"band asset {key!r}")
+        nodata = declared.get("nodata", 0)
         try:
-            bands: list[dict[str, Any]] = asset.extra_fields.get("raster:bands") or [{}]
-            declared = bands[0]
-            nodata = declared.get("nodata", 0)
             nodata = None if nodata is None else float(nodata)
-            if key == SCL_KEY:
-                return BandAsset(key, href, 1.0, 0.0, nodata)
-            if "scale" in declared or "offset" in declared:
-                scale, offset = float(declared.get("scale", 1.0)), float(declared.get("offset", 0.0))
-            else:
-                scale, offset = 1 / QUANTIFICATION, self._baseline_offset()
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
-            raise GlofnetError(self.path, f"asset {key!r} has malformed raster:bands ({error!r})") from None
-        return BandAsset(key, href, scale, offset, nodata)
+        except (TypeError, ValueError):
+            raise GlofnetError(self.path, f"asset {key!r} has a malformed nodata {nodata!r}") from None
+        if key == SCL_KEY:
+            return BandAsset(key, href, 1.0, 0.0, nodata)
+        return BandAsset(key, href, self.radiometry.scale, self.radiometry.offset, nodata)
 
-    def _baseline_offset(self) -> float:
-        """The reflectance offset implied by the processing baseline, if the item declares none."""
-        if self.baseline is None:
-            raise GlofnetError(self.path, "no raster:bands scale/offset and no s2:processing_baseline")
-        if self.baseline >= BOA_OFFSET_BASELINE and not self.boa_offset_applied:
-            return BOA_ADD_OFFSET / QUANTIFICATION
-        return 0.0
+
+def _band_asset(path: str, item: pystac.Item, key: str) -> tuple[pystac.Asset, dict[str, Any]]:
+    """The item's asset for band ``key`` under any of its names, with its ``raster:bands[0]``."""
+    names = asset_keys(key)
+    asset = next((item.assets[name] for name in names if name in item.assets), None)
+    if asset is None:
+        raise GlofnetError(path, f"missing band asset {names[0]!r} (or {names[1]!r})")
+    bands = asset.extra_fields.get("raster:bands")
+    if bands is None:
+        return asset, {}
+    if not isinstance(bands, list) or not bands or not isinstance(bands[0], dict):
+        raise GlofnetError(path, f"asset {key!r} has malformed raster:bands ({bands!r})")
+    return asset, dict(bands[0])
+
+
+def _scene_rule(
+    path: str, item: pystac.Item, flag: bool | None, version: tuple[int, ...] | None
+) -> Radiometry:
+    """The metadata's rule, which must be the same for the six bands."""
+    rules = {}
+    for band in BANDS:
+        declared = _band_asset(path, item, band.key)[1]
+        try:
+            rules[band.key] = nominal_rule(path, band.key, declared, flag, version)
+        except (TypeError, ValueError) as error:
+            raise GlofnetError(path, f"asset {band.key!r} has malformed raster:bands ({error!r})") from None
+    first = rules[BANDS[0].key]
+    for key, rule in rules.items():
+        if (rule.scale, rule.offset) != (first.scale, first.offset):
+            raise GlofnetError(
+                path,
+                f"band {key!r} declares scale {rule.scale:g} offset {rule.offset:g}, but"
+                f" {BANDS[0].key!r} {first.scale:g} / {first.offset:g}; one rule per scene is expected",
+            )
+    _band_asset(path, item, SCL_KEY)
+    return first
 
 
 def _item_crs(path: str, item: pystac.Item) -> CRS:
@@ -110,16 +154,6 @@ def _item_crs(path: str, item: pystac.Item) -> CRS:
     raise GlofnetError(path, "item declares no proj:code or proj:epsg")
 
 
-def _baseline(path: str, value: Any) -> tuple[int, ...] | None:
-    """``"04.00"`` → (4, 0); compared as numbers, so "3.01" is older than "04.00"."""
-    if value is None:
-        return None
-    try:
-        return tuple(int(part) for part in str(value).split("."))
-    except ValueError:
-        raise GlofnetError(path, f"s2:processing_baseline {value!r} is not like '04.00'") from None
-
-
 def _origin(document: dict[str, Any], path: str) -> str:
     """Where the source item lives: its own absolute self/canonical URL, else the file read."""
     for rel in ("self", "canonical"):
@@ -131,7 +165,7 @@ def _origin(document: dict[str, Any], path: str) -> str:
 
 
 def read_scene(href: str | Path, read_href_modifier: HrefModifier | None = None) -> SourceScene:
-    """Read and check one Earth Search Sentinel-2 L2A item (a local path or a URL)."""
+    """Read and check one Sentinel-2 L2A item of any provider form (a local path or a URL)."""
     path = str(href)
     try:
         document = json.loads(pystac.StacIO.default().read_text(path))
@@ -142,17 +176,21 @@ def read_scene(href: str | Path, read_href_modifier: HrefModifier | None = None)
         raise GlofnetError(path, "item has no datetime")
     if item.datetime.tzinfo is None:
         raise GlofnetError(path, "item datetime has no time zone")
-    applied = item.properties.get("earthsearch:boa_offset_applied")
-    if applied is not None and not isinstance(applied, bool):
-        raise GlofnetError(path, f"earthsearch:boa_offset_applied must be true or false, not {applied!r}")
+    properties = item.properties
+    flag = offset_flag(path, properties)
+    found = baseline(path, properties)
+    version = None if found is None else found[1]
     return SourceScene(
         path=path,
         item=item,
         crs=_item_crs(path, item),
         datetime=item.datetime.astimezone(dt.UTC),
-        baseline=_baseline(path, item.properties.get("s2:processing_baseline")),
-        boa_offset_applied=applied,
+        baseline=version,
+        boa_offset_applied=flag,
         origin_href=_origin(document, path),
+        form=detect(item.collection_id or document.get("collection"), properties, set(item.assets)),
+        radiometry=_scene_rule(path, item, flag, version),
+        baseline_text=None if found is None else found[0],
         read_href_modifier=read_href_modifier,
     )
 

@@ -1,12 +1,15 @@
-"""Synthetic Sentinel-2 L2A scenes over the lake, written the way Earth Search publishes them.
+"""Synthetic Sentinel-2 L2A scenes over the lake, written the way the providers publish them.
 
-Each scene is ``sentinel2/<item-id>/<item-id>.json`` (an Earth Search v1-style item) beside one
-COG per band (uint16 DN, 10 m or 20 m) and ``SCL.tif`` (20 m). The landscape: the lake basin
-filled to the time line's area (water fills the basin from its deepest part), ice in the rest of
-the basin and on the glacier tongue east of it, bedrock elsewhere, seasonal snow, and clouds with
-cirrus edges and offset shadows. Clouds are drawn on the 20 m grid so the SCL and the 10 m truth
-agree. The truth (per scene: planted lake area, cloud and snow fractions, and a 10 m truth raster
-of masked / water / snow-ice pixels) goes into truth.json and ``truth/sentinel2/``.
+Each scene is ``sentinel2/<item-id>/<item-id>.json`` beside one COG per band (uint16 DN, 10 m or
+20 m) and the SCL (20 m), in one of the provider forms of :mod:`.sample_items`: mostly Earth
+Search v1 (harmonized DN from baseline 04.00 on, flag true; one scene mis-flagged false, as
+earth-search#66 reports), some Earth Search v0 and some Planetary Computer (ESA's DN). The
+landscape: the lake basin filled to the time line's area (water fills the basin from its deepest
+part), ice in the rest of the basin and on the glacier tongue east of it, bedrock elsewhere,
+seasonal snow, and clouds with cirrus edges and offset shadows. Clouds are drawn on the 20 m grid
+so the SCL and the 10 m truth agree. The truth (per scene: planted lake area, cloud and snow
+fractions, and a 10 m truth raster of masked / water / snow-ice pixels) goes into truth.json and
+``truth/sentinel2/``.
 """
 
 from __future__ import annotations
@@ -17,23 +20,23 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from rasterio.warp import transform_bounds, transform_geom
+from rasterio.warp import transform_bounds
 
-from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, refine, smooth_noise, write_cog
 from stactools_glofnet.sample.framework import SampleContext
 from stactools_glofnet.sentinel2.bands import BANDS, QUANTIFICATION, SCL_KEY
+from stactools_glofnet.sentinel2.sample_items import SceneForm, SceneNames, band_files, item_document
 
 # Surface classes, their reflectance (bands in BANDS order), noise and SCL code.
 ROCK, ICE, SNOW, WATER = 0, 1, 2, 3
 REFLECTANCE = np.array(
     [
         (0.10, 0.12, 0.14, 0.20, 0.26, 0.22),  # bedrock and debris
-        (0.75, 0.73, 0.70, 0.62, 0.12, 0.09),  # glacier ice: bright, NDWI below 0.1
-        (0.90, 0.89, 0.87, 0.80, 0.08, 0.06),  # snow
+        (0.75, 0.73, 0.70, 0.62, 0.12, 0.04),  # glacier ice: bright, NDWI below 0.1, dark at 2.2 um
+        (0.90, 0.89, 0.87, 0.80, 0.08, 0.03),  # snow
         (0.06, 0.07, 0.05, 0.02, 0.012, 0.008),  # lake water: NDWI about 0.55
     ],
     dtype=np.float32,
@@ -138,8 +141,31 @@ def _clouds(rng: np.random.Generator, grid20: Grid, fraction: float) -> NDArray[
     return codes
 
 
+def scene_form(index: int, day: dt.date, first_mis_flag: dt.date | None) -> SceneForm:
+    """The provider form of the ``index``-th scene: every 5th Earth Search v0, every 5th Planetary
+    Computer, the rest Earth Search v1, of which the first at baseline 04.00 is mis-flagged."""
+    if index % 5 == 3:
+        return SceneForm("earthsearch-v0")
+    if index % 5 == 4:
+        return SceneForm("planetary-computer")
+    return SceneForm("earthsearch-v1", mis_flagged=day == first_mis_flag)
+
+
+def _first_mis_flag(schedule: list[tuple[dt.date, float]]) -> dt.date | None:
+    """The first Earth Search v1 scene at baseline >= 04.00: the one written with a wrong flag."""
+    for index, (day, _) in enumerate(schedule):
+        if index % 5 < 3 and processing_baseline(day) >= "04.00":
+            return day
+    return None
+
+
 def _scene(
-    ctx: SampleContext, landscape: Landscape, grid20: Grid, day: dt.date, cloud_fraction: float
+    ctx: SampleContext,
+    landscape: Landscape,
+    grid20: Grid,
+    day: dt.date,
+    cloud_fraction: float,
+    form: SceneForm,
 ) -> tuple[dict[str, NDArray[Any]], NDArray[np.uint8], dict[str, Any]]:
     rng = ctx.rng(f"sentinel2.scene.{day.isoformat()}")
     grid10 = landscape.grid
@@ -176,7 +202,7 @@ def _scene(
     truth_raster = (masked * TRUTH_MASKED + water * TRUTH_WATER + snow_ice * TRUTH_SNOW_ICE).astype(np.uint8)
 
     baseline = processing_baseline(day)
-    add_offset = 1000.0 if baseline >= "04.00" else 0.0
+    add_offset = form.dn_offset(baseline)
     dn = {}
     for b, band in enumerate(BANDS):
         values = reflectance[b]
@@ -194,106 +220,11 @@ def _scene(
         "snow_fraction_bedrock": round(snow_fraction, 4),
         "snow_ice_fraction": round(float(snow_ice.mean()), 6),
         "processing_baseline": baseline,
+        "provider_form": form.name,
+        "dn_offset": add_offset,
+        "mis_flagged": form.mis_flagged,
     }
     return dn, truth_raster, truth
-
-
-def _item(
-    item_id: str, day: dt.date, index: int, grid10: Grid, grid20: Grid, truth: dict[str, Any]
-) -> dict[str, Any]:
-    baseline = truth["processing_baseline"]
-    offset_applied = baseline >= "04.00"
-    west, south, east, north = transform_bounds(grid10.crs, "EPSG:4326", *grid10.bounds)
-    footprint = transform_geom(
-        grid10.crs,
-        "EPSG:4326",
-        {
-            "type": "Polygon",
-            "coordinates": [
-                [
-                    (grid10.bounds[0], grid10.bounds[1]),
-                    (grid10.bounds[2], grid10.bounds[1]),
-                    (grid10.bounds[2], grid10.bounds[3]),
-                    (grid10.bounds[0], grid10.bounds[3]),
-                    (grid10.bounds[0], grid10.bounds[1]),
-                ]
-            ],
-        },
-    )
-    platform = "sentinel-2a" if index % 2 == 0 else "sentinel-2b"
-    stamp = f"{day:%Y%m%d}T053649"
-    mission = platform[-2:].upper()
-    assets: dict[str, Any] = {}
-    for band in BANDS:
-        grid = grid10 if band.gsd == 10 else grid20
-        assets[band.key] = {
-            "href": f"./{band.band_id}.tif",
-            "type": COG,
-            "title": f"{band.key} ({band.band_id}) - {band.gsd}m",
-            "eo:bands": [
-                {
-                    "name": band.key,
-                    "common_name": band.key,
-                    "center_wavelength": band.center_wavelength_um,
-                    "full_width_half_max": band.full_width_half_max_um,
-                }
-            ],
-            "gsd": band.gsd,
-            "proj:shape": [grid.height, grid.width],
-            "proj:transform": list(grid.transform)[:6],
-            "raster:bands": [
-                {
-                    "nodata": 0,
-                    "data_type": "uint16",
-                    "bits_per_sample": 15,
-                    "spatial_resolution": band.gsd,
-                    "scale": 0.0001,
-                    "offset": -0.1 if offset_applied else 0,
-                }
-            ],
-            "roles": ["data", "reflectance"],
-        }
-    assets[SCL_KEY] = {
-        "href": "./SCL.tif",
-        "type": COG,
-        "title": "Scene classification map (SCL)",
-        "proj:shape": [grid20.height, grid20.width],
-        "proj:transform": list(grid20.transform)[:6],
-        "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}],
-        "roles": ["data", "reflectance"],
-    }
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "stac_extensions": [
-            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
-            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
-            "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
-            "https://stac-extensions.github.io/grid/v1.0.0/schema.json",
-        ],
-        "id": item_id,
-        "bbox": [west, south, east, north],
-        "geometry": footprint,
-        "properties": {
-            "datetime": f"{day.isoformat()}T05:50:{10 + index % 40:02d}.000000Z",
-            "platform": platform,
-            "constellation": "sentinel-2",
-            "instruments": ["msi"],
-            "eo:cloud_cover": round(100 * truth["target_cloud_fraction"], 4),
-            "proj:epsg": 32643,
-            "mgrs:utm_zone": 43,
-            "mgrs:latitude_band": "S",
-            "mgrs:grid_square": "DA",
-            "grid:code": "MGRS-43SDA",
-            "s2:processing_baseline": baseline,
-            "s2:product_uri": f"{mission}_MSIL2A_{stamp}_N{baseline.replace('.', '')}_R005_T43SDA_{stamp}.SAFE",  # noqa: E501
-            "earthsearch:boa_offset_applied": offset_applied,
-        },
-        "links": [],
-        "assets": assets,
-        "collection": "sentinel-2-l2a",
-    }
 
 
 def generate(ctx: SampleContext) -> dict[str, Any]:
@@ -303,18 +234,22 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
     landscape = Landscape(ctx, grid10)
     scenes = []
     schedule = scene_schedule(ctx)
+    mis_flag = _first_mis_flag(schedule)
     for index, (day, cloud_fraction) in enumerate(progress(schedule, desc="sample sentinel2", unit="scene")):
-        dn, truth_raster, truth = _scene(ctx, landscape, grid20, day, cloud_fraction)
-        platform_letter = "A" if index % 2 == 0 else "B"
-        item_id = f"S2{platform_letter}_43SDA_{day:%Y%m%d}_0_L2A"
+        form = scene_form(index, day, mis_flag)
+        dn, truth_raster, truth = _scene(ctx, landscape, grid20, day, cloud_fraction, form)
+        names = SceneNames(day, index, truth["processing_baseline"])
+        item_id = names.item_id(form.name)
         folder = f"sentinel2/{item_id}"
-        for band in BANDS:
-            grid = grid10 if band.gsd == 10 else grid20
-            write_cog(ctx.path(f"{folder}/{band.band_id}.tif"), dn[band.key], grid, nodata=0)
-        write_cog(ctx.path(f"{folder}/SCL.tif"), dn[SCL_KEY], grid20, nodata=0)
+        files = band_files(form.name, names)
+        for key, values in dn.items():
+            grid = grid20 if key == SCL_KEY or next(b for b in BANDS if b.key == key).gsd == 20 else grid10
+            write_cog(ctx.path(f"{folder}/{files[key]}"), values, grid, nodata=0)
         truth_path = f"truth/sentinel2/{item_id}.tif"
         write_cog(ctx.path(truth_path), truth_raster, grid10, nodata=None)
-        write_json(ctx.path(f"{folder}/{item_id}.json"), _item(item_id, day, index, grid10, grid20, truth))
+        cloud = round(100 * truth["target_cloud_fraction"], 4)
+        document = item_document(form, names, {10: grid10, 20: grid20}, cloud)
+        write_json(ctx.path(f"{folder}/{item_id}.json"), document)
         scenes.append({"id": item_id, "truth_raster": truth_path, **truth})
     return {
         "grid_10m": grid10.to_dict(),

@@ -1,0 +1,78 @@
+"""Item indexes: every collection publishes its items as one stac-geoparquet file, a collection asset.
+
+With it, DuckDB, pyarrow, GeoPandas or rustac users search a collection offline (bbox, datetime,
+any property) without walking the JSON, whatever the layout (direct links or partitions). Hrefs
+inside the file (assets, the ``canonical`` link to the item JSON) are relative to the file, which
+sits beside ``collection.json``; they resolve the same way on disk, over HTTP and on S3.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pystac
+from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
+
+from stactools_glofnet.core.assets import file_asset
+from stactools_glofnet.core.constants import GEOJSON, INDEX_ASSET, PARQUET
+
+INDEX_FILE = "items.parquet"
+STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
+
+
+def _relative(href: str, directory: Path) -> str:
+    if "://" in href:
+        return href
+    return "./" + Path(os.path.relpath(href, directory)).as_posix()
+
+
+def index_record(item: pystac.Item, directory: Path) -> dict[str, Any]:
+    """``item`` as the index stores it: hrefs relative to ``directory``, a ``canonical`` link to its JSON."""
+    record = item.to_dict(include_self_link=False, transform_hrefs=False)
+    for asset in record["assets"].values():
+        asset["href"] = _relative(asset["href"], directory)
+    links = [link for link in record["links"] if link["rel"] not in STRUCTURAL_RELS]
+    for link in links:
+        link["href"] = _relative(link["href"], directory)
+    self_href = item.get_self_href()
+    assert self_href is not None, f"item {item.id} is not laid out"
+    links.insert(0, {"rel": "canonical", "href": _relative(self_href, directory), "type": GEOJSON})
+    record["links"] = links
+    return record
+
+
+def write_item_index(collection: pystac.Collection) -> Path | None:
+    """Write ``items.parquet`` beside the laid-out ``collection`` and add it as its ``items`` asset.
+
+    Items are written sorted by id; the file is deterministic for the same items. Returns the
+    path, or None for a collection without items.
+    """
+    href = collection.get_self_href()
+    assert href is not None, f"collection {collection.id} is not laid out"
+    directory = Path(href).parent
+    items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
+    if not items:
+        return None
+    path = directory / INDEX_FILE
+    records = [index_record(item, directory) for item in items]
+    to_parquet(parse_stac_items_to_arrow(records), path, compression="zstd")
+    definition = pystac.ItemAssetDefinition.create(
+        title="Item index (stac-geoparquet)",
+        description=(
+            f"All {len(items)} items of the collection, one row each, for offline search with DuckDB, "
+            "pyarrow or rustac; hrefs are relative to this file."
+        ),
+        media_type=PARQUET,
+        roles=["stac-items", "metadata"],
+    )
+    collection.add_asset(INDEX_ASSET, file_asset(definition, path))
+    return path
+
+
+def write_item_indexes(root: pystac.Catalog) -> None:
+    """An index for every collection under ``root`` (or ``root`` itself when it is a collection)."""
+    collections = [root] if isinstance(root, pystac.Collection) else list(root.get_all_collections())
+    for collection in collections:
+        write_item_index(collection)
