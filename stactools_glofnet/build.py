@@ -107,7 +107,7 @@ def _summary(wing: Wing, collection: pystac.Collection) -> str:
     items = list(collection.get_items(recursive=True))
     kept = sum(GlofnetExtension.ext(i).days or 0 for i in items) if wing.modality == "modis" else len(items)
     skipped = GlofnetExtension.ext(collection).skipped or []
-    return Skips(wing.modality, records=list(skipped)).summary(kept, wing.unit)
+    return Skips(wing.modality, entries=list(skipped)).summary(kept, wing.unit)
 
 
 def _build_wings(

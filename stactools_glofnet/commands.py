@@ -38,16 +38,19 @@ ENGINE_OPTIONS = (
     click.option(
         "--workers",
         type=click.IntRange(min=0, max=MAX_WORKERS),
-        default=0,
-        show_default=True,
-        help="Run the harmonized cube's tiles on a local dask.distributed cluster of this many worker "
-        f"processes (0: in this process; at most {MAX_WORKERS}, four per core). The output is identical.",
+        default=None,
+        envvar="GLOFNET_WORKERS",
+        help="Worker processes of the local dask.distributed cluster the build runs on: scenes, "
+        "image pairs, days and cube tiles side by side (default: one per core; 0: all in this "
+        f"process; at most {MAX_WORKERS}, four per core; also $GLOFNET_WORKERS). The output is "
+        "identical whatever the number.",
     ),
     click.option(
         "--scheduler",
         metavar="ADDRESS",
         default=None,
-        help="Run them on an existing dask.distributed scheduler instead, e.g. tcp://10.0.0.5:8786.",
+        help="Run on an existing dask.distributed scheduler instead, e.g. tcp://10.0.0.5:8786 (its "
+        "workers must see SOURCE and DEST at the same paths).",
     ),
 )
 
@@ -107,7 +110,11 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _settings(build: Any, schema_dirs: tuple[Path, ...], options: dict[str, Any]) -> Any:
-    """The build settings from the shared build options."""
+    """The build settings from the shared build options (no ``--workers``: one per core)."""
+    from stactools_glofnet.core.engine import default_workers
+
+    if options.get("workers") is None:
+        options = {**options, "workers": 0 if options.get("scheduler") else default_workers()}
     return build.BuildSettings(schema_dirs=schema_dirs, **options)
 
 

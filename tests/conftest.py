@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -9,7 +10,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,16 @@ REQUIRE_SHARED_ENV = "GLOFNET_REQUIRE_SHARED"
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every test session gets its own sample and schema cache, and no ambient schema dir."""
+    """Every test session gets its own sample and schema cache, and no ambient schema dir.
+
+    Commands build in their own process (``GLOFNET_WORKERS=0``) unless a test says otherwise: a
+    local cluster per command would cost seconds each; the engines are tested on their own.
+    """
     cache = tmp_path_factory.mktemp("cache")
-    saved = {k: os.environ.get(k) for k in ("GLOFNET_CACHE_DIR", "GLOFNET_SCHEMA_DIR", "SOURCE_DATE_EPOCH")}
+    names = ("GLOFNET_CACHE_DIR", "GLOFNET_SCHEMA_DIR", "SOURCE_DATE_EPOCH", "GLOFNET_WORKERS")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["GLOFNET_CACHE_DIR"] = str(cache)
+    os.environ["GLOFNET_WORKERS"] = "0"
     os.environ.pop("GLOFNET_SCHEMA_DIR", None)
     os.environ.pop("SOURCE_DATE_EPOCH", None)
     yield cache
@@ -88,20 +96,99 @@ def built_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 STANDALONE = ("sentinel2", "itslive", "modis", "harmonized", "events")
 
 
+@dataclass
+class DaskCluster:
+    """A dask scheduler and its workers, each a separate process on 127.0.0.1."""
+
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
-def standalone(tmp_path_factory: pytest.TempPathFactory, small_sample: Path) -> dict[str, Path]:
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """``dask scheduler`` and two single-threaded ``dask worker`` processes (with nannies)."""
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    processes: list[subprocess.Popen[bytes]] = []
+    with ExitStack() as logs:
+
+        def start(module: str, name: str, *arguments: str) -> subprocess.Popen[bytes]:
+            log = logs.enter_context((folder / f"{name}.log").open("wb"))
+            command = [sys.executable, "-m", f"distributed.cli.{module}", *arguments, "--no-dashboard"]
+            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log))
+            return processes[-1]
+
+        try:
+            scheduler = start(
+                "dask_scheduler",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--scheduler-file",
+                str(scheduler_file),
+            )
+            deadline = time.monotonic() + 60
+            while not scheduler_file.exists():
+                if time.monotonic() > deadline or scheduler.poll() is not None:
+                    raise RuntimeError(f"the dask scheduler did not start (see {folder})")
+                time.sleep(0.1)
+            address = json.loads(scheduler_file.read_text())["address"]
+            workers = [
+                start(
+                    "dask_worker",
+                    f"worker-{n}",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--local-directory",
+                    str(folder / f"worker-{n}"),
+                )
+                for n in range(2)
+            ]
+            with Client(address, timeout="30s") as client:  # type: ignore[no-untyped-call]
+                client.wait_for_workers(2, timeout=60)
+            yield DaskCluster(address, scheduler, workers)
+        finally:
+            for process in reversed(processes):
+                _stop(process)
+
+
+@pytest.fixture(scope="session")
+def standalone(
+    tmp_path_factory: pytest.TempPathFactory, small_sample: Path, dask_cluster: DaskCluster
+) -> dict[str, Path]:
     """Each modality built alone by ``create-collection`` and then moved to another directory.
 
-    The harmonized collection runs its cube on a local two-worker dask cluster.
+    Every modality runs on the dask cluster of separate processes (``--scheduler``), while the
+    session catalog is built in one process: tests compare the two byte for byte.
     """
     from stactools_glofnet.build import BuildSettings, create_collection
 
     built = tmp_path_factory.mktemp("standalone")
     moved = tmp_path_factory.mktemp("moved")
     paths = {}
+    settings = BuildSettings(scheduler=dask_cluster.address)
     for modality in STANDALONE:
-        workers = 2 if modality == "harmonized" else 0
-        create_collection(modality, small_sample, built / modality, settings=BuildSettings(workers=workers))
+        create_collection(modality, small_sample, built / modality, settings=settings)
         paths[modality] = Path(shutil.move(built / modality, moved / modality))
     return paths
 

@@ -444,8 +444,8 @@ def test_split_items_hold_their_rows_and_select_their_days(
 
 
 # ------------------------------------------------------------------ dask.distributed engine
-def test_a_local_dask_cluster_writes_the_same_cube(built_catalog: Path, standalone: dict[str, Path]) -> None:
-    dest = standalone["harmonized"]  # built alone, on a two-worker local cluster
+def test_a_dask_cluster_writes_the_same_cube(built_catalog: Path, standalone: dict[str, Path]) -> None:
+    dest = standalone["harmonized"]  # built alone, on a dask scheduler with two worker processes
     serial = built_catalog / "glofnet-harmonized"
 
     def cube_files(root: Path) -> list[str]:

@@ -1,14 +1,19 @@
 """Where independent pieces of work run: in this process, or on a dask.distributed cluster.
 
-Work is mapped over jobs with :meth:`Engine.map`; results come back in job order whatever the
-engine, so a build is byte-identical with or without a cluster. A job must be a picklable
-value and the function a module-level function, because a cluster runs them in other processes.
+Work is mapped over jobs with :meth:`Engine.map` (all results at once) or :meth:`Engine.imap`
+(results streamed, a bounded number in flight, so memory does not grow with the number of
+jobs); results come back in job order whatever the engine, so a build is byte-identical with or
+without a cluster. A job must be a picklable value and the function a module-level function,
+because a cluster runs them in other processes. A worker lost mid-job has its jobs rerun by
+Dask; a job that keeps losing its worker ends the build with one line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +31,10 @@ class Engine(Protocol):
         """``[function(job) for job in jobs]``, possibly in parallel."""
         ...
 
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        """``function(job)`` for each job, yielded in job order, a bounded number computed ahead."""
+        ...
+
 
 class SerialEngine:
     """Runs every job in this process, one after another."""
@@ -33,6 +42,11 @@ class SerialEngine:
     def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
         """Run the jobs in order."""
         return [function(job) for job in jobs]
+
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        """Run the jobs in order, one at a time."""
+        for job in jobs:
+            yield function(job)
 
 
 class DistributedEngine:
@@ -45,8 +59,53 @@ class DistributedEngine:
     def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
         """Submit every job, then gather the results in job order."""
         futures = self.client.map(function, list(jobs), pure=False)
-        results: list[R] = self.client.gather(futures)
+        with _lost_workers_reported():
+            results: list[R] = self.client.gather(futures)
         return results
+
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        """Keep two jobs per worker thread in flight; yield each result in job order."""
+        ahead = max(2, 2 * sum(self.client.nthreads().values()))
+        pending: deque[Any] = deque()
+        iterator = iter(jobs)
+        try:
+            for job in iterator:
+                pending.append(self.client.submit(function, job, pure=False))
+                if len(pending) >= ahead:
+                    yield self._take(pending)
+            while pending:
+                yield self._take(pending)
+        finally:
+            for future in pending:
+                future.cancel()
+
+    @staticmethod
+    def _take(pending: deque[Any]) -> Any:
+        future = pending.popleft()
+        with _lost_workers_reported():
+            result = future.result()
+        future.release()
+        return result
+
+
+@contextmanager
+def _lost_workers_reported() -> Iterator[None]:
+    """Turn Dask's "a job killed its workers too often" into one line."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as error:
+        task = error.args[0] if error.args else "a task"
+        raise GlofnetError(
+            "dask", f"workers were lost while running {task} (retried until Dask gave up)"
+        ) from None
+
+
+def default_workers() -> int:
+    """One worker per core this process may use; 0 (no cluster) on a single core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores if cores > 1 else 0
 
 
 @contextmanager
@@ -66,7 +125,7 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
+            client = Client(scheduler, timeout="10s", set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as error:
             raise GlofnetError(scheduler, f"cannot reach the dask scheduler ({error})") from None
         with client:
@@ -81,7 +140,7 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
             host="127.0.0.1",
             dashboard_address=None,
         ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
+        Client(cluster, set_as_default=False) as client,  # type: ignore[no-untyped-call]
     ):
         logger.info("running on a local dask cluster of %d workers", workers)
         yield DistributedEngine(client)

@@ -13,3 +13,7 @@ class GlofnetError(Exception):
         self.path = str(path)
         self.reason = " ".join(reason.split())
         super().__init__(f"{self.path}: {self.reason}")
+
+    def __reduce__(self) -> tuple[type[GlofnetError], tuple[str, str]]:
+        """Pickle by path and reason (errors travel back from Dask workers)."""
+        return (type(self), (self.path, self.reason))

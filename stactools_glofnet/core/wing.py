@@ -65,7 +65,12 @@ class Skips:
 
     modality: Modality
     strict: bool = False
-    records: list[dict[str, str]] = field(default_factory=list)
+    entries: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict[str, str]]:
+        """The skips sorted by id and reason: the same whatever order a parallel build met them in."""
+        return sorted(self.entries, key=lambda r: (r["id"], r["reason"], r["kind"]))
 
     def add(
         self, input_id: str, reason: str, *, kind: SkipKind = "input", path: Path | str | None = None
@@ -74,7 +79,7 @@ class Skips:
         if self.strict and kind == "input":
             raise GlofnetError(path or input_id, f"{reason} (--strict: inputs are not skipped)")
         logger.info("%s: skipped %s: %s", self.modality, input_id, reason)
-        self.records.append({"id": input_id, "reason": reason, "kind": kind})
+        self.entries.append({"id": input_id, "reason": reason, "kind": kind})
 
     def add_error(self, input_id: str, error: GlofnetError, source_dir: Path) -> None:
         """Record an input that failed to read or check; the reason names the file within SOURCE."""

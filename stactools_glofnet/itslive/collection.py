@@ -8,6 +8,7 @@ time), then sorted by mid_date and rechunked for time-series reads (all dates x 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,11 @@ from stactools_glofnet.core.preview import (
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
-from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
-from stactools_glofnet.itslive.discover import discover
+from stactools_glofnet.core.wing import BuildOptions, SkipKind, Skips, WingInputs
+from stactools_glofnet.itslive.discover import discover, load
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
+from stactools_glofnet.itslive.read import Granule
 from stactools_glofnet.itslive.series import daily_series
 
 logger = logging.getLogger(__name__)
@@ -186,10 +188,57 @@ def _variable_attrs() -> dict[str, dict[str, Any]]:
     return attrs
 
 
+@dataclass(frozen=True)
+class _PairJob:
+    """One image pair to filter on the build's engine: a granule file, or a decoded cube layer."""
+
+    pair: Path | Granule
+    content: CatalogContent
+    workdir: Path
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class _PairDone:
+    """What a pair job sends back: the item (COGs on disk), its cube layer and trunk statistics."""
+
+    pair_id: str
+    path: Path
+    item: pystac.Item | None = None
+    layer: xr.Dataset | None = None
+    measurement: dict[str, Any] | None = None
+    skipped: tuple[str, SkipKind] | None = None
+    error: GlofnetError | None = None
+
+
+def _pair_job(job: _PairJob) -> _PairDone:
+    """Read (a file), check, filter and write one pair."""
+    pair_id = job.pair.stem if isinstance(job.pair, Path) else job.pair.id
+    path = job.pair if isinstance(job.pair, Path) else job.pair.path
+    try:
+        granule = load(job.pair)
+        unsafe = unsafe_name_reason(granule.id)
+        if unsafe is not None:
+            raise GlofnetError(granule.path, unsafe)
+        result = filter_granule(granule, job.content)
+    except GlofnetError as error:
+        return _PairDone(pair_id, path, error=error)
+    if isinstance(result, Skipped):
+        return _PairDone(result.granule.id, path, skipped=(result.reason, result.kind))
+    measurement = {
+        "mid_date": pd.Timestamp(granule.centre).tz_convert("UTC"),
+        "glacier_mean": result.glacier_mean,
+        "glacier_p90": result.glacier_p90,
+    }
+    item = item_from_granule(result, job.content, job.workdir / granule.id)
+    return _PairDone(granule.id, path, item=item, layer=_layer(result, job.grid), measurement=measurement)
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """ITS_LIVE's front door: every image pair under ``SOURCE/itslive`` filtered into the collection.
 
-    Pairs come from granule files (``*.nc``) and datacubes (``*.zarr``), each pair once. Inputs
+    Pairs come from granule files (``*.nc``) and datacubes (``*.zarr``), each pair once, and are
+    filtered side by side on ``options.engine``, collected in input order. Inputs
     that cannot be read or named are skipped and listed (``options.strict``: an error); so are
     pairs the QC rules reject. Files are written in ``workdir``.
     """
@@ -206,28 +255,18 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     items: list[pystac.Item] = []
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
-    pairs = found.granules(skips, source_dir)
-    for granule in progress(pairs, total=len(found), desc="itslive pairs", unit="pair"):
-        try:
-            unsafe = unsafe_name_reason(granule.id)
-            if unsafe is not None:
-                raise GlofnetError(granule.path, unsafe)
-            result = filter_granule(granule, content)
-        except GlofnetError as error:
-            skips.add_error(granule.id, error, source_dir)
-            continue
-        if isinstance(result, Skipped):
-            skips.add(result.granule.id, result.reason, kind=result.kind, path=granule.path)
-            continue
-        items.append(item_from_granule(result, content, workdir / result.granule.id))
-        cube.append(_layer(result, grid))
-        measurements.append(
-            {
-                "mid_date": pd.Timestamp(result.granule.centre).tz_convert("UTC"),
-                "glacier_mean": result.glacier_mean,
-                "glacier_p90": result.glacier_p90,
-            }
-        )
+    jobs = (_PairJob(pair, content, workdir, grid) for pair in found.granules(skips, source_dir))
+    for done in progress(
+        options.engine.imap(_pair_job, jobs), total=len(found), desc="itslive pairs", unit="pair"
+    ):
+        if done.error is not None:
+            skips.add_error(done.pair_id, done.error, source_dir)
+        elif done.skipped is not None:
+            skips.add(done.pair_id, done.skipped[0], kind=done.skipped[1], path=done.path)
+        elif done.item is not None and done.layer is not None and done.measurement is not None:
+            items.append(done.item)
+            cube.append(done.layer)
+            measurements.append(done.measurement)
     logger.info(skips.summary(len(items), "granule"))
     if not items:
         raise skips.nothing_usable(source_dir, "granule")

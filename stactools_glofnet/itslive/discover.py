@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stactools_glofnet.core.config import CatalogContent
-from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.output import is_output
 from stactools_glofnet.core.wing import Skips
 from stactools_glofnet.itslive.cube import CubeWindow, cube_layers, open_cube
@@ -36,18 +35,16 @@ class Inputs:
         """Image pairs to look at: one per file, one per cube layer."""
         return len(self.files) + sum(cube.layers for cube in self.cubes)
 
-    def granules(self, skips: Skips, source_dir: Path) -> Iterator[Granule]:
-        """Every pair once, files first; pairs left out (unreadable, read elsewhere) go to ``skips``."""
+    def granules(self, skips: Skips, source_dir: Path) -> Iterator[Path | Granule]:
+        """Every pair once, files first (as paths, read by :func:`load`, so on the build's engine).
+
+        Datacube layers come decoded (a window of the cube, small); a layer whose pair is also a
+        file, and the inputs discovery could not use, go to ``skips``.
+        """
         for missed in self.missed:
             skips.add(missed["id"], missed["reason"], kind="input", path=source_dir / missed["id"])
         seen = {path.stem: path.name for path in self.files}
-        for path in self.files:
-            try:
-                granule = read_granule(path)
-            except GlofnetError as error:
-                skips.add_error(path.stem, error, source_dir)
-                continue
-            yield granule
+        yield from self.files
         for cube in self.cubes:
             for granule in cube_layers(cube):
                 if granule.id in seen:
@@ -57,6 +54,11 @@ class Inputs:
                     continue
                 seen[granule.id] = f"a layer of {cube.path.name}"
                 yield granule
+
+
+def load(pair: Path | Granule) -> Granule:
+    """The granule of one pair from :meth:`Inputs.granules` (read now if it is a file)."""
+    return read_granule(pair) if isinstance(pair, Path) else pair
 
 
 def discover(source_dir: Path, content: CatalogContent) -> Inputs:

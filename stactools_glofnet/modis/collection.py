@@ -6,9 +6,11 @@ sums of its year (for the yearly mean COGs), so memory does not grow with the re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ from stactools_glofnet.core.stac import (
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.modis.analysis import trend_and_seasonality
 from stactools_glofnet.modis.discover import discover
-from stactools_glofnet.modis.process import Day, process_day, utm_grid
+from stactools_glofnet.modis.process import Day, TileSource, process_day, utm_grid
 
 logger = logging.getLogger(__name__)
 LINEAGE = (
@@ -208,10 +210,34 @@ def _trend(series: pd.DataFrame, content: CatalogContent) -> dict[str, Any]:
         return {"estimated": False, "reason": f"not estimated: {error}"}
 
 
+DAYS_PER_JOB = 32
+"""Days per job on the build's engine: a day is a few small reads, too little work for a task."""
+
+
+@dataclass(frozen=True)
+class _DaysJob:
+    """Consecutive days to mosaic and check on the build's engine."""
+
+    content: CatalogContent
+    days: list[tuple[dt.date, dict[str, TileSource]]]
+
+
+def _days_job(job: _DaysJob) -> list[tuple[dt.date, Day | GlofnetError]]:
+    """Each day's LST on the UTM grid, or the error that left it out."""
+    done: list[tuple[dt.date, Day | GlofnetError]] = []
+    for day, sources in job.days:
+        try:
+            done.append((day, process_day(job.content, day, sources)))
+        except GlofnetError as error:
+            done.append((day, error))
+    return done
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection.
 
-    Files are written in ``workdir``. Inputs left out (a superseded production, a tile the AOI
+    Files are written in ``workdir``; days are read and mosaicked side by side on
+    ``options.engine`` and collected in date order. Inputs left out (a superseded production, a tile the AOI
     does not need, an unreadable file) are listed in ``glofnet:skipped`` (``options.strict``: an
     error).
     """
@@ -238,11 +264,12 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
-    for day, sources in progress(list(days.items()), desc="modis days", unit="day"):
-        try:
-            result = process_day(content, day, sources)
-        except GlofnetError as error:
-            skips.add_error(day.isoformat(), error, source_dir)
+    ordered = list(days.items())
+    jobs = (_DaysJob(content, ordered[i : i + DAYS_PER_JOB]) for i in range(0, len(ordered), DAYS_PER_JOB))
+    done_days = (done for batch in options.engine.imap(_days_job, jobs) for done in batch)
+    for day, result in progress(done_days, total=len(days), desc="modis days", unit="day"):
+        if isinstance(result, GlofnetError):
+            skips.add_error(day.isoformat(), result, source_dir)
             continue
         record = years.setdefault(day.year, _Year(grid.shape))
         record.add(result)

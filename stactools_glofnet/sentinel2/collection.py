@@ -9,6 +9,8 @@ baseline, so one scale/offset describes the whole collection); cloud-masked pixe
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -50,7 +52,7 @@ from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
-from stactools_glofnet.sentinel2.patches import PatchWriter, augmentation_rule
+from stactools_glofnet.sentinel2.patches import PatchWriter, ScenePatches, augmentation_rule, cut_patches
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
 from stactools_glofnet.sentinel2.read import SourceScene, read_scene
 
@@ -357,12 +359,69 @@ def create_item(source: Path | str, directory: Path, options: BuildOptions) -> p
     return item_from_scene(result, options.content, directory)
 
 
+@dataclass(frozen=True)
+class _SceneJob:
+    """One scene to process on the build's engine (a Dask worker or this process)."""
+
+    path: Path
+    scene: SourceScene
+    content: CatalogContent
+    directory: Path
+
+
+@dataclass(frozen=True)
+class _SceneDone:
+    """What a scene job sends back: small values only (its COGs are already on disk)."""
+
+    path: Path
+    scene_id: str
+    item: pystac.Item | None = None
+    row: dict[str, Any] | None = None
+    patches: ScenePatches | None = None
+    skipped: Skipped | None = None
+    error: GlofnetError | None = None
+
+
+def _scene_job(job: _SceneJob) -> _SceneDone:
+    """Process one scene: COGs and thumbnail written, item, lake-area row and patches returned."""
+    content = job.content
+    try:
+        result = process_scene(job.scene, content)
+    except GlofnetError as error:
+        return _SceneDone(job.path, job.scene.id, error=error)
+    if isinstance(result, Skipped):
+        row = _lake_row(result, content) if result.kind == "quality" else None
+        return _SceneDone(job.path, job.scene.id, row=row, skipped=result)
+    day = job.scene.datetime.date()
+    split = content.splits.split_of(day)
+    patches = None
+    if split is not None:
+        patches = cut_patches(content, job.scene.id, day, split, result.grid, result.reflectance)
+    item = item_from_scene(result, content, job.directory)
+    return _SceneDone(job.path, job.scene.id, item=item, row=_lake_row(result, content), patches=patches)
+
+
+def _scene_jobs(
+    paths: list[Path], source_dir: Path, workdir: Path, options: BuildOptions, skips: Skips
+) -> Iterator[_SceneJob]:
+    """Read each source item (cheap: its JSON) and check it; the pixels are left to the jobs."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            scene = _read_checked(path, seen, source_dir, options)
+        except GlofnetError as error:
+            skips.add_error(path.parent.name, error, source_dir)
+            continue
+        yield _SceneJob(path, scene, options.content, workdir / scene.id)
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """Sentinel-2's front door: every scene under ``SOURCE/sentinel2`` into the collection.
 
-    Files are written in ``workdir``. Scenes that cannot be used (unreadable, outside the AOI,
-    unsafe or duplicate ids) are skipped and listed in ``glofnet:skipped`` (``options.strict``:
-    an error); so are scenes too cloudy.
+    Files are written in ``workdir``. Scenes are processed side by side on ``options.engine``
+    and collected in path order, so the output does not depend on the engine. Scenes that cannot
+    be used (unreadable, outside the AOI, unsafe or duplicate ids) are skipped and listed in
+    ``glofnet:skipped`` (``options.strict``: an error); so are scenes too cloudy.
     """
     source_dir = inputs.require_source("sentinel2")
     content = options.content
@@ -373,24 +432,18 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     items: list[pystac.Item] = []
     rows: list[dict[str, Any]] = []
     skips = Skips("sentinel2", options.strict)
-    seen: dict[str, Path] = {}
-    for path in progress(paths, desc="sentinel2 scenes", unit="scene"):
-        try:
-            scene = _read_checked(path, seen, source_dir, options)
-            result = process_scene(scene, content)
-        except GlofnetError as error:
-            skips.add_error(path.parent.name, error, source_dir)
-            continue
-        if isinstance(result, Skipped):
-            skips.add(scene.id, result.reason, kind=result.kind, path=path)
-            if result.kind == "quality":
-                rows.append(_lake_row(result, content))
-            continue
-        rows.append(_lake_row(result, content))
-        items.append(item_from_scene(result, content, workdir / scene.id))
-        split = content.splits.split_of(scene.datetime.date())
-        if split is not None:
-            patches.add_scene(scene.id, scene.datetime.date(), split, result.grid, result.reflectance)
+    jobs = _scene_jobs(paths, source_dir, workdir, options, skips)
+    done_scenes = options.engine.imap(_scene_job, jobs)
+    for done in progress(done_scenes, total=len(paths), desc="sentinel2 scenes", unit="scene"):
+        if done.error is not None:
+            skips.add_error(done.path.parent.name, done.error, source_dir)
+        elif done.skipped is not None:
+            skips.add(done.scene_id, done.skipped.reason, kind=done.skipped.kind, path=done.path)
+        if done.row is not None:
+            rows.append(done.row)
+        if done.item is not None:
+            items.append(done.item)
+            patches.append(done.patches)
     logger.info(skips.summary(len(items), "scene"))
     if not items:
         raise skips.nothing_usable(source_dir, "scene")

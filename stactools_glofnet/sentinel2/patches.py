@@ -78,6 +78,52 @@ def _augmentation_for(patch_id: str, choices: Sequence[str]) -> str:
     return choices[zlib.crc32(patch_id.encode()) % len(choices)]
 
 
+@dataclass(frozen=True)
+class ScenePatches:
+    """One scene's patches, cut and augmented, ready to append (small: a few windows)."""
+
+    day: dt.date
+    split: SplitName
+    records: list[dict[str, Any]]
+
+
+def cut_patches(
+    content: CatalogContent,
+    scene_id: str,
+    day: dt.date,
+    split: SplitName,
+    grid: Grid,
+    reflectance: dict[str, NDArray[np.float32]],
+) -> ScenePatches | None:
+    """Cut, label and (train only) augment the scene's patches; None where no window fits."""
+    params = content.processing.sentinel2
+    size = params.patch_size
+    aoi, windows = patch_windows(content)
+    col_off = round((grid.transform.c - aoi.transform.c) / grid.transform.a)
+    row_off = round((aoi.transform.f - grid.transform.f) / -grid.transform.e)
+    stack = np.stack([reflectance[key] for key in params.patch_bands])
+    label = glof_label(content, day)
+    records: list[dict[str, Any]] = []
+    for window in windows:
+        row, col = window.row - row_off, window.col - col_off
+        if row < 0 or col < 0 or row + size > grid.height or col + size > grid.width:
+            continue
+        data = np.ascontiguousarray(stack[:, row : row + size, col : col + size])
+        patch_id = f"{scene_id}_w{window.index}"
+        base = {"scene_id": scene_id, "window": window.index, "origin": patch_id, "label": label}
+        records.append({**base, "patch_id": patch_id, "augmentation": "none", "data": data})
+        if split != "train":
+            continue
+        augmentations = list(params.augmentations)
+        chosen = augmentations if label == GLOF else [_augmentation_for(patch_id, augmentations)]
+        for name in chosen:
+            augmented = np.ascontiguousarray(AUGMENT[name](data))
+            records.append(
+                {**base, "patch_id": f"{patch_id}_{name}", "augmentation": name, "data": augmented}
+            )
+    return ScenePatches(day, split, records) if records else None
+
+
 class PatchWriter:
     """Appends each scene's patches to a Zarr store, then normalizes with train statistics."""
 
@@ -86,56 +132,26 @@ class PatchWriter:
         self.path = path
         self.content = content
         self.params = content.processing.sentinel2
-        self.aoi, self.windows = patch_windows(content)
         self.bands = list(self.params.patch_bands)
         self.written = 0
 
-    def add_scene(
-        self,
-        scene_id: str,
-        day: dt.date,
-        split: SplitName,
-        grid: Grid,
-        reflectance: dict[str, NDArray[np.float32]],
-    ) -> int:
-        """Cut, label and (train only) augment the scene's patches; returns how many were added."""
-        size = self.params.patch_size
-        col_off = round((grid.transform.c - self.aoi.transform.c) / grid.transform.a)
-        row_off = round((self.aoi.transform.f - grid.transform.f) / -grid.transform.e)
-        stack = np.stack([reflectance[key] for key in self.bands])
-        label = glof_label(self.content, day)
-        records: list[dict[str, Any]] = []
-        for window in self.windows:
-            row, col = window.row - row_off, window.col - col_off
-            if row < 0 or col < 0 or row + size > grid.height or col + size > grid.width:
-                continue
-            data = stack[:, row : row + size, col : col + size]
-            patch_id = f"{scene_id}_w{window.index}"
-            base = {"scene_id": scene_id, "window": window.index, "origin": patch_id, "label": label}
-            records.append({**base, "patch_id": patch_id, "augmentation": "none", "data": data})
-            if split != "train":
-                continue
-            augmentations = list(self.params.augmentations)
-            chosen = augmentations if label == GLOF else [_augmentation_for(patch_id, augmentations)]
-            for name in chosen:
-                augmented = np.ascontiguousarray(AUGMENT[name](data))
-                records.append(
-                    {**base, "patch_id": f"{patch_id}_{name}", "augmentation": name, "data": augmented}
-                )
-        if not records:
+    def append(self, patches: ScenePatches | None) -> int:
+        """Append one scene's patches (from :func:`cut_patches`); returns how many were added."""
+        if patches is None:
             return 0
-        n = len(records)
+        size = self.params.patch_size
+        records, n = patches.records, len(patches.records)
         dataset = xr.Dataset(
             {
                 "reflectance": (("patch", "band", "y", "x"), np.stack([r["data"] for r in records])),
                 "label": ("patch", np.array([r["label"] for r in records], dtype=np.int8)),
-                "split": ("patch", np.array([split] * n, dtype="<U8")),
+                "split": ("patch", np.array([patches.split] * n, dtype="<U8")),
                 "augmentation": ("patch", np.array([r["augmentation"] for r in records], dtype="<U16")),
                 "patch_id": ("patch", np.array([r["patch_id"] for r in records], dtype="<U64")),
                 "origin": ("patch", np.array([r["origin"] for r in records], dtype="<U64")),
                 "scene_id": ("patch", np.array([r["scene_id"] for r in records], dtype="<U64")),
                 "window": ("patch", np.array([r["window"] for r in records], dtype=np.int16)),
-                "datetime": ("patch", np.array([np.datetime64(day, "ns")] * n)),
+                "datetime": ("patch", np.array([np.datetime64(patches.day, "ns")] * n)),
             },
             coords={"band": self.bands},
         )

@@ -1,0 +1,67 @@
+"""Where a build runs: the default local cluster, and a worker lost mid-build."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+from stactools.cli.cli import cli
+
+from stactools_glofnet.core.engine import default_workers
+from tests.conftest import DaskCluster
+
+
+def test_without_workers_a_build_runs_on_a_local_cluster_of_one_worker_per_core(
+    small_sample: Path, tmp_path: Path
+) -> None:
+    assert default_workers() == (len(os.sched_getaffinity(0)) if len(os.sched_getaffinity(0)) > 1 else 0)
+    result = CliRunner(env={"GLOFNET_WORKERS": None}).invoke(
+        cli, ["glofnet", "-v", "create-collection", "modis", str(small_sample), str(tmp_path / "modis")]
+    )
+    assert result.exit_code == 0, result.output
+    expected = (
+        f"running on a local dask cluster of {default_workers()} workers" if default_workers() else "modis: "
+    )
+    assert expected in result.output
+
+
+def test_a_worker_killed_mid_build_is_survived_with_the_same_output(
+    dask_cluster: DaskCluster, small_sample: Path, built_catalog: Path, tmp_path: Path
+) -> None:
+    from distributed import Client
+
+    dest = tmp_path / "sentinel2"
+    command = [sys.executable, "-m", "stactools_glofnet", "create-collection", "sentinel2"]
+    build = subprocess.Popen(
+        [*command, str(small_sample), str(dest), "--scheduler", dask_cluster.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    killed = None
+    with Client(dask_cluster.address, timeout="20s") as client:  # type: ignore[no-untyped-call]
+        pids: dict[str, int] = client.run(os.getpid)
+        deadline = time.monotonic() + 120
+        while killed is None and build.poll() is None and time.monotonic() < deadline:
+            busy = [w for w, keys in client.processing().items() if any("_scene_job" in str(k) for k in keys)]
+            if busy:
+                killed = pids[busy[0]]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.05)
+        _, err = build.communicate(timeout=600)
+        client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker for later tests
+    assert killed is not None, "no scene job was seen running"
+    if build.returncode != 0:  # reported in one line, DEST untouched
+        assert len(err.decode().strip().splitlines()) == 1, err.decode()
+        assert not dest.exists()
+        return
+    serial = built_catalog / "glofnet-sentinel2"
+    files = [p for p in dest.rglob("*.tif")] + [dest / "lake_area.parquet"]
+    assert len(files) > 20
+    for path in files:
+        relative = path.relative_to(dest)
+        assert path.read_bytes() == (serial / relative).read_bytes(), relative
