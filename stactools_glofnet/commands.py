@@ -14,7 +14,7 @@ import click
 from stactools_glofnet.core.constants import Modality
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
-from stactools_glofnet.sample.names import DEFAULT_SEED, SIZE_NAMES
+from stactools_glofnet.sample.names import DEFAULT_SEED, SIZE_NAMES, SizeName
 
 # The library modules behind the build, sample and validate commands (and the configuration models)
 # are imported inside those commands: they pull in scipy, dask and rio-cogeo and build pydantic
@@ -206,7 +206,10 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         type=click.Choice(sorted(SIZE_NAMES)),
         default="small",
         show_default=True,
-        help="small: seconds and a few MB; full: GLOFNet scale, for benchmarks.",
+        help="small: 2018-10 to 2022-10 around the lake, seconds and a few MB; full: 2000-2024 over "
+        "the whole AOI at reduced cadences (Sentinel-2 monthly, an ITS_LIVE pair every 8 days), for "
+        "benchmarks; glofnet: the real archive cadences (Sentinel-2 every 5 days, ITS_LIVE v2 pairs, "
+        "MODIS daily; tens of GB), cut with --fraction to measure how the build scales.",
     )
     @click.option(
         "--seed",
@@ -215,18 +218,36 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         show_default=True,
         help="Random seed (an integer >= 0); the same seed writes identical bytes.",
     )
+    @click.option(
+        "--fraction",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="With --size glofnet only: keep the last F (0 < F <= 1) of the span and of each "
+        "modality's inputs, cadences unchanged; e.g. --size glofnet --fraction 0.25 for about a quarter.",
+    )
     @click.option("--overwrite", is_flag=True, help="Replace DEST even if it is not an earlier sample.")
     @_one_line_errors
-    def sample_command(dest: Path, size: str, seed: int, overwrite: bool) -> None:
+    def sample_command(dest: Path, size: str, seed: int, fraction: float, overwrite: bool) -> None:
         """Write the synthetic Shisper sample, in the source products' formats, to DEST.
 
         Example: stac glofnet sample build/sample --seed 7
         """
+        if not 0 < fraction <= 1:
+            raise click.ClickException(
+                f"--fraction {fraction:g} is not in (0, 1]; e.g. 0.25 keeps the last quarter"
+            )
+        if fraction != 1 and size != "glofnet":
+            raise click.ClickException(f"--fraction applies to --size glofnet only, not --size {size}")
         from stactools_glofnet.core.config import load_content
         from stactools_glofnet.wings import write_sample
 
-        manifest = write_sample(dest, load_content(), size=size, seed=seed, overwrite=overwrite)  # type: ignore[arg-type]
-        click.echo(f"{dest}: {size} sample, seed {seed}, {len(manifest['files'])} files")
+        chosen = cast(SizeName, size)
+        manifest = write_sample(
+            dest, load_content(), size=chosen, seed=seed, fraction=fraction, overwrite=overwrite
+        )
+        part = f", fraction {fraction:g}" if size == "glofnet" else ""
+        click.echo(f"{dest}: {size} sample{part}, seed {seed}, {len(manifest['files'])} files")
 
     @glofnet.command("validate")
     @click.argument("catalog", type=click.Path(path_type=Path))

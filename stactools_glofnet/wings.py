@@ -74,7 +74,10 @@ def write_sample(
     *,
     size: SizeName = "small",
     seed: int = DEFAULT_SEED,
+    fraction: float = 1.0,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write the synthetic sample of every wing to ``dest``; returns its manifest."""
-    return write_sample_of(dest, content, sample_generators(), size=size, seed=seed, overwrite=overwrite)
+    return write_sample_of(
+        dest, content, sample_generators(), size=size, seed=seed, fraction=fraction, overwrite=overwrite
+    )

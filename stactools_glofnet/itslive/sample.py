@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,18 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.itslive.names import FILL_INT16
 from stactools_glofnet.itslive.sample_forms import (
     CUBE_NAME,
+    DatacubeWriter,
     image_id,
     pair_info,
     radar_variables,
     satellite_attribute,
     write_datacube,
 )
-from stactools_glofnet.sample.framework import SampleContext
+from stactools_glofnet.sample.framework import SampleContext, last_fraction
 
 CUBE_FROM = dt.date(2021, 1, 1)  # pairs from this day on are datacube layers, earlier ones granule files
 CUBE_MARGIN_PX = 8
+CUBE_BLOCK_LAYERS = 128  # layers per Zarr chunk along time in the glofnet size's cube (about 120 MB)
 FLOW_DIRECTION = (-0.2, -0.98)  # unit vector of ice flow (x east, y north): south, slightly west
 MARGIN_M = 300.0
 GROUPS = {
@@ -48,10 +51,104 @@ GROUPS = {
     "landsat": (16, 32, 48),
     "sentinel-1": (12, 24),
 }
+FLAWS = ("sparse", "noisy", "long", "very_long", "outside")
+FLAW_SEPARATION_DAYS = {"long": 180, "very_long": 365}  # beyond every group's accepted range
+
+
+@dataclass(frozen=True)
+class Family:
+    """One sensor family's images over Shisper: a primary satellite and the one that doubles it."""
+
+    first: dt.date
+    """The primary's first image."""
+    repeat_days: int
+    """The primary's repeat; the second satellite images half-way between (same orbit track)."""
+    satellites: tuple[str, str]
+    """(primary, second): mission codes as in the image ids."""
+    second_from: dt.date
+    second_until: dt.date | None
+    max_separation_days: int
+    """Every image is paired with the later images of the family up to this separation."""
+
+
+# The glofnet size's pairs: the real acquisition cadences over the Karakoram, paired the way
+# ITS_LIVE v2 forms them (every image with the later images of its family up to a maximum
+# separation; a family's two satellites pair with each other). Landsat: Landsat 8 every 16 days
+# from 2013-04, Landsat 9 8 days after it from 2021-11, so one image every 8 days; pairs up to 96
+# days. Sentinel-1: S1A every 12 days from 2014-10, S1B 6 days after it from 2016-09 until its
+# failure in 2021-12; pairs up to 48 days. Sentinel-2: S2A every 10 days from 2015-07, S2B 5 days
+# after it from 2017-03 (the lattice of sentinel2.sample); pairs up to 60 days, not ITS_LIVE's 96:
+# 60 is the top of the separation the build accepts for Sentinel-2 (processing.toml
+# itslive.date_dt_days), and it keeps the total near 13 000 pairs (96 would give 17 200).
+ARCHIVE_FAMILIES: dict[str, Family] = {
+    "landsat": Family(dt.date(2013, 4, 11), 16, ("LC08", "LC09"), dt.date(2021, 11, 1), None, 96),
+    "sentinel-1": Family(
+        dt.date(2014, 10, 3), 12, ("S1A", "S1B"), dt.date(2016, 9, 26), dt.date(2021, 12, 23), 48
+    ),
+    "sentinel-2": Family(dt.date(2015, 7, 4), 10, ("S2A", "S2B"), dt.date(2017, 3, 28), None, 60),
+}
+
+
+def family_images(family: Family, end: dt.date) -> list[tuple[dt.date, str]]:
+    """(day, satellite) of every image of ``family`` up to ``end``."""
+    half = family.repeat_days // 2
+    images = []
+    day = family.first
+    while day <= end:
+        if (day - family.first).days % family.repeat_days == 0:
+            images.append((day, family.satellites[0]))
+        elif family.second_from <= day and (family.second_until is None or day <= family.second_until):
+            images.append((day, family.satellites[1]))
+        day += dt.timedelta(days=half)
+    return images
+
+
+def family_pairs(group: str, end: dt.date) -> list[dict[str, Any]]:
+    """Every pair of ``group``'s images up to ``end``, in the order of their first image."""
+    family = ARCHIVE_FAMILIES[group]
+    images = family_images(family, end)
+    pairs = []
+    for k, (first, satellite1) in enumerate(images):
+        for second, satellite2 in images[k + 1 :]:
+            separation = (second - first).days
+            if separation > family.max_separation_days:
+                break
+            pairs.append(
+                {
+                    "group": group,
+                    "start": first,
+                    "dt": separation,
+                    "flaw": None,
+                    "satellites": (satellite1, satellite2),
+                }
+            )
+    return pairs
+
+
+def _plant_flaws(rng: np.random.Generator, pairs: list[dict[str, Any]]) -> None:
+    flaws = FLAWS[: len(pairs)]
+    chosen = rng.choice(len(pairs), size=len(flaws), replace=False)
+    for flaw, k in zip(flaws, sorted(int(c) for c in chosen), strict=True):
+        pairs[k]["flaw"] = flaw
+        if flaw in FLAW_SEPARATION_DAYS:
+            pairs[k]["dt"] = FLAW_SEPARATION_DAYS[flaw]
+
+
+def archive_schedule(ctx: SampleContext) -> list[dict[str, Any]]:
+    """The glofnet size's granules: the last fraction of every family's pairs, flaws planted."""
+    pairs: list[dict[str, Any]] = []
+    for group in ARCHIVE_FAMILIES:
+        kept = last_fraction(family_pairs(group, ctx.size.end), lambda p: p["start"], ctx.size.fraction)
+        pairs += [pair for pair in kept if pair["start"] >= ctx.size.start]
+    pairs.sort(key=lambda p: (p["start"], p["dt"], p["group"]))
+    _plant_flaws(ctx.rng("itslive.schedule"), pairs)
+    return pairs
 
 
 def schedule(ctx: SampleContext) -> list[dict[str, Any]]:
     """Every granule to write: group, first date, separation, and any planted flaw."""
+    if ctx.size.name == "glofnet":
+        return archive_schedule(ctx)
     rng = ctx.rng("itslive.schedule")
     step = 25 if ctx.size.name == "small" else 8
     pairs: list[dict[str, Any]] = []
@@ -67,14 +164,7 @@ def schedule(ctx: SampleContext) -> list[dict[str, Any]]:
         pairs.append({"group": group, "start": day, "dt": int(rng.choice(GROUPS[group])), "flaw": None})
         day += dt.timedelta(days=step)
         index += 1
-    flaws = ["sparse", "noisy", "long", "very_long", "outside"]
-    chosen = rng.choice(len(pairs), size=len(flaws), replace=False)
-    for flaw, k in zip(flaws, sorted(int(c) for c in chosen), strict=True):
-        pairs[k]["flaw"] = flaw
-        if flaw == "long":
-            pairs[k]["dt"] = 180
-        elif flaw == "very_long":
-            pairs[k]["dt"] = 365
+    _plant_flaws(rng, pairs)
     return pairs
 
 
@@ -124,8 +214,11 @@ def _granule(
     valid_percentage = int(np.floor(100 * (1 - holes.mean())))
 
     group = pair["group"]
-    # Sentinel pairs mix the A and B satellites; a Landsat pair keeps its mission.
-    id1, id2 = image_id(group, start, index), image_id(group, end, index + (group != "landsat"))
+    if "satellites" in pair:  # the glofnet size: each image's satellite follows from its date
+        satellite1, satellite2 = pair["satellites"]
+        id1, id2 = image_id(group, start, index, satellite1), image_id(group, end, index, satellite2)
+    else:  # Sentinel pairs mix the A and B satellites; a Landsat pair keeps its mission.
+        id1, id2 = image_id(group, start, index), image_id(group, end, index + (group != "landsat"))
     name = f"{id1}_X_{id2}_G0120V02_P{valid_percentage:03d}"
     x_offset = 300_000.0 if pair["flaw"] == "outside" else 0.0
     xs = grid.transform.c + x_offset + (np.arange(grid.width) + 0.5) * grid.transform.a
@@ -287,16 +380,28 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
     """Write the schedule's pairs: granule files before CUBE_FROM, a datacube from then on."""
     granules = []
     layers: list[tuple[str, xr.Dataset]] = []
+    cube = ctx.dest / "itslive" / CUBE_NAME
+    # The glofnet size's thousands of layers are written a block at a time (one granule and one
+    # block in memory); the smaller sizes' cube is written at once, in one chunk along time.
+    writer = (
+        DatacubeWriter(cube, cube_grid(ctx), cube_grid(ctx).crs.to_wkt(), CUBE_BLOCK_LAYERS)
+        if ctx.size.name == "glofnet"
+        else None
+    )
     for name, ds, truth in pairs(ctx):
         in_cube = dt.date.fromisoformat(truth["start"]) >= CUBE_FROM and truth["flaw"] != "outside"
-        if in_cube:
+        if in_cube and writer is not None:
+            writer.add(name, ds)
+        elif in_cube:
             layers.append((name, ds))
         else:
             write_granule(ctx.path(f"itslive/{name}.nc"), ds)
         granules.append({**truth, "form": "datacube" if in_cube else "granule"})
-    if layers:
-        cube = ctx.dest / "itslive" / CUBE_NAME
+    if writer is not None:
+        writer.close()
+    elif layers:
         write_datacube(cube, layers, cube_grid(ctx), cube_grid(ctx).crs.to_wkt())
+    if cube.is_dir():
         for member in sorted(p for p in cube.rglob("*") if p.is_file()):
             ctx.path(str(member.relative_to(ctx.dest)))
     p = ctx.timeline.p

@@ -43,15 +43,22 @@ def landsat_mission(day: dt.date, index: int) -> str:
     return "LC09" if index % 2 == 0 else "LC08"
 
 
-def image_id(group: str, day: dt.date, index: int) -> str:
-    """An image id of ``group`` acquired on ``day``, in that family's naming."""
+S1_ORBIT_2019 = {"S1A": 27481, "S1B": 14300}  # absolute orbit numbers about 2019-01-01
+
+
+def image_id(group: str, day: dt.date, index: int, satellite: str | None = None) -> str:
+    """An image id of ``group`` acquired on ``day``, in that family's naming.
+
+    ``satellite`` (S2A, S1B, LC09, ...) when the date decides it; None: alternate with ``index``.
+    """
     if group == "sentinel-2":
-        letter = "A" if index % 2 == 0 else "B"
+        letter = satellite[-1] if satellite else "A" if index % 2 == 0 else "B"
         return f"S2{letter}_MSIL1C_{day:%Y%m%d}T053649_N0500_R005_T43SDA_{day:%Y%m%d}T074512"
     if group == "sentinel-1":
-        orbit = 27481 + 15 * (day - dt.date(2019, 1, 1)).days
-        return f"S1A_IW_SLC__1SSV_{day:%Y%m%d}T005522_{day:%Y%m%d}T005549_{orbit:06d}_031A1B_A9B8"
-    mission = landsat_mission(day, index)
+        unit = satellite or "S1A"
+        orbit = S1_ORBIT_2019[unit] + 15 * (day - dt.date(2019, 1, 1)).days
+        return f"{unit}_IW_SLC__1SSV_{day:%Y%m%d}T005522_{day:%Y%m%d}T005549_{orbit:06d}_031A1B_A9B8"
+    mission = satellite or landsat_mission(day, index)
     processed = day + dt.timedelta(days=9)
     return f"{mission}_L1TP_{LANDSAT_PATH_ROW}_{day:%Y%m%d}_{processed:%Y%m%d}_02_T1"
 
@@ -197,6 +204,51 @@ def _date(text: str) -> np.datetime64:
 def write_datacube(path: Path, granules: list[tuple[str, xr.Dataset]], grid: Grid, crs_wkt: str) -> None:
     """Write ``granules`` (name, granule dataset) as the layers of an ITS_LIVE v2 datacube on ``grid``."""
     layers = [_layer(name, ds, grid) for name, ds in granules]
+    cube = _cube(layers, grid, crs_wkt)
+    cube.to_zarr(path, mode="w", zarr_format=2, consolidated=True, encoding=_cube_encoding(len(layers)))
+
+
+class DatacubeWriter:
+    """Writes a datacube a block of layers at a time: memory holds one block, not the whole cube.
+
+    The layers go into Zarr chunks of ``block`` layers (not one chunk along time as
+    :func:`write_datacube` writes and ITS_LIVE publishes; the reader takes either), the per-layer
+    text as variable-length strings, each block appended along ``mid_date``.
+    """
+
+    def __init__(self, path: Path, grid: Grid, crs_wkt: str, block: int) -> None:
+        """A writer of the cube at ``path`` on ``grid``; nothing is written before the first block."""
+        self.path, self.grid, self.crs_wkt, self.block = path, grid, crs_wkt, block
+        self.pending: list[dict[str, Any]] = []
+        self.layers = 0
+
+    def add(self, name: str, ds: xr.Dataset) -> None:
+        """Add one granule as the next layer (written when its block is full)."""
+        self.pending.append(_layer(name, ds, self.grid))
+        if len(self.pending) == self.block:
+            self._flush()
+
+    def close(self) -> None:
+        """Write the last, partial block."""
+        if self.pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        cube = _cube(self.pending, self.grid, self.crs_wkt)
+        for name, variable in cube.data_vars.items():
+            if variable.dtype.kind == "U":
+                cube[name] = variable.astype(object)
+        if self.layers == 0:
+            encoding = _cube_encoding(self.block)
+            cube.to_zarr(self.path, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
+        else:
+            fixed = [name for name, variable in cube.variables.items() if "mid_date" not in variable.dims]
+            cube.drop_vars(fixed).to_zarr(self.path, append_dim="mid_date", zarr_format=2, consolidated=True)
+        self.layers += len(self.pending)
+        self.pending = []
+
+
+def _cube(layers: list[dict[str, Any]], grid: Grid, crs_wkt: str) -> xr.Dataset:
     xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
     ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
     units = {"units": "meter/year", "grid_mapping": "mapping"}
@@ -231,7 +283,7 @@ def write_datacube(path: Path, granules: list[tuple[str, xr.Dataset]], grid: Gri
             "GeoTransform": " ".join(str(v) for v in list(grid.transform)[:6]),
         },
     )
-    cube = xr.Dataset(
+    return xr.Dataset(
         data,
         coords={"mid_date": [layer["date_center"] for layer in layers], "x": xs, "y": ys},
         attrs={
@@ -243,12 +295,15 @@ def write_datacube(path: Path, granules: list[tuple[str, xr.Dataset]], grid: Gri
             "source": "Synthetic GLOFNet sample in the layout of NASA MEaSUREs ITS_LIVE v2 datacubes",
         },
     )
+
+
+def _cube_encoding(time_chunk: int) -> dict[str, dict[str, Any]]:
     compressor = Blosc(cname="zlib", clevel=2, shuffle=Blosc.SHUFFLE)
-    chunk = (len(layers), CUBE_SPATIAL_CHUNK, CUBE_SPATIAL_CHUNK)
+    chunk = (time_chunk, CUBE_SPATIAL_CHUNK, CUBE_SPATIAL_CHUNK)
     encoding: dict[str, dict[str, Any]] = {}
     for name in (*LAYER_GRID_VARIABLES, "interp_mask"):
         fill = 0 if name in ("chip_size_width", "chip_size_height", "interp_mask") else FILL_INT16
         encoding[name] = {"chunks": chunk, "compressors": [compressor], "_FillValue": fill}
     for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2", "date_center"):
         encoding[name] = {"units": "microseconds since 1970-01-01", "dtype": "int64"}
-    cube.to_zarr(path, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
+    return encoding

@@ -13,11 +13,12 @@ existing one writes.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,7 +31,9 @@ from stactools_glofnet.core.output import replacing
 from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
 from stactools_glofnet.sample.timeline import Timeline
 
-__all__ = ["DEFAULT_SEED", "SIZES", "SizeName", "write_sample"]
+__all__ = ["DEFAULT_SEED", "FRACTION_SIZES", "SIZES", "SizeName", "last_fraction", "write_sample"]
+
+T = TypeVar("T")
 
 MANIFEST_NAME = "sample.json"
 TRUTH_NAME = "truth.json"
@@ -47,6 +50,17 @@ class SampleSize:
     end: dt.date
     # Metres around the lake basin that the fine (10-120 m) grids cover; None = the whole AOI.
     lake_margin_m: float | None
+    # The last part of the size's inputs kept (``--fraction``; only the glofnet size has one).
+    fraction: float = 1.0
+
+    def last(self, fraction: float) -> SampleSize:
+        """The size cut to the last ``fraction`` of its span: start moved to end - fraction x span."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction {fraction} is not in (0, 1]")
+        if fraction == 1:
+            return self
+        days = round(fraction * (self.end - self.start).days)
+        return replace(self, start=self.end - dt.timedelta(days=days), fraction=fraction)
 
 
 SIZES: dict[SizeName, SampleSize] = {
@@ -54,7 +68,26 @@ SIZES: dict[SizeName, SampleSize] = {
     "small": SampleSize("small", dt.date(2018, 10, 1), dt.date(2022, 10, 31), 800.0),
     # GLOFNet scale: MODIS from its first day, the whole AOI, to the end of 2024.
     "full": SampleSize("full", dt.date(2000, 2, 24), dt.date(2024, 12, 31), None),
+    # The real archive cadences over the same span and area (Sentinel-2 every 5 days, ITS_LIVE
+    # pairs as v2 forms them, MODIS daily): for measuring build time and memory; see --fraction.
+    "glofnet": SampleSize("glofnet", dt.date(2000, 2, 24), dt.date(2024, 12, 31), None),
 }
+FRACTION_SIZES: tuple[SizeName, ...] = ("glofnet",)
+"""The sizes ``--fraction`` applies to."""
+
+
+def last_fraction(items: Sequence[T], day: Callable[[T], dt.date], fraction: float) -> list[T]:
+    """The last ``fraction`` of ``items`` (sorted by ``day``), cut on a day boundary.
+
+    Keeps every item dated on or after the day of the item ``ceil(fraction x n)`` from the end, so
+    about ``fraction`` of them: a modality whose cadence changes (Sentinel-2: 10 then 5 days) keeps
+    that share of its inputs, which a common cut in time would not.
+    """
+    if fraction >= 1 or not items:
+        return list(items)
+    keep = max(1, math.ceil(fraction * len(items)))
+    cut = day(items[len(items) - keep])
+    return [item for item in items if day(item) >= cut]
 
 
 def _lake_extent(content: CatalogContent, margin_m: float) -> BBox:
@@ -150,6 +183,7 @@ def _manifest(ctx: SampleContext, generators: Sequence[str]) -> dict[str, Any]:
         "software": f"stactools-glofnet {__version__}",
         "content_digest": ctx.content.digest,
         "size": ctx.size.name,
+        **({"fraction": ctx.size.fraction} if ctx.size.name in FRACTION_SIZES else {}),
         "seed": ctx.seed,
         "span": [ctx.size.start.isoformat(), ctx.size.end.isoformat()],
         "extent_bbox": [round(v, 6) for v in ctx.extent],
@@ -167,20 +201,31 @@ def write_sample(
     *,
     size: SizeName = "small",
     seed: int = DEFAULT_SEED,
+    fraction: float = 1.0,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write the synthetic sample of ``generators`` (name: generator) to ``dest``.
 
     Returns the manifest. ``dest`` must be absent, empty, or an earlier sample (``overwrite``:
-    anything). Generators run in name order, each on its own random streams.
+    anything). Generators run in name order, each on its own random streams. ``fraction`` (glofnet
+    size only) keeps the last part of the span (and of each modality's inputs); the time line
+    stays that of the whole span, so a part plants the same signal as the whole.
     """
     if seed < 0:
         raise GlofnetError(dest, f"seed {seed} is negative; seeds are integers >= 0")
+    if not 0 < fraction <= 1:
+        raise GlofnetError(dest, f"fraction {fraction} is not in (0, 1]; e.g. 0.25 keeps the last quarter")
+    if fraction != 1 and size not in FRACTION_SIZES:
+        raise GlofnetError(dest, f"a fraction applies to size {' or '.join(FRACTION_SIZES)} only, not {size}")
     names = sorted(generators)
-    sample_size = SIZES[size]
+    whole = SIZES[size]
+    sample_size = whole.last(fraction)
     with replacing(dest, kind="sample", overwrite=overwrite) as staging:
-        ctx = SampleContext(staging, sample_size, seed, content, make_timeline(content, sample_size, seed))
-        truth: dict[str, Any] = {"seed": seed, "size": size, "timeline": ctx.timeline.truth()}
+        ctx = SampleContext(staging, sample_size, seed, content, make_timeline(content, whole, seed))
+        truth: dict[str, Any] = {"seed": seed, "size": size}
+        if size in FRACTION_SIZES:
+            truth["fraction"] = fraction
+        truth["timeline"] = ctx.timeline.truth()
         for name in names:
             truth[name] = generators[name](ctx)
         write_json(ctx.path(TRUTH_NAME), truth)

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-SizeName = Literal["small", "full"]
+SizeName = Literal["small", "full", "glofnet"]
 SIZE_NAMES: Final[tuple[str, ...]] = get_args(SizeName)
 DEFAULT_SEED: Final = 20190622

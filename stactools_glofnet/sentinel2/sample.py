@@ -26,7 +26,7 @@ from stactools_glofnet.core.files import write_json
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import polygon_mask, refine, smooth_noise, write_cog
-from stactools_glofnet.sample.framework import SampleContext
+from stactools_glofnet.sample.framework import SampleContext, last_fraction
 from stactools_glofnet.sentinel2.bands import BANDS, QUANTIFICATION, SCL_KEY
 from stactools_glofnet.sentinel2.sample_items import SceneForm, SceneNames, band_files, item_document
 
@@ -58,9 +58,44 @@ def processing_baseline(day: dt.date) -> str:
     return "03.01" if day >= dt.date(2021, 1, 1) else "02.14"
 
 
+# The real acquisitions over tile 43SDA (relative orbit R005), for the glofnet size: Sentinel-2A
+# every 10 days from its first scene; from when Sentinel-2B (launched 2017-03-07) acquires, 2B
+# 5 days after each 2A scene, so one scene every 5 days. 2A keeps its 10-day lattice, so the
+# 5-day scenes start on the first lattice day from S2B_FROM (2017-03-30, a 2B day) and the
+# platform follows from the date.
+S2A_FIRST = dt.date(2015, 7, 4)
+S2B_FROM = dt.date(2017, 3, 28)
+S2A_REPEAT_DAYS = 10
+S2_REVISIT_DAYS = 5
+
+
+def satellite_on(day: dt.date) -> str:
+    """The satellite (S2A or S2B) that images 43SDA on an archive day of :func:`archive_days`."""
+    return "S2A" if (day - S2A_FIRST).days % S2A_REPEAT_DAYS == 0 else "S2B"
+
+
+def archive_days(end: dt.date) -> list[dt.date]:
+    """Every Sentinel-2 acquisition day over 43SDA from the first to ``end``."""
+    days = []
+    day = S2A_FIRST
+    while day <= end:
+        if day >= S2B_FROM or satellite_on(day) == "S2A":
+            days.append(day)
+        day += dt.timedelta(days=S2_REVISIT_DAYS)
+    return days
+
+
 def scene_schedule(ctx: SampleContext) -> list[tuple[dt.date, float]]:
     """(date, target cloud fraction) of every scene: around each drainage, winters, cloudy days."""
     rng = ctx.rng("sentinel2.schedule")
+    if ctx.size.name == "glofnet":
+        # Every archive scene, with the full size's cloud draw; then the last fraction of them.
+        drawn = [
+            (day, float(rng.choice([0.0, 0.05, 0.2, 0.5, 0.95], p=[0.3, 0.3, 0.2, 0.15, 0.05])))
+            for day in archive_days(ctx.size.end)
+        ]
+        kept = last_fraction(drawn, lambda scene: scene[0], ctx.size.fraction)
+        return [scene for scene in kept if scene[0] >= ctx.size.start]
     scenes: dict[dt.date, float] = {}
     span = (ctx.size.start, ctx.size.end)
     step = 30 if ctx.size.name == "full" else None
@@ -238,7 +273,8 @@ def generate(ctx: SampleContext) -> dict[str, Any]:
     for index, (day, cloud_fraction) in enumerate(progress(schedule, desc="sample sentinel2", unit="scene")):
         form = scene_form(index, day, mis_flag)
         dn, truth_raster, truth = _scene(ctx, landscape, grid20, day, cloud_fraction, form)
-        names = SceneNames(day, index, truth["processing_baseline"])
+        satellite = satellite_on(day) if ctx.size.name == "glofnet" else None
+        names = SceneNames(day, index, truth["processing_baseline"], satellite)
         item_id = names.item_id(form.name)
         folder = f"sentinel2/{item_id}"
         files = band_files(form.name, names)

@@ -56,10 +56,14 @@ class SceneNames:
     day: dt.date
     index: int
     baseline: str
+    satellite: str | None = None
+    """S2A or S2B when the date decides it (glofnet size); None: alternate with the index."""
 
     @property
     def mission(self) -> str:
         """S2A or S2B."""
+        if self.satellite is not None:
+            return self.satellite
         return "S2A" if self.index % 2 == 0 else "S2B"
 
     @property
