@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import xarray as xr
 from click.testing import CliRunner
 from stactools.cli.cli import cli
 
@@ -16,9 +19,14 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import sha256_file
 from stactools_glofnet.core.output import MARKER
+from stactools_glofnet.itslive import sample as itslive_sample
+from stactools_glofnet.itslive.names import SensorGroup
+from stactools_glofnet.itslive.sample_forms import CUBE_NAME
+from stactools_glofnet.modis import sample as modis_sample
 from stactools_glofnet.sample import framework
 from stactools_glofnet.sample.framework import SampleContext
 from stactools_glofnet.sample.timeline import Timeline
+from stactools_glofnet.sentinel2 import sample as sentinel2_sample
 from stactools_glofnet.wings import write_sample
 
 
@@ -139,3 +147,171 @@ def test_lst_carries_the_planted_warming_trend(content: CatalogContent) -> None:
     annual = np.array([lst[years == y].mean() for y in full_years])
     slope = np.polyfit(full_years, annual, 1)[0]
     assert slope * 10 == pytest.approx(0.8, abs=0.02)
+
+
+# ------------------------------------------------------------------ the glofnet size, --fraction
+def _glofnet(content: CatalogContent, fraction: float = 1.0) -> SampleContext:
+    """A context of the glofnet size for the schedules (nothing is written)."""
+    size = framework.SIZES["glofnet"].last(fraction)
+    timeline = framework.make_timeline(content, framework.SIZES["glofnet"], 5)
+    return SampleContext(Path("unused"), size, 5, content, timeline)
+
+
+def _inputs(ctx: SampleContext) -> dict[str, list[dt.date]]:
+    """The first date of every input of each modality (ITS_LIVE by family)."""
+    pairs = itslive_sample.schedule(ctx)
+    inputs = {"sentinel2": [day for day, _ in sentinel2_sample.scene_schedule(ctx)]}
+    for group in itslive_sample.ARCHIVE_FAMILIES:
+        inputs[f"itslive.{group}"] = [p["start"] for p in pairs if p["group"] == group]
+    inputs["modis"] = modis_sample._days(ctx)
+    return inputs
+
+
+def test_glofnet_sentinel2_has_the_archive_cadence(content: CatalogContent) -> None:
+    schedule = sentinel2_sample.scene_schedule(_glofnet(content))
+    days = [day for day, _ in schedule]
+    assert days[0] == dt.date(2015, 7, 4) and dt.date(2024, 12, 26) < days[-1] <= dt.date(2024, 12, 31)
+    gaps = {
+        (later >= dt.date(2017, 3, 28), (later - earlier).days) for earlier, later in itertools.pairwise(days)
+    }
+    assert gaps == {(False, 10), (True, 5)}
+    assert len(days) == 631
+    satellites = [sentinel2_sample.satellite_on(day) for day in days]
+    before = [s for day, s in zip(days, satellites, strict=True) if day < dt.date(2017, 3, 28)]
+    after = [s for day, s in zip(days, satellites, strict=True) if day >= dt.date(2017, 3, 28)]
+    assert set(before) == {"S2A"}  # Sentinel-2B launched 2017-03-07
+    assert all(a != b for a, b in itertools.pairwise(after))
+    # The full size's cloud draw and scene forms.
+    assert {cloud for _, cloud in schedule} == {0.0, 0.05, 0.2, 0.5, 0.95}
+
+
+def test_glofnet_itslive_pairs_as_its_live_v2_forms_them(content: CatalogContent) -> None:
+    pairs = itslive_sample.schedule(_glofnet(content))
+    expected: dict[SensorGroup, tuple[int, int]] = {
+        "landsat": (2700, 3000),
+        "sentinel-1": (3000, 3300),
+        "sentinel-2": (6900, 7300),
+    }
+    accepted = content.processing.itslive.date_dt_days
+    for group, (low, high) in expected.items():
+        family = itslive_sample.ARCHIVE_FAMILIES[group]
+        mine = [p for p in pairs if p["group"] == group]
+        assert low <= len(mine) <= high, (group, len(mine))
+        for pair in mine:
+            if pair["flaw"] is None:
+                assert pair["dt"] <= family.max_separation_days
+                assert accepted[group][0] <= pair["dt"] <= accepted[group][1]
+        # Every image is paired with every later image of its family up to the maximum separation.
+        images = itslive_sample.family_images(family, dt.date(2024, 12, 31))
+        days = [day for day, _ in images]
+        later = {d: sum(1 for e in days if 0 < (e - d).days <= family.max_separation_days) for d in days}
+        assert collections.Counter(p["start"] for p in mine) == +collections.Counter(later)
+        # Each image's satellite follows from its date.
+        satellite = dict(images)
+        for pair in mine:
+            assert pair["satellites"][0] == satellite[pair["start"]]
+            if pair["flaw"] is None:
+                assert pair["satellites"][1] == satellite[pair["start"] + dt.timedelta(days=pair["dt"])]
+    assert 10_000 <= len(pairs) <= 20_000
+    assert sorted(p["flaw"] for p in pairs if p["flaw"]) == sorted(itslive_sample.FLAWS)
+    first = {s: min(day for day, s2 in itslive_images() if s2 == s) for s in ("LC09", "S1B", "S2B")}
+    # Landsat 9 from 2021-11, Sentinel-1B from 2016-09-26, Sentinel-2B on 2A's lattice from 2017-03-28.
+    assert dt.date(2021, 11, 1) <= first["LC09"] < dt.date(2021, 11, 9)
+    assert dt.date(2016, 9, 26) <= first["S1B"] < dt.date(2016, 10, 2)
+    assert first["S2B"] == dt.date(2017, 3, 30)
+    assert max(day for day, s in itslive_images() if s == "S1B") <= dt.date(2021, 12, 23)
+
+
+def itslive_images() -> list[tuple[dt.date, str]]:
+    """Every image of every ITS_LIVE family in the glofnet size."""
+    end = dt.date(2024, 12, 31)
+    return [
+        image
+        for f in itslive_sample.ARCHIVE_FAMILIES.values()
+        for image in itslive_sample.family_images(f, end)
+    ]
+
+
+def test_glofnet_modis_is_daily_over_the_whole_span(content: CatalogContent) -> None:
+    days = modis_sample._days(_glofnet(content))
+    assert len(days) == (dt.date(2024, 12, 31) - dt.date(2000, 2, 24)).days + 1
+    assert days[0] == dt.date(2000, 2, 24) and days[-1] == dt.date(2024, 12, 31)
+
+
+def test_a_fraction_keeps_that_share_of_every_modality_at_the_end(content: CatalogContent) -> None:
+    whole, quarter = _inputs(_glofnet(content)), _inputs(_glofnet(content, 0.25))
+    span = framework.SIZES["glofnet"]
+    last_quarter = span.end - (span.end - span.start) / 4
+    for modality, days in quarter.items():
+        assert len(days) / len(whole[modality]) == pytest.approx(0.25, abs=0.01), modality
+        assert min(days) >= last_quarter, modality
+        # Cadences unchanged: the part is the end of the whole.
+        assert set(days) <= set(whole[modality]), modality
+        assert days == [d for d in whole[modality] if d >= min(days)], modality
+
+
+def test_fraction_one_writes_the_same_bytes_and_the_manifest_records_it(
+    tmp_path: Path, content: CatalogContent
+) -> None:
+    def spans(ctx: SampleContext) -> dict[str, Any]:
+        ctx.path("span.txt").write_text(f"{ctx.size.start} {ctx.size.end} {ctx.size.fraction}")
+        return {}
+
+    framework.write_sample(tmp_path / "plain", content, {"span": spans}, size="glofnet")
+    framework.write_sample(tmp_path / "one", content, {"span": spans}, size="glofnet", fraction=1.0)
+    assert _tree(tmp_path / "plain") == _tree(tmp_path / "one")
+    manifest = framework.write_sample(
+        tmp_path / "part", content, {"span": spans}, size="glofnet", fraction=0.5
+    )
+    truth = json.loads((tmp_path / "part" / "truth.json").read_text())
+    assert (manifest["size"], manifest["fraction"], truth["size"], truth["fraction"]) == ("glofnet", 0.5) * 2
+    assert manifest["span"] == ["2012-07-29", "2024-12-31"]
+    # The time line is the whole span's, so a part plants the same signal as the whole.
+    assert truth["timeline"] == json.loads((tmp_path / "one" / "truth.json").read_text())["timeline"]
+    small = framework.write_sample(tmp_path / "small", content, {}, size="small")
+    assert "fraction" not in small
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--size", "glofnet", "--fraction", "0"],
+        ["--size", "glofnet", "--fraction", "1.5"],
+        ["--size", "small", "--fraction", "0.5"],
+    ],
+)
+def test_a_bad_fraction_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["glofnet", "sample", str(tmp_path / "s"), *args])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert "--fraction" in result.output and not (tmp_path / "s").exists()
+
+
+def test_a_tiny_glofnet_fraction_holds_its_schedules(tmp_path: Path, content: CatalogContent) -> None:
+    dest = tmp_path / "tiny"
+    result = CliRunner().invoke(
+        cli, ["glofnet", "sample", str(dest), "--size", "glofnet", "--fraction", "0.002"]
+    )
+    assert result.exit_code == 0, result.output
+    ctx = _glofnet(content, 0.002)
+    truth = json.loads((dest / "truth.json").read_text())
+    scenes = sentinel2_sample.scene_schedule(ctx)
+    assert (
+        len(list((dest / "sentinel2").glob("*/*.json"))) == len(scenes) == len(truth["sentinel2"]["scenes"])
+    )
+    assert [s["id"][:3] for s in truth["sentinel2"]["scenes"]] == [
+        sentinel2_sample.satellite_on(day) for day, _ in scenes
+    ]
+    pairs = itslive_sample.schedule(ctx)
+    granules = truth["itslive"]["granules"]
+    assert [(g["group"], g["start"]) for g in granules] == [
+        (p["group"], p["start"].isoformat()) for p in pairs
+    ]
+    files = list((dest / "itslive").glob("*.nc"))
+    cube = xr.open_zarr(dest / "itslive" / CUBE_NAME)
+    assert len(files) + cube.sizes["mid_date"] == len(pairs) == len(granules)
+    days = modis_sample._days(ctx)
+    assert [d["date"] for d in truth["modis"]["days"]] == [d.isoformat() for d in days]
+    assert len(days) == 19 and min(days) == ctx.size.start
+    manifest = json.loads((dest / "sample.json").read_text())
+    assert (manifest["size"], manifest["fraction"], truth["fraction"]) == ("glofnet", 0.002, 0.002)
