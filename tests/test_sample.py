@@ -287,7 +287,10 @@ def test_a_bad_fraction_is_one_line(tmp_path: Path, args: list[str]) -> None:
     assert "--fraction" in result.output and not (tmp_path / "s").exists()
 
 
-def test_a_tiny_glofnet_fraction_holds_its_schedules(tmp_path: Path, content: CatalogContent) -> None:
+def test_a_tiny_glofnet_fraction_holds_its_schedules(
+    tmp_path: Path, content: CatalogContent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(itslive_sample, "CUBE_BLOCK_LAYERS", 3)  # the cube in several blocks
     dest = tmp_path / "tiny"
     result = CliRunner().invoke(
         cli, ["glofnet", "sample", str(dest), "--size", "glofnet", "--fraction", "0.002"]
@@ -310,6 +313,9 @@ def test_a_tiny_glofnet_fraction_holds_its_schedules(tmp_path: Path, content: Ca
     files = list((dest / "itslive").glob("*.nc"))
     cube = xr.open_zarr(dest / "itslive" / CUBE_NAME)
     assert len(files) + cube.sizes["mid_date"] == len(pairs) == len(granules)
+    assert cube["v"].encoding["chunks"][0] == 3 and cube.sizes["mid_date"] > 3
+    in_cube = [Path(g["granule"]).stem for g in granules if g["form"] == "datacube"]
+    assert [Path(str(url)).stem for url in cube["granule_url"].values] == in_cube
     days = modis_sample._days(ctx)
     assert [d["date"] for d in truth["modis"]["days"]] == [d.isoformat() for d in days]
     assert len(days) == 19 and min(days) == ctx.size.start
