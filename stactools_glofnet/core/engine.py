@@ -90,7 +90,8 @@ class DistributedEngine:
 
 @contextmanager
 def _lost_workers_reported() -> Iterator[None]:
-    """Turn Dask's "a job killed its workers too often" into one line."""
+    """Turn Dask giving up on a job (workers lost too often, the scheduler gone) into one line."""
+    from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     try:
@@ -100,6 +101,8 @@ def _lost_workers_reported() -> Iterator[None]:
         raise GlofnetError(
             "dask", f"workers were lost while running {task} (retried until Dask gave up)"
         ) from None
+    except FutureCancelledError as error:
+        raise GlofnetError("dask", f"a job was cancelled ({error}); was the scheduler stopped?") from None
 
 
 def default_workers() -> int:
