@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -73,11 +75,19 @@ def test_source_date_epoch_sets_the_processing_time(
 
 
 def test_main_command_builds_from_the_bundled_sample(
-    tmp_path: Path, schema_dir: Path, built_catalog: Path
+    tmp_path: Path, schema_dir: Path, built_catalog: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The README's main command, as a user runs it: on a local cluster of one worker per core
+    (no ``--workers``), the same bytes as the API's build in one process."""
+    cores = len(os.sched_getaffinity(0))
     dest = tmp_path / "catalog"
-    result = _run("create-catalog", str(dest), "--schema-dir", str(schema_dir))
+    with caplog.at_level(logging.INFO, logger="stactools_glofnet"):
+        result = CliRunner(env={"GLOFNET_WORKERS": None}).invoke(
+            cli, ["glofnet", "-v", "create-catalog", str(dest), "--schema-dir", str(schema_dir)]
+        )
     assert result.exit_code == 0, result.output
+    assert (f"running on a local dask cluster of {cores} workers" in caplog.text) == (cores > 1)
+    assert "Traceback" not in result.output
     assert "glofnet-events" in result.output and "valid" in result.output
     assert _tree(dest) == _tree(built_catalog)  # the command and the API build the same bytes
     assert not list(tmp_path.glob(".glofnet-*"))

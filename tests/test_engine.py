@@ -1,4 +1,4 @@
-"""Where a build runs: the default local cluster, and a worker lost mid-build."""
+"""Where a build runs: a worker lost mid-build (the default local cluster: test_build.py)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
-from stactools.cli.cli import cli
-
-from stactools_glofnet.core.engine import default_workers
 from tests.conftest import DaskCluster
-
-
-def test_without_workers_a_build_runs_on_a_local_cluster_of_one_worker_per_core(
-    small_sample: Path, tmp_path: Path
-) -> None:
-    assert default_workers() == (len(os.sched_getaffinity(0)) if len(os.sched_getaffinity(0)) > 1 else 0)
-    result = CliRunner(env={"GLOFNET_WORKERS": None}).invoke(
-        cli, ["glofnet", "-v", "create-collection", "modis", str(small_sample), str(tmp_path / "modis")]
-    )
-    assert result.exit_code == 0, result.output
-    expected = (
-        f"running on a local dask cluster of {default_workers()} workers" if default_workers() else "modis: "
-    )
-    assert expected in result.output
 
 
 def test_a_worker_killed_mid_build_is_survived_with_the_same_output(

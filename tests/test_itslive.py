@@ -325,7 +325,9 @@ def test_granules_and_a_datacube_subset_give_the_same_daily_series(
     granules.mkdir(parents=True)
     cube.mkdir(parents=True)
     layers = []
-    for name, ds, truth in pairs(ctx):
+    for index, (name, ds, truth) in enumerate(pairs(ctx)):
+        if index % 4 and truth["flaw"] is None:
+            continue  # every fourth pair (the families take turns) and every flawed one: quicker
         if truth["flaw"] != "outside":  # a granule from elsewhere is in no cube of this area
             write_granule(granules / f"{name}.nc", ds)
             layers.append((name, ds))

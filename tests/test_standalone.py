@@ -23,7 +23,7 @@ from stactools_glofnet.core.extension import GlofnetExtension
 from stactools_glofnet.core.index import INDEX_FILE
 from stactools_glofnet.core.schemas import PACKAGE_SCHEMAS
 from stactools_glofnet.validate import check_catalog
-from tests.conftest import STANDALONE
+from tests.conftest import STANDALONE, DaskCluster
 
 
 def _assets(root: Path) -> list[tuple[pystac.STACObject, str, pystac.Asset]]:
@@ -220,14 +220,20 @@ def _recent(small_sample: Path, dest: Path, year: int = 2022) -> Path:
 
 @pytest.fixture(scope="module")
 def recent_catalogs(
-    tmp_path_factory: pytest.TempPathFactory, small_sample: Path, built_catalog: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    small_sample: Path,
+    built_catalog: Path,
+    dask_cluster: DaskCluster,
 ) -> dict[str, Path]:
     """Catalogs of a 2022-only SOURCE: without, and with, the published statistics as reference."""
     base = tmp_path_factory.mktemp("recent")
     source = _recent(small_sample, base / "source")
-    own = create_catalog(base / "own", source).dest
+    on_cluster = BuildSettings(scheduler=dask_cluster.address)
+    own = create_catalog(base / "own", source, settings=on_cluster).dest
     referenced = create_catalog(
-        base / "referenced", source, settings=BuildSettings(normalization_from=built_catalog)
+        base / "referenced",
+        source,
+        settings=BuildSettings(scheduler=dask_cluster.address, normalization_from=built_catalog),
     ).dest
     return {"own": own, "referenced": referenced, "reference": built_catalog}
 

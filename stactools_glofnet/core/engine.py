@@ -142,6 +142,12 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # No dashboard, and the scheduler's HTTP endpoints on a free port rather than 8787,
+            # which another cluster (or build) may hold.
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            # Dask's own logs (e.g. a worker's heartbeat racing the shutdown) are not the user's
+            # business: a build reports problems in one line of its own.
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,  # type: ignore[no-untyped-call]
     ):
