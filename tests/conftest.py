@@ -170,6 +170,9 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
                 client.wait_for_workers(2, timeout=60)
             yield DaskCluster(address, scheduler, workers)
         finally:
+            for process in processes:  # all at once: each takes a few seconds to shut down
+                if process.poll() is None:
+                    process.terminate()
             for process in reversed(processes):
                 _stop(process)
 

@@ -5,8 +5,8 @@ grid mapping as a ``spatial_ref`` coordinate with pyproj's CF attributes plus ``
 ``spatial_ref`` (WKT) and GDAL's ``GeoTransform``, and every gridded variable names it in
 ``grid_mapping``; so ``xr.open_zarr(href).rio.crs`` and GDAL both find the CRS without help.
 :class:`CubeWriter` appends one layer (a date, an image pair) at a time to a staging store and
-then writes the final cube sorted and rechunked for time-series reads: memory holds one layer
-while appending and one chunk per task while rechunking.
+then writes the final cube sorted and rechunked for time-series reads: memory holds one block of
+layers (at most 64 MiB) while appending and one chunk per task while rechunking.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from pyproj import CRS as ProjCRS
 from stactools_glofnet.core.grids import Grid
 
 GRID_MAPPING: Final = "spatial_ref"
+BLOCK_LAYERS: Final = 64
+BLOCK_BYTES: Final = 64 * 2**20
+"""Layers buffered before one append to the staging store: at most this many, or this many bytes."""
 SPATIAL_DIMS: Final = ("y", "x")
 
 
@@ -63,16 +66,34 @@ class CubeWriter:
         self.staging = final.with_name(final.stem + "-staging.zarr")
         self.staging_encoding = {name: dict(value) for name, value in staging_encoding.items()}
         self.count = 0
+        self.pending: list[xr.Dataset] = []
+        self.pending_bytes = 0
+        self.staged = 0
 
     def append(self, layer: xr.Dataset) -> None:
-        """Add one layer (length 1 along the time dimension)."""
-        if self.count == 0:
-            layer.to_zarr(
+        """Add one layer (length 1 along the time dimension).
+
+        Layers are written a block at a time (:data:`BLOCK_LAYERS` or :data:`BLOCK_BYTES`,
+        whichever comes first): one Zarr append per layer would cost more than the layer's work.
+        """
+        self.pending.append(layer)
+        self.pending_bytes += layer.nbytes
+        self.count += 1
+        if len(self.pending) >= BLOCK_LAYERS or self.pending_bytes >= BLOCK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        block = self.pending[0] if len(self.pending) == 1 else xr.concat(self.pending, dim=self.time)
+        if self.staged == 0:
+            block.to_zarr(
                 self.staging, mode="w", zarr_format=2, consolidated=False, encoding=self.staging_encoding
             )
         else:
-            layer.to_zarr(self.staging, append_dim=self.time, zarr_format=2, consolidated=False)
-        self.count += 1
+            block.to_zarr(self.staging, append_dim=self.time, zarr_format=2, consolidated=False)
+        self.staged += len(self.pending)
+        self.pending, self.pending_bytes = [], 0
 
     def finish(
         self,
@@ -87,6 +108,7 @@ class CubeWriter:
 
         Returns the written cube, opened lazily.
         """
+        self._flush()
         staged = xr.open_zarr(self.staging, consolidated=False)
         cube = staged.sortby(list(sort_by)) if sort_by else staged
         if derive is not None:

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+from pystac import STACObjectType
+from pystac.errors import STACValidationError
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 
 from stactools_glofnet.core.cache import user_cache_dir
@@ -66,6 +71,36 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
             for url, schema in _schemas_in(directory):
                 self.schema_cache[url] = schema
         self._preloaded = set(self.schema_cache)
+        self._validators: dict[str, Any] = {}
+
+    def _validate_from_uri(
+        self,
+        stac_dict: dict[str, Any],
+        stac_object_type: STACObjectType,
+        schema_uri: str,
+        href: str | None = None,
+    ) -> None:
+        """Validate against ``schema_uri`` with a validator built (and the schema checked) once.
+
+        pystac checks the schema against its meta-schema and builds a registry of every cached
+        schema for each document and schema: most of a catalog's validation time.
+        """
+        validator = self._validators.get(schema_uri)
+        if validator is None:
+            schema = self._get_schema(schema_uri)
+            kind = jsonschema.validators.validator_for(schema)
+            kind.check_schema(schema)
+            validator = self._validators[schema_uri] = kind(schema, registry=self.registry)
+        errors = list(validator.iter_errors(stac_dict))
+        if not errors:
+            return
+        where = f"at {href} " if href is not None else ""
+        named = f"with ID {stac_dict['id']} " if stac_dict.get("id") is not None else ""
+        message = f"Validation failed for {stac_object_type} {where}{named}against schema at {schema_uri}"
+        best = jsonschema.exceptions.best_match(errors)
+        if best is not None:
+            message += "\n" + str(best)
+        raise STACValidationError(message, source=errors) from best
 
     def save_fetched(self, cache: Path) -> list[str]:
         """Save schemas fetched from the network during validation into ``cache``."""
