@@ -1,8 +1,9 @@
 """The ``glofnet-itslive`` collection: one item per kept image pair, the cube, the daily series.
 
 Item COGs hold float32 m/yr on the AOI's 120 m grid (NaN where filtered or outside the pair).
-The cube is appended granule by granule to a staging Zarr store (one granule in memory at a
-time), then sorted by mid_date and rechunked for time-series reads (all dates x 16 x 16 pixels).
+Pairs are filtered as tasks on the build's engine (a bounded number in flight); their layers are
+appended in input order to a staging Zarr store, a block at a time, then sorted by mid_date and
+rechunked for time-series reads (all dates x 16 x 16 pixels).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The ``glofnet-modis-lst`` collection: the daily cube, the trunk series, the trend, yearly items.
 
-Days are processed one at a time: each is appended to a staging Zarr store and to the running
-sums of its year (for the yearly mean COGs), so memory does not grow with the record's length.
+Days are processed in batches on the build's engine (a bounded number in flight) and taken in
+date order: each is appended to a staging Zarr store and to the running sums of its year (for
+the yearly mean COGs), so memory does not grow with the record's length.
 """
 
 from __future__ import annotations
