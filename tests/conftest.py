@@ -18,6 +18,7 @@ import pytest
 
 from stactools_glofnet.core.config import CatalogContent, load_content
 from stactools_glofnet.wings import write_sample
+from tests.processes import stop
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ENV = "GLOFNET_SHARED_DIR"
@@ -105,16 +106,6 @@ class DaskCluster:
     workers: list[subprocess.Popen[bytes]]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
     """``dask scheduler`` and two single-threaded ``dask worker`` processes (with nannies)."""
@@ -174,7 +165,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
                 if process.poll() is None:
                     process.terminate()
             for process in reversed(processes):
-                _stop(process)
+                stop(process)
 
 
 @pytest.fixture(scope="session")

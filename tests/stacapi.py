@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from tests.processes import stop
 from tests.s3server import free_ports
 
 
@@ -44,12 +45,6 @@ def stac_api(catalog: str, timeout: float = 60) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        stop(process, timeout=15)
         if process.stdout is not None:
             process.stdout.close()
