@@ -8,11 +8,10 @@ so a failed build never leaves a half-written output and never touches what is n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +20,16 @@ import pystac
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, Modality, load_content
-from stactools_glofnet.core.engine import open_engine
+from stactools_glofnet.core.digests import InputDigests
+from stactools_glofnet.core.engine import Engine, open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
+from stactools_glofnet.core.memo import JobMemo
 from stactools_glofnet.core.normalization import Reference
-from stactools_glofnet.core.output import replacing
+from stactools_glofnet.core.output import memo_store, replacing
+from stactools_glofnet.core.rebuild import build_key, forget, is_current, write_record
+from stactools_glofnet.core.software import code_digest, software_digest
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.sample.framework import MANIFEST_NAME
@@ -53,6 +56,8 @@ class BuildReport:
     collections: list[str]
     validation: ValidationReport | None
     summary: list[str] = field(default_factory=list)
+    unchanged: bool = False
+    """DEST was already current and was left as it was."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +71,13 @@ class BuildSettings:
     strict: bool = False
     normalization_from: Path | None = None
     overwrite: bool = False
-
-
-def _code_digest() -> str:
-    """SHA-256 over the package's own source: a cached sample is stale once any generator changes."""
-    sha = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        sha.update(path.relative_to(package).as_posix().encode())
-        sha.update(path.read_bytes())
-    return sha.hexdigest()
+    from_scratch: bool = False
+    """Compute every job, reusing nothing kept from the last build into DEST."""
 
 
 def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int = DEFAULT_SEED) -> Path:
     """The bundled sample, generated once into the user cache and reused while it is current."""
-    key = f"sample-{size}-seed{seed}-{_code_digest()[:12]}-{content.digest[:12]}"
+    key = f"sample-{size}-seed{seed}-{code_digest()[:12]}-{content.digest[:12]}"
     path = user_cache_dir() / key
     if (path / MANIFEST_NAME).is_file():
         try:
@@ -159,9 +156,62 @@ def _finish(root: pystac.Catalog, directory: Path) -> None:
     save(root)
 
 
-def _options(settings: BuildSettings, content: CatalogContent, engine: object) -> BuildOptions:
+def _options(settings: BuildSettings, content: CatalogContent, engine: Engine, memo: JobMemo) -> BuildOptions:
     reference = Reference.load(settings.normalization_from) if settings.normalization_from else None
-    return BuildOptions(content=content, engine=engine, strict=settings.strict, normalization=reference)  # type: ignore[arg-type]
+    return BuildOptions(
+        content=content, engine=engine, strict=settings.strict, normalization=reference, memo=memo
+    )
+
+
+def _key_values(settings: BuildSettings, content: CatalogContent, kind: str) -> list[str]:
+    """What besides SOURCE and the software shapes the output (workers and scheduler do not)."""
+    return [kind, content.digest, f"strict={settings.strict}", f"validate={settings.validate}"]
+
+
+Body = Callable[[Path, BuildOptions], tuple[list[str], ValidationReport | None, list[str]]]
+"""Builds into the staging directory; returns collection ids, validation and summary lines."""
+
+
+def _rebuild(
+    dest: Path, source: Path, kind: str, content: CatalogContent, settings: BuildSettings, body: Body
+) -> BuildReport:
+    """Build into ``dest`` through staging, reusing what the last build into ``dest`` computed.
+
+    DEST already current (same inputs, content, settings and software; its files untouched since)
+    is left as it is. Otherwise jobs whose inputs did not change take their kept results
+    (:mod:`~stactools_glofnet.core.memo`), unless ``settings.from_scratch``.
+    """
+    store = memo_store(dest)
+    key = None if settings.normalization_from else build_key([source], _key_values(settings, content, kind))
+    memo = JobMemo(store, salt=f"{software_digest()} {content.digest}", digests=InputDigests.load(source))
+    with replacing(dest, kind=kind, inputs=[source], overwrite=settings.overwrite) as staging:
+        current = None if key is None or settings.from_scratch else is_current(store, dest, key)
+        if current is not None:
+            raise _Current(current)
+        if settings.from_scratch:
+            shutil.rmtree(store, ignore_errors=True)
+        forget(store)
+        with open_engine(settings.workers, settings.scheduler) as engine:
+            collections, report, summary = body(staging, _options(settings, content, engine, memo))
+        if key is not None:
+            write_record(store, staging, key, collections)
+    memo.finish()
+    if memo.reused:
+        summary.append(memo.summary())
+    return BuildReport(dest, source, collections, report, summary)
+
+
+class _Current(Exception):
+    """Leaves the staging block: DEST is already what this build would make."""
+
+    def __init__(self, collections: list[str]) -> None:
+        super().__init__("current")
+        self.collections = collections
+
+
+def _unchanged(dest: Path, source: Path, current: _Current) -> BuildReport:
+    line = f"{dest}: already current (same inputs, content, settings and software); nothing rebuilt"
+    return BuildReport(dest, source, current.collections, None, [line], unchanged=True)
 
 
 def create_catalog(
@@ -176,23 +226,26 @@ def create_catalog(
     content = content or load_content()
     source = source if source is not None else cached_sample(content)
     inputs = open_source(source)
-    report: ValidationReport | None = None
-    with (
-        replacing(dest, kind="catalog", inputs=[source], overwrite=settings.overwrite) as staging,
-        open_engine(settings.workers, settings.scheduler) as engine,
-    ):
-        options = _options(settings, content, engine)
+
+    def body(staging: Path, options: BuildOptions) -> tuple[list[str], ValidationReport | None, list[str]]:
         built = _build_wings(staging, inputs, options, WINGS, published=True)
         if not built:
             raise GlofnetError(source, "SOURCE holds inputs for no modality")
-        root = root_catalog(content)
+        root = root_catalog(options.content)
         for collection in built.values():
             root.add_child(collection, title=collection.title)
         _finish(root, staging)
-        if settings.validate:
-            report = validate_catalog(staging, settings.schema_dirs)
-    summary = [_summary(WING_BY_MODALITY[m], c) for m, c in built.items() if WING_BY_MODALITY[m].source_dir]
-    return BuildReport(dest, source, [c.id for c in built.values()], report, summary)
+        report = validate_catalog(staging, settings.schema_dirs) if settings.validate else None
+        return [c.id for c in built.values()], report, _summaries(built)
+
+    try:
+        return _rebuild(dest, source, "catalog", content, settings, body)
+    except _Current as current:
+        return _unchanged(dest, source, current)
+
+
+def _summaries(built: dict[Modality, pystac.Collection]) -> list[str]:
+    return [_summary(WING_BY_MODALITY[m], c) for m, c in built.items() if WING_BY_MODALITY[m].source_dir]
 
 
 def create_collection(
@@ -213,21 +266,22 @@ def create_collection(
         raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
     wing = WING_BY_MODALITY[modality]  # type: ignore[index]
     inputs = open_source(source)
-    report: ValidationReport | None = None
-    with (
-        replacing(dest, kind="collection", inputs=[source], overwrite=settings.overwrite) as staging,
-        open_engine(settings.workers, settings.scheduler) as engine,
-    ):
-        options = _options(settings, content, engine)
+
+    def body(staging: Path, options: BuildOptions) -> tuple[list[str], ValidationReport | None, list[str]]:
         built = _build_wings(staging, inputs, options, _needed(wing.modality), published=False)
         collection = built.get(wing.modality)
         if collection is None:
             raise GlofnetError(source, f"SOURCE holds no {modality} inputs")
         _finish(collection, staging)
-        if settings.validate:
-            report = validate_catalog(staging / "collection.json", settings.schema_dirs)
-    summary = [_summary(WING_BY_MODALITY[m], c) for m, c in built.items() if WING_BY_MODALITY[m].source_dir]
-    return BuildReport(dest, source, [collection.id], report, summary)
+        report = (
+            validate_catalog(staging / "collection.json", settings.schema_dirs) if settings.validate else None
+        )
+        return [collection.id], report, _summaries(built)
+
+    try:
+        return _rebuild(dest, source, f"collection {modality}", content, settings, body)
+    except _Current as current:
+        return _unchanged(dest, source, current)
 
 
 class _SceneSkipped(Exception):

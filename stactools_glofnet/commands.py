@@ -69,6 +69,12 @@ BUILD_OPTIONS = (
         "a tile the AOI does not need) instead of skipping it and listing it in glofnet:skipped.",
     ),
     click.option(
+        "--from-scratch",
+        is_flag=True,
+        help="Compute every input again, reusing nothing kept from the last build into DEST "
+        "(by default only inputs that changed are computed, and a current DEST is left as it is).",
+    ),
+    click.option(
         "--normalization-from",
         type=click.Path(exists=True, path_type=Path),
         metavar="CATALOG_OR_COLLECTION",

@@ -48,6 +48,8 @@ MARKER: Final = ".stactools-glofnet"
 """The file every output directory holds: it says this tool wrote the directory and may replace it."""
 STAGING_PREFIX: Final = ".glofnet-staging-"
 LOCK_PREFIX: Final = ".glofnet-lock-"
+MEMO_PREFIX: Final = ".glofnet-memo-"
+"""Beside DEST: job results kept for the next build into the same DEST (see core/memo.py)."""
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100
 
@@ -88,8 +90,8 @@ def _kind_before_marker(path: Path) -> str | None:
 
 
 def is_output(path: Path) -> bool:
-    """Whether ``path`` is a directory this tool wrote, or one of its staging directories."""
-    return path.name.startswith(STAGING_PREFIX) or output_kind(path) is not None
+    """Whether ``path`` is a directory this tool wrote, or one of its staging or memo directories."""
+    return path.name.startswith((STAGING_PREFIX, MEMO_PREFIX)) or output_kind(path) is not None
 
 
 def input_paths(directory: Path, pattern: str, *, recursive: bool = False) -> list[Path]:
@@ -113,6 +115,12 @@ def input_paths(directory: Path, pattern: str, *, recursive: bool = False) -> li
 def _key(dest: Path) -> str:
     """A short name-safe key of DEST, so staging and lock names never exceed a file-name limit."""
     return hashlib.sha256(dest.name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def memo_store(dest: Path) -> Path:
+    """Where the job results of builds into ``dest`` are kept: a hidden directory beside it."""
+    dest = Path(os.path.abspath(dest))
+    return dest.parent / f"{MEMO_PREFIX}{_key(dest)}"
 
 
 def _within(path: Path, ancestor: Path) -> bool:

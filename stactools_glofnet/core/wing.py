@@ -21,6 +21,7 @@ import pystac
 from stactools_glofnet.core.config import CatalogContent, Modality
 from stactools_glofnet.core.engine import Engine, SerialEngine
 from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.memo import JobMemo
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class BuildOptions:
     """A :class:`~stactools_glofnet.core.normalization.Reference` to take train statistics from."""
     read_href_modifier: Callable[[str], str] | None = None
     """Applied to every source href before reading (e.g. to sign URLs)."""
+    memo: JobMemo | None = None
+    """Job results kept from the last build into the same DEST (None: compute every job)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ rechunked for time-series reads (all dates x 16 x 16 pixels).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.preview import (
     add_renders,
     add_statistics,
@@ -235,6 +239,14 @@ def _pair_job(job: _PairJob) -> _PairDone:
     return _PairDone(granule.id, path, item=item, layer=_layer(result, job.grid), measurement=measurement)
 
 
+def _pair_inputs(job: _PairJob) -> Fingerprint:
+    """What a pair job reads: its granule file, or (a decoded cube layer) the layer itself."""
+    if isinstance(job.pair, Path):
+        return Fingerprint((Path(os.path.abspath(job.pair)),))
+    layer = hashlib.sha256(pickle.dumps(job.pair, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+    return Fingerprint((), (job.pair.id, layer))
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """ITS_LIVE's front door: every image pair under ``SOURCE/itslive`` filtered into the collection.
 
@@ -257,9 +269,8 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
     jobs = (_PairJob(pair, content, workdir, grid) for pair in found.granules(skips, source_dir))
-    for done in progress(
-        options.engine.imap(_pair_job, jobs), total=len(found), desc="itslive pairs", unit="pair"
-    ):
+    done_pairs = run_jobs(options, _pair_job, jobs, _pair_inputs, workdir)
+    for done in progress(done_pairs, total=len(found), desc="itslive pairs", unit="pair"):
         if done.error is not None:
             skips.add_error(done.pair_id, done.error, source_dir)
         elif done.skipped is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.preview import (
     add_renders,
     add_statistics,
@@ -234,6 +236,18 @@ def _days_job(job: _DaysJob) -> list[tuple[dt.date, Day | GlofnetError]]:
     return done
 
 
+def _days_inputs(job: _DaysJob) -> Fingerprint:
+    """What a block of days reads: each day's tile files (HDF4 granules or layer COGs)."""
+    files: list[Path] = []
+    values: list[str] = []
+    for day, tiles in job.days:
+        for tile, source in sorted(tiles.items()):
+            layers = sorted(source.items()) if isinstance(source, dict) else [("hdf", source)]
+            values.append(f"{day.isoformat()} {tile} {' '.join(name for name, _ in layers)}")
+            files.extend(Path(os.path.abspath(path)) for _, path in layers)
+    return Fingerprint(tuple(files), tuple(values))
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection.
 
@@ -267,7 +281,8 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     items: list[pystac.Item] = []
     ordered = list(days.items())
     jobs = (_DaysJob(content, ordered[i : i + DAYS_PER_JOB]) for i in range(0, len(ordered), DAYS_PER_JOB))
-    done_days = (done for batch in options.engine.imap(_days_job, jobs) for done in batch)
+    batches = run_jobs(options, _days_job, jobs, _days_inputs, workdir)
+    done_days = (done for batch in batches for done in batch)
     for day, result in progress(done_days, total=len(days), desc="modis days", unit="day"):
         if isinstance(result, GlofnetError):
             skips.add_error(day.isoformat(), result, source_dir)

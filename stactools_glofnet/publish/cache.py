@@ -28,24 +28,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from stactools_glofnet.core.cache import user_cache_dir
+from stactools_glofnet.core.digests import RACY_NS, Signature, signature
 from stactools_glofnet.publish.digest import Digest
 
 logger = logging.getLogger(__name__)
 
 VERSION: Final = 1
 CACHE_FOLDER: Final = "publish-digests"
-RACY_NS: Final = 2_000_000_000
-"""Files changed less than this long before being hashed are not recorded (2 s covers the
-timestamp granularity of common file systems, FAT's included)."""
-
-Signature = tuple[int, int, int, int, int]
-"""Size, mtime_ns, ctime_ns, inode, device."""
-
-
-def signature(path: Path) -> Signature:
-    """The signature of the file at ``path`` (following symbolic links, as reading it does)."""
-    st = os.stat(path)
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+__all__ = ["CACHE_FOLDER", "RACY_NS", "VERSION", "DigestCache", "Signature", "cache_file", "signature"]
 
 
 def cache_file(directory: Path) -> Path:

@@ -9,6 +9,7 @@ baseline, so one scale/offset describes the whole collection); cloud-masked pixe
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from stactools_glofnet.core.extension import GlofnetExtension, class_balance, de
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import aoi_grid
+from stactools_glofnet.core.hrefs import href_kind
+from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
 from stactools_glofnet.core.preview import (
@@ -51,7 +54,7 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
-from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES
+from stactools_glofnet.sentinel2.bands import BANDS, SCL_CLASSES, SCL_KEY
 from stactools_glofnet.sentinel2.patches import PatchWriter, ScenePatches, augmentation_rule, cut_patches
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
 from stactools_glofnet.sentinel2.read import SourceScene, read_scene
@@ -401,6 +404,18 @@ def _scene_job(job: _SceneJob) -> _SceneDone:
     return _SceneDone(job.path, job.scene.id, item=item, row=_lake_row(result, content), patches=patches)
 
 
+def _scene_inputs(job: _SceneJob) -> Fingerprint | None:
+    """The files a scene job reads: its item JSON and its local band files (None: remote or unusable)."""
+    try:
+        hrefs = [job.scene.asset(key).href for key in (*(band.key for band in BANDS), SCL_KEY)]
+    except GlofnetError:
+        return None  # the job reports it; a result that depends on a missing file is not kept
+    if any(href_kind(href) == "remote" for href in hrefs):
+        return None
+    files = [job.path, *(Path(href.removeprefix("file://")) for href in hrefs)]
+    return Fingerprint(tuple(Path(os.path.abspath(f)) for f in files), (job.scene.id, job.directory.name))
+
+
 def _scene_jobs(
     paths: list[Path], source_dir: Path, workdir: Path, options: BuildOptions, skips: Skips
 ) -> Iterator[_SceneJob]:
@@ -433,7 +448,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     skips = Skips("sentinel2", options.strict)
     jobs = _scene_jobs(paths, source_dir, workdir, options, skips)
-    done_scenes = options.engine.imap(_scene_job, jobs)
+    done_scenes = run_jobs(options, _scene_job, jobs, _scene_inputs, workdir)
     for done in progress(done_scenes, total=len(paths), desc="sentinel2 scenes", unit="scene"):
         if done.error is not None:
             skips.add_error(done.path.parent.name, done.error, source_dir)

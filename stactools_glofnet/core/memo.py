@@ -1,0 +1,262 @@
+"""Job results kept from earlier builds, so a rebuild recomputes only the inputs that changed.
+
+Every per-input job (a Sentinel-2 scene, an ITS_LIVE pair, a block of MODIS days) is a pure
+function of the files it reads and a few values (:class:`Fingerprint`), given the software
+(:func:`~stactools_glofnet.core.software.software_digest`) and the catalog content. Its *key* is
+the SHA-256 of all of these. The store (a directory beside DEST, see
+:func:`~stactools_glofnet.core.output.memo_store`) keeps, per key, the job's result and hard
+links to the files it wrote; a later build whose job has the same key links those files into
+its work directory and takes the result instead of running the job. The output is therefore
+byte-identical to a build from scratch.
+
+Keys are computed where the job runs (on a Dask worker, hashing in parallel); the driver passes
+the digests it remembers (:class:`~stactools_glofnet.core.digests.InputDigests`) so unchanged
+files are not read again. An entry that cannot be read is a miss, never an error. Entries are
+written atomically (a temporary directory renamed into place), so an interrupted build leaves
+complete entries its retry reuses; after a successful build the entries it did not use are
+removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import pystac
+
+from stactools_glofnet.core.digests import Digested, InputDigests, hash_files
+from stactools_glofnet.core.engine import Engine
+
+if TYPE_CHECKING:
+    from stactools_glofnet.core.wing import BuildOptions
+
+logger = logging.getLogger(__name__)
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+VERSION: Final = 1
+JOBS: Final = "jobs"
+TEMPORARY: Final = "tmp"
+RESULT: Final = "result.pickle"
+FILES: Final = "files"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a job's result depends on besides the software and the catalog content."""
+
+    files: tuple[Path, ...]
+    """The files it reads (by absolute path: their bytes and where they are)."""
+    values: tuple[str, ...] = ()
+    """Every other value its result depends on."""
+
+
+def job_key(salt: str, name: str, fingerprint: Fingerprint, digested: Digested) -> str:
+    """The SHA-256 naming a job's result: salt, function, values, and each file with its digest."""
+    text = json.dumps(
+        [
+            VERSION,
+            salt,
+            name,
+            list(fingerprint.values),
+            [[str(p), digested[str(p)][1]] for p in fingerprint.files],
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _items(result: Any) -> list[pystac.Item]:
+    """The items a job result carries (an ``item`` attribute), whose asset files the job wrote."""
+    item = getattr(result, "item", None)
+    return [item] if isinstance(item, pystac.Item) else []
+
+
+def _written(result: Any, workdir: Path) -> list[str]:
+    """The files (relative to ``workdir``) that a result's items point to."""
+    base = Path(os.path.abspath(workdir))
+    found = set()
+    for item in _items(result):
+        for asset in item.assets.values():
+            path = Path(os.path.abspath(asset.href))
+            if base in path.parents and path.is_file():
+                found.add(path.relative_to(base).as_posix())
+    return sorted(found)
+
+
+def _link(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (copy where links are not possible)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _keep(entry: Path, result: Any, workdir: Path) -> None:
+    """Store ``result`` and links to its files as ``entry``, atomically; a failure only logs."""
+    if entry.is_dir():
+        return
+    try:
+        temporary_root = entry.parent.parent / TEMPORARY
+        temporary_root.mkdir(parents=True, exist_ok=True)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=temporary_root))
+        try:
+            files = _written(result, workdir)
+            for relative in files:
+                _link(workdir / relative, temporary / FILES / relative)
+            record = (VERSION, str(os.path.abspath(workdir)), files, result)
+            (temporary / RESULT).write_bytes(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+            os.rename(temporary, entry)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+    except OSError as error:
+        logger.warning("%s: could not keep a job result for later builds: %s", entry, error)
+
+
+def _rebase(result: Any, old: str, new: Path) -> None:
+    """Point a restored result's asset hrefs from the work directory it was made in to ``new``."""
+    prefix = old.rstrip("/") + "/"
+    for item in _items(result):
+        for asset in item.assets.values():
+            if asset.href.startswith(prefix):
+                asset.href = str(new / asset.href[len(prefix) :])
+
+
+def _restore(entry: Path, workdir: Path) -> Any | None:
+    """The result kept as ``entry`` with its files linked into ``workdir``; None when there is none."""
+    try:
+        version, old, files, result = pickle.loads((entry / RESULT).read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # any unreadable entry is a miss
+        logger.warning("%s: ignoring an unreadable kept result: %s", entry, error)
+        return None
+    if version != VERSION:
+        return None
+    try:
+        for relative in files:
+            _link(entry / FILES / relative, workdir / relative)
+    except OSError as error:
+        logger.warning("%s: ignoring a kept result whose files cannot be linked: %s", entry, error)
+        return None
+    _rebase(result, old, Path(os.path.abspath(workdir)))
+    return result
+
+
+@dataclass(frozen=True)
+class _Call(Generic[J, R]):
+    """One job as sent to the engine, with what is needed to find or keep its result."""
+
+    function: Callable[[J], R]
+    job: J
+    fingerprint: Fingerprint | None
+    known: Digested
+    store: Path
+    salt: str
+    workdir: Path
+
+
+@dataclass(frozen=True)
+class _Outcome(Generic[R]):
+    result: R
+    key: str | None = None
+    digested: Digested = field(default_factory=dict)
+    reused: bool = False
+
+
+def _run(call: _Call[J, R]) -> _Outcome[R]:
+    """Take the job's kept result if there is one; otherwise run it and keep what it made."""
+    if call.fingerprint is None:
+        return _Outcome(call.function(call.job))
+    try:
+        digested = hash_files(call.fingerprint.files, call.known)
+    except OSError:
+        return _Outcome(call.function(call.job))  # the job itself reports what it cannot read
+    name = f"{call.function.__module__}.{call.function.__qualname__}"
+    key = job_key(call.salt, name, call.fingerprint, digested)
+    entry = call.store / JOBS / key
+    restored = _restore(entry, call.workdir)
+    if restored is not None:
+        return _Outcome(restored, key, digested, reused=True)
+    shutil.rmtree(entry, ignore_errors=True)  # an unreadable entry is replaced
+    result = call.function(call.job)
+    _keep(entry, result, call.workdir)
+    return _Outcome(result, key, digested)
+
+
+@dataclass
+class JobMemo:
+    """The kept job results of one DEST, used and renewed by one build."""
+
+    store: Path
+    salt: str
+    digests: InputDigests
+    used: set[str] = field(default_factory=set)
+    reused: int = 0
+    computed: int = 0
+
+    def imap(
+        self,
+        engine: Engine,
+        function: Callable[[J], R],
+        jobs: Iterable[J],
+        fingerprint: Callable[[J], Fingerprint | None],
+        workdir: Path,
+    ) -> Iterator[R]:
+        """``engine.imap(function, jobs)``, taking kept results where a job's key is in the store."""
+
+        def calls() -> Iterator[_Call[J, R]]:
+            for job in jobs:
+                found = fingerprint(job)
+                known = self.digests.known(found.files) if found else {}
+                yield _Call(function, job, found, known, self.store, self.salt, workdir)
+
+        for outcome in engine.imap(_run, calls()):
+            if outcome.key is not None:
+                self.used.add(outcome.key)
+                self.digests.record(outcome.digested)
+            if outcome.reused:
+                self.reused += 1
+            else:
+                self.computed += 1
+            yield outcome.result
+
+    def finish(self) -> None:
+        """After a successful build: drop the entries it did not use and remember the digests."""
+        shutil.rmtree(self.store / TEMPORARY, ignore_errors=True)
+        jobs = self.store / JOBS
+        if jobs.is_dir():
+            for entry in jobs.iterdir():
+                if entry.name not in self.used:
+                    shutil.rmtree(entry, ignore_errors=True)
+        self.digests.save()
+
+    def summary(self) -> str:
+        """One line: how many jobs were reused and how many computed."""
+        return f"{self.reused} of {self.reused + self.computed} jobs reused from the last build"
+
+
+def run_jobs(
+    options: BuildOptions,
+    function: Callable[[J], R],
+    jobs: Iterable[J],
+    fingerprint: Callable[[J], Fingerprint | None],
+    workdir: Path,
+) -> Iterator[R]:
+    """Run a wing's jobs on the build's engine, through the build's memo when it has one."""
+    if options.memo is None:
+        return options.engine.imap(function, jobs)
+    return options.memo.imap(options.engine, function, jobs, fingerprint, workdir)

@@ -1,0 +1,167 @@
+"""Incremental rebuilds: a rebuild into the same DEST recomputes only the inputs that changed.
+
+The truth is a build from scratch: whatever was reused, the rebuilt DEST must equal a fresh build
+of the same SOURCE byte for byte. What was reused is seen in the files themselves: a reused
+scene's COGs are the very files (same inode) the earlier build wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from stactools.cli.cli import cli
+
+from stactools_glofnet.build import BuildReport, BuildSettings, create_catalog, create_collection
+from stactools_glofnet.core.memo import JOBS, RESULT
+from stactools_glofnet.core.output import memo_store
+
+SCENES = 8
+
+
+def _files(root: Path) -> dict[str, tuple[str, int]]:
+    """``{relative path: (sha256, inode)}`` of every file under ``root``."""
+    return {
+        p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_ino)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _bytes(root: Path) -> dict[str, str]:
+    return {name: sha for name, (sha, _) in _files(root).items()}
+
+
+def _sentinel2_source(small_sample: Path, tmp_path: Path) -> Path:
+    """A SOURCE with the first scenes of the sample (its COG forms, which can be edited in place)."""
+    source = tmp_path / "source"
+    scenes = sorted(p for p in (small_sample / "sentinel2").iterdir() if (p / "B04.tif").is_file())
+    for scene in scenes[:SCENES]:
+        shutil.copytree(scene, source / "sentinel2" / scene.name)
+    return source
+
+
+def _build(source: Path, dest: Path, **settings: object) -> BuildReport:
+    return create_collection(
+        "sentinel2", source, dest, settings=BuildSettings(validate=False, **settings)  # type: ignore[arg-type]
+    )
+
+
+def _brighten(band: Path) -> None:
+    """Change some DN of one band file in place (a reprocessed scene)."""
+    with rasterio.open(band, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+        data = dataset.read(1)
+        data[data > 0] += np.uint16(37)
+        dataset.write(data, 1)
+
+
+def test_an_unchanged_rebuild_leaves_dest_as_it_was(small_sample: Path, tmp_path: Path) -> None:
+    source = _sentinel2_source(small_sample, tmp_path)
+    dest = tmp_path / "dest"
+    first = _build(source, dest)
+    assert not first.unchanged
+    before = _files(dest)
+    again = _build(source, dest)
+    assert again.unchanged
+    assert again.collections == first.collections
+    assert _files(dest) == before  # not one file rewritten: same bytes, same inodes
+
+
+def test_one_changed_scene_changes_exactly_the_files_that_depend_on_it(
+    small_sample: Path, tmp_path: Path
+) -> None:
+    source = _sentinel2_source(small_sample, tmp_path)
+    dest = tmp_path / "dest"
+    _build(source, dest)
+    before = _files(dest)
+    changed = sorted((source / "sentinel2").iterdir())[2]
+    _brighten(changed / "B04.tif")
+
+    report = _build(source, dest)
+    assert f"{SCENES - 1} of {SCENES} jobs reused from the last build" in report.summary
+    scratch = tmp_path / "scratch"
+    _build(source, scratch, from_scratch=True)
+    assert _bytes(dest) == _bytes(scratch)  # reuse gives a build from scratch, byte for byte
+
+    after = _files(dest)
+    assert set(after) == set(before)
+    rewritten = {name for name in after if after[name][0] != before[name][0]}
+    scene_files = {name for name in after if name.startswith(f"{changed.name}/")}
+    # the scene's red reflectance and its true-colour thumbnail change; its SCL and NDWI do not
+    assert {f"{changed.name}/B04.tif", f"{changed.name}/thumbnail.png"} <= rewritten
+    assert f"{changed.name}/NDWI.tif" not in rewritten
+    other_items = {name for name in after if "/" in name and not name.startswith(changed.name)}
+    other_items = {n for n in other_items if not n.split("/", 1)[0].endswith(".zarr")}
+    assert other_items, "the other scenes' files"
+    assert not rewritten & other_items  # no other scene's file changed...
+    data_files = {n for n in other_items if not n.endswith(".json")}  # (item JSON is saved anew)
+    assert data_files and all(after[n][1] == before[n][1] for n in data_files)  # ...or was recomputed
+    assert rewritten - scene_files <= {
+        "collection.json",
+        "items.parquet",
+        "lake_area.parquet",
+        "lake_area.png",
+        "thumbnail.png",
+    } | {n for n in after if n.startswith("patches.zarr/")}
+
+
+def test_from_scratch_recomputes_every_scene_and_a_corrupt_kept_result_is_recomputed(
+    small_sample: Path, tmp_path: Path
+) -> None:
+    source = _sentinel2_source(small_sample, tmp_path)
+    dest = tmp_path / "dest"
+    _build(source, dest)
+    expected = _bytes(dest)
+    entries = sorted((memo_store(dest) / JOBS).iterdir())
+    assert len(entries) == SCENES
+    (entries[0] / RESULT).write_bytes(b"not a pickle")
+    os.utime(next((source / "sentinel2").rglob("*.json")))  # a new signature: the build runs
+
+    report = _build(source, dest)
+    assert f"{SCENES - 1} of {SCENES} jobs reused from the last build" in report.summary
+    assert _bytes(dest) == expected
+    result = CliRunner().invoke(
+        cli, ["glofnet", "create-collection", "sentinel2", str(source), str(dest), "--from-scratch"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "reused" not in result.output
+    assert _bytes(dest) == expected
+
+
+@pytest.mark.parametrize("modality", ["itslive", "modis"])
+def test_touched_inputs_rebuild_from_kept_results_to_the_same_bytes(
+    modality: str, small_sample: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(small_sample / modality, source / modality)
+    dest = tmp_path / "dest"
+    _ = create_collection(modality, source, dest, settings=BuildSettings(validate=False))
+    expected = _bytes(dest)
+    for path in (source / modality).rglob("*"):
+        if path.is_file():
+            os.utime(path)
+    report = create_collection(modality, source, dest, settings=BuildSettings(validate=False))
+    assert not report.unchanged
+    reused = [line for line in report.summary if "reused" in line]
+    assert reused, report.summary
+    count, _, total = reused[0].split()[:3]
+    assert count == total  # every job taken from the last build
+    assert _bytes(dest) == expected
+
+
+def test_a_catalog_rebuilt_with_dest_inside_source_is_current(small_sample: Path, tmp_path: Path) -> None:
+    """The memo store and the lock beside DEST are not inputs: they do not make the build stale."""
+    source = _sentinel2_source(small_sample, tmp_path)
+    dest = source / "out"
+    first = create_catalog(dest, source, settings=BuildSettings(validate=False))
+    assert first.collections == ["glofnet-sentinel2", "glofnet-events"]
+    before = _files(dest)
+    again = create_catalog(dest, source, settings=BuildSettings(validate=False))
+    assert again.unchanged
+    assert _files(dest) == before
