@@ -51,6 +51,63 @@ def _flip_last_byte(path: Path) -> None:
         file.write(bytes([last ^ 0xFF]))
 
 
+REBUILD_CASES = ("from scratch", "unchanged", "inputs touched", "one new scene")
+
+
+def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
+    """Time rebuilds of the bundled catalog into the same DEST against a build from scratch.
+
+    SOURCE is the small sample less one Sentinel-2 scene. *unchanged*: the same SOURCE again;
+    *inputs touched*: every SOURCE file's mtime renewed, bytes the same; *one new scene*: the
+    held-back scene added (it is taken out and the catalog rebuilt, untimed, before each run).
+    """
+    source, held, dest = scratch / "rebuild-source", scratch / "held", scratch / "rebuild-dest"
+    glofnet = [STAC, "glofnet"]
+    _run([*glofnet, "sample", str(source)], env)
+    (source / "sample.json").unlink()  # a SOURCE as users have it: scenes may come and go
+    scene = sorted((source / "sentinel2").iterdir())[-1]
+    held.mkdir()
+    scene.rename(held / scene.name)
+    build = [*glofnet, "create-catalog", str(source), str(dest)]
+    best: dict[str, tuple[float, float]] = {}
+
+    def timed(case: str, args: list[str]) -> None:
+        seconds, mib, _ = _run(args, env)
+        best[case] = min(best.get(case, (float("inf"), 0.0)), (seconds, mib))
+
+    for _ in range(repeat):
+        timed("from scratch", [*build, "--from-scratch"])
+    for _ in range(repeat):
+        timed("unchanged", build)
+    for _ in range(repeat):
+        for path in source.rglob("*"):
+            if path.is_file():
+                os.utime(path)
+        timed("inputs touched", build)
+    for _ in range(repeat):
+        (source / "sentinel2" / scene.name).rename(held / scene.name)
+        _run(build, env)
+        (held / scene.name).rename(source / "sentinel2" / scene.name)
+        timed("one new scene", build)
+    scratch_seconds = best["from scratch"][0]
+    rows = [
+        "### Rebuilding into the same DEST",
+        "",
+        "The bundled sample less one Sentinel-2 scene as SOURCE; each case a fresh `stac glofnet "
+        "create-catalog SOURCE DEST` into the DEST of the case before (*from scratch*: "
+        "`--from-scratch`; *inputs touched*: every SOURCE file's mtime renewed; *one new scene*: "
+        "the held-back scene added). Validation included.",
+        "",
+        "| case | seconds | peak RSS (MiB) | time / from scratch |",
+        "|---|---|---|---|",
+    ]
+    for case in REBUILD_CASES:
+        seconds, mib = best[case]
+        rows.append(f"| {case} | {seconds:.2f} | {mib:.0f} | {seconds / scratch_seconds:.3f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 PUBLISH_CASES = ("first", "no change", "one changed")
 
 
@@ -181,6 +238,12 @@ def main() -> None:
         help="run only the cases whose name contains TEXT (repeatable); the rest are skipped",
     )
     parser.add_argument(
+        "--rebuild",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time rebuilds into the same DEST (unchanged, inputs touched, one new scene)",
+    )
+    parser.add_argument(
         "--publish",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -210,7 +273,7 @@ def main() -> None:
             ),
             (
                 "create-catalog, warm cache",
-                [*glofnet, "create-catalog", str(work / "cat")],
+                [*glofnet, "create-catalog", str(work / "cat"), "--from-scratch"],
                 work / "cat",
                 False,
                 options.repeat,
@@ -282,6 +345,7 @@ def main() -> None:
             timings[name] = best[0]
             rows.append(f"| {name} | {best[0]:.2f} | {best[1]:.0f} | {size} | {rate} |")
             print(rows[-1], flush=True)
+        rebuild_rows = _rebuild_rows(work, env, options.repeat) if options.rebuild else []
         publish_rows = []
         if options.publish:
             if not (work / "cat").exists():  # --only left out create-catalog: build it, untimed
@@ -303,7 +367,8 @@ def main() -> None:
         and (two := f"create-collection {modality}, full sample, 2 workers") in timings
     ]
     cases_part = [*table, *rows, "", *speedups, *([""] if speedups else [])] if rows else []
-    section = "\n".join([*header, *cases_part, *publish_rows, *([""] if publish_rows else [])]) + "\n"
+    extra = [*rebuild_rows, *([""] if rebuild_rows else []), *publish_rows, *([""] if publish_rows else [])]
+    section = "\n".join([*header, *cases_part, *extra]) + "\n"
     if not options.no_record:
         path = ROOT / "docs" / "benchmarks.md"
         path.write_text(path.read_text() + section if path.exists() else section)

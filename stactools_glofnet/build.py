@@ -25,9 +25,9 @@ from stactools_glofnet.core.engine import Engine, open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
-from stactools_glofnet.core.memo import JobMemo
+from stactools_glofnet.core.memo import Fingerprint, JobMemo
 from stactools_glofnet.core.normalization import Reference
-from stactools_glofnet.core.output import memo_store, replacing
+from stactools_glofnet.core.output import input_paths, memo_store, replacing
 from stactools_glofnet.core.rebuild import build_key, forget, is_current, write_record
 from stactools_glofnet.core.software import code_digest, software_digest
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
@@ -129,10 +129,21 @@ def _build_wings(
             wing_inputs = WingInputs(
                 collections={m: built[m] for m in wing.needs}, collections_published=published
             )
-        built[wing.modality] = wing.create_collection(
-            wing_inputs, directory / WORKDIR / wing.modality, options
-        )
+        built[wing.modality] = _create_wing(wing, wing_inputs, directory / WORKDIR / wing.modality, options)
     return built
+
+
+def _create_wing(wing: Wing, inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
+    """The wing's collection, taken whole from the last build when none of its SOURCE files changed."""
+    if options.memo is None or inputs.source_dir is None or options.normalization is not None:
+        return wing.create_collection(inputs, workdir, options)
+    files = [p for p in input_paths(inputs.source_dir, "*", recursive=True) if p.is_file()]
+    fingerprint = Fingerprint(
+        tuple(Path(os.path.abspath(p)) for p in files), (wing.modality, f"strict={options.strict}")
+    )
+    return options.memo.call(
+        wing.modality, lambda: wing.create_collection(inputs, workdir, options), fingerprint, workdir
+    )
 
 
 def _check_contained(root: pystac.Catalog, directory: Path) -> None:
@@ -196,8 +207,9 @@ def _rebuild(
         if key is not None:
             write_record(store, staging, key, collections)
     memo.finish()
-    if memo.reused:
-        summary.append(memo.summary())
+    reused = memo.summary()
+    if reused:
+        summary.append(reused)
     return BuildReport(dest, source, collections, report, summary)
 
 

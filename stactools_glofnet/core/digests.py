@@ -113,7 +113,9 @@ class InputDigests:
 
     def known(self, paths: Iterable[Path]) -> dict[str, tuple[Signature, str]]:
         """What is remembered for ``paths`` (signatures not checked: :func:`hash_files` does)."""
-        return {str(p): self._stored[str(p)] for p in paths if str(p) in self._stored}
+        with self._lock:
+            found = {name: self._used.get(name) or self._stored.get(name) for name in map(str, paths)}
+        return {name: entry for name, entry in found.items() if entry is not None}
 
     def record(self, found: Mapping[str, tuple[Signature, str]]) -> None:
         """Remember ``found`` (from :func:`hash_files`) for the files that have settled."""

@@ -76,18 +76,24 @@ def job_key(salt: str, name: str, fingerprint: Fingerprint, digested: Digested) 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _items(result: Any) -> list[pystac.Item]:
-    """The items a job result carries (an ``item`` attribute), whose asset files the job wrote."""
+def _owners(result: Any) -> list[pystac.Item | pystac.Collection]:
+    """The STAC objects a result carries, whose asset files it wrote: a collection and its
+    items (a wing's result), or a job result's ``item``."""
+    if isinstance(result, pystac.Collection):
+        return [result, *result.get_items(recursive=True)]
     item = getattr(result, "item", None)
     return [item] if isinstance(item, pystac.Item) else []
 
 
 def _written(result: Any, workdir: Path) -> list[str]:
-    """The files (relative to ``workdir``) that a result's items point to."""
+    """The files (relative to ``workdir``) a result stands for: everything in the work
+    directory of a wing's collection, or the asset files of a job's item."""
     base = Path(os.path.abspath(workdir))
+    if isinstance(result, pystac.Collection):
+        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
     found = set()
-    for item in _items(result):
-        for asset in item.assets.values():
+    for owner in _owners(result):
+        for asset in owner.assets.values():
             path = Path(os.path.abspath(asset.href))
             if base in path.parents and path.is_file():
                 found.add(path.relative_to(base).as_posix())
@@ -104,7 +110,18 @@ def _link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _keep(entry: Path, result: Any, workdir: Path) -> None:
+@dataclass(frozen=True)
+class _Kept:
+    """What an entry holds besides its files."""
+
+    workdir: str
+    files: list[str]
+    result: Any
+    inner: frozenset[str] = frozenset()
+    """The keys of the jobs a wing's result was made from (kept while the wing's entry is)."""
+
+
+def _keep(entry: Path, result: Any, workdir: Path, inner: frozenset[str] = frozenset()) -> None:
     """Store ``result`` and links to its files as ``entry``, atomically; a failure only logs."""
     if entry.is_dir():
         return
@@ -117,43 +134,43 @@ def _keep(entry: Path, result: Any, workdir: Path) -> None:
             files = _written(result, workdir)
             for relative in files:
                 _link(workdir / relative, temporary / FILES / relative)
-            record = (VERSION, str(os.path.abspath(workdir)), files, result)
-            (temporary / RESULT).write_bytes(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+            kept = _Kept(str(os.path.abspath(workdir)), files, result, inner)
+            (temporary / RESULT).write_bytes(pickle.dumps((VERSION, kept), protocol=pickle.HIGHEST_PROTOCOL))
             os.rename(temporary, entry)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
-    except OSError as error:
-        logger.warning("%s: could not keep a job result for later builds: %s", entry, error)
+    except (OSError, pickle.PicklingError, RecursionError) as error:
+        logger.warning("%s: could not keep a result for later builds: %s", entry, error)
 
 
 def _rebase(result: Any, old: str, new: Path) -> None:
     """Point a restored result's asset hrefs from the work directory it was made in to ``new``."""
     prefix = old.rstrip("/") + "/"
-    for item in _items(result):
-        for asset in item.assets.values():
+    for owner in _owners(result):
+        for asset in owner.assets.values():
             if asset.href.startswith(prefix):
                 asset.href = str(new / asset.href[len(prefix) :])
 
 
-def _restore(entry: Path, workdir: Path) -> Any | None:
-    """The result kept as ``entry`` with its files linked into ``workdir``; None when there is none."""
+def _restore(entry: Path, workdir: Path) -> _Kept | None:
+    """The entry ``entry`` with its files linked into ``workdir``; None when there is none."""
     try:
-        version, old, files, result = pickle.loads((entry / RESULT).read_bytes())
+        version, kept = pickle.loads((entry / RESULT).read_bytes())
     except FileNotFoundError:
         return None
     except Exception as error:  # any unreadable entry is a miss
         logger.warning("%s: ignoring an unreadable kept result: %s", entry, error)
         return None
-    if version != VERSION:
+    if version != VERSION or not isinstance(kept, _Kept):
         return None
     try:
-        for relative in files:
+        for relative in kept.files:
             _link(entry / FILES / relative, workdir / relative)
     except OSError as error:
         logger.warning("%s: ignoring a kept result whose files cannot be linked: %s", entry, error)
         return None
-    _rebase(result, old, Path(os.path.abspath(workdir)))
-    return result
+    _rebase(kept.result, kept.workdir, Path(os.path.abspath(workdir)))
+    return kept
 
 
 @dataclass(frozen=True)
@@ -190,7 +207,7 @@ def _run(call: _Call[J, R]) -> _Outcome[R]:
     entry = call.store / JOBS / key
     restored = _restore(entry, call.workdir)
     if restored is not None:
-        return _Outcome(restored, key, digested, reused=True)
+        return _Outcome(restored.result, key, digested, reused=True)
     shutil.rmtree(entry, ignore_errors=True)  # an unreadable entry is replaced
     result = call.function(call.job)
     _keep(entry, result, call.workdir)
@@ -207,6 +224,7 @@ class JobMemo:
     used: set[str] = field(default_factory=set)
     reused: int = 0
     computed: int = 0
+    reused_whole: list[str] = field(default_factory=list)
 
     def imap(
         self,
@@ -234,6 +252,30 @@ class JobMemo:
                 self.computed += 1
             yield outcome.result
 
+    def call(self, name: str, function: Callable[[], R], fingerprint: Fingerprint, workdir: Path) -> R:
+        """``function()`` (a wing's whole collection, in this process), or the result kept for the
+        same key with its work directory's files linked into ``workdir``."""
+        try:
+            digested = hash_files(fingerprint.files, self.digests.known(fingerprint.files))
+        except OSError:
+            return function()
+        key = job_key(self.salt, name, fingerprint, digested)
+        entry = self.store / JOBS / key
+        restored = _restore(entry, workdir)
+        if restored is not None:
+            self.used.update({key, *restored.inner})
+            self.digests.record(digested)
+            self.reused_whole.append(name)
+            result: R = restored.result
+            return result
+        shutil.rmtree(entry, ignore_errors=True)
+        self.digests.record(digested)  # the wing's jobs find these digests and do not hash again
+        before = set(self.used)
+        result = function()
+        _keep(entry, result, workdir, frozenset(self.used - before))
+        self.used.add(key)
+        return result
+
     def finish(self) -> None:
         """After a successful build: drop the entries it did not use and remember the digests."""
         shutil.rmtree(self.store / TEMPORARY, ignore_errors=True)
@@ -244,9 +286,14 @@ class JobMemo:
                     shutil.rmtree(entry, ignore_errors=True)
         self.digests.save()
 
-    def summary(self) -> str:
-        """One line: how many jobs were reused and how many computed."""
-        return f"{self.reused} of {self.reused + self.computed} jobs reused from the last build"
+    def summary(self) -> str | None:
+        """One line on what was taken from the last build (None: nothing)."""
+        parts = []
+        if self.reused_whole:
+            parts.append(f"{', '.join(self.reused_whole)} taken whole")
+        if self.reused:
+            parts.append(f"{self.reused} of {self.reused + self.computed} jobs")
+        return f"reused from the last build: {'; '.join(parts)}" if parts else None
 
 
 def run_jobs(
