@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +101,7 @@ class RangeServer:
         self.sent: Counter[str] = Counter()
         self.requests = 0
         self._budget: int | None = None
+        self._back_after: float | None = None
         self._down = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -128,10 +130,18 @@ class RangeServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def go_down_after(self, requests: int) -> None:
-        """Answer ``requests`` more requests, then stop listening (a provider outage)."""
+    def go_down_after(self, requests: int, *, back_after: float | None = None) -> None:
+        """Answer ``requests`` more requests, then stop listening (a provider outage); listen
+        again ``back_after`` seconds later, if given."""
         with self._lock:
             self._budget = requests
+            self._back_after = back_after
+
+    def _outage(self, back_after: float | None) -> None:
+        self.stop()
+        if back_after is not None:
+            time.sleep(back_after)
+            self.start()
 
     def admit(self) -> bool:
         """Whether to answer the next request (counting it against a budget, if one is set)."""
@@ -142,7 +152,8 @@ class RangeServer:
                 if self._budget <= 0:
                     self._down = True
                     self._budget = None
-                    threading.Thread(target=self.stop, daemon=True).start()
+                    outage = threading.Thread(target=self._outage, args=(self._back_after,), daemon=True)
+                    outage.start()
                     return False
                 self._budget -= 1
             self.requests += 1

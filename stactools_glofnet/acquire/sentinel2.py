@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-import planetary_computer
 import rasterio
 
 from stactools_glofnet.acquire.hrefs import absolute, public_href
@@ -28,6 +27,7 @@ from stactools_glofnet.acquire.manifest import Manifest
 from stactools_glofnet.acquire.request import AcquireRequest, iso
 from stactools_glofnet.acquire.retry import with_retries
 from stactools_glofnet.acquire.search import open_api, search_items
+from stactools_glofnet.acquire.signing import sign
 from stactools_glofnet.acquire.store import remove_stale_parts, write_atomically, write_text_atomically
 from stactools_glofnet.acquire.window import Raster, cloud_fraction, read_aoi, read_local
 from stactools_glofnet.core.config import CatalogContent
@@ -235,7 +235,7 @@ class _Run:
         def attempt() -> Raster | None:
             # Planetary Computer hrefs need a SAS token (fetched per read: tokens expire); any other
             # href comes back unchanged. The signed href is never logged or written.
-            return read_aoi(planetary_computer.sign_url(fetch.href), self.aoi)
+            return read_aoi(sign(fetch.href), self.aoi)
 
         return with_retries(attempt, attempts=self.request.attempts, what=what)
 
