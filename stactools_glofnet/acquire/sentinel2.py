@@ -395,6 +395,7 @@ def acquire_sentinel2(request: AcquireRequest, content: CatalogContent) -> Acqui
     root.mkdir(exist_ok=True)
     with writer_lock(root):
         run = _Run(request, content, report)
+        run.files.total = len(scenes) * (len(BAND_KEYS) + 1)  # at most: SCL, six bands, the item
         try:
             for scene in scenes:
                 run.acquire(scene)
