@@ -353,6 +353,89 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
                 click.echo(line)
         click.echo(report.summary())
 
+    @glofnet.command("acquire")
+    @click.argument("modality", type=click.Choice(["sentinel2"]))
+    @click.argument("source", type=click.Path(path_type=Path))
+    @click.option(
+        "--start", metavar="DATE", help="First day (YYYY-MM-DD or ISO 8601; default: the catalog's first)."
+    )
+    @click.option("--end", metavar="DATE", help="Last day, inclusive (default: the catalog's last).")
+    @click.option(
+        "--api",
+        metavar="URL",
+        default="https://earth-search.aws.element84.com/v1",
+        show_default=True,
+        help="The STAC API searched, e.g. https://planetarycomputer.microsoft.com/api/stac/v1 (asset "
+        "hrefs are then signed with the planetary-computer package).",
+    )
+    @click.option(
+        "--collection",
+        metavar="ID",
+        default="sentinel-2-l2a",
+        show_default=True,
+        help="The collection searched (Earth Search: sentinel-2-l2a or sentinel-2-c1-l2a).",
+    )
+    @click.option(
+        "--max-cloud",
+        type=click.FloatRange(0, 100),
+        metavar="PERCENT",
+        help="Leave out a scene whose AOI is more than PERCENT cloud by its SCL, before fetching any "
+        "band (default: the build's max_aoi_cloud_fraction).",
+    )
+    @click.option("--dry-run", is_flag=True, help="List what would be fetched; write nothing.")
+    @click.option(
+        "--since-last", is_flag=True, help="Search only from the newest scene the manifest already holds."
+    )
+    @click.option(
+        "--retries",
+        type=click.IntRange(1, 20),
+        default=5,
+        show_default=True,
+        help="Attempts per request, with exponential backoff.",
+    )
+    @_one_line_errors
+    def acquire_command(
+        modality: str,
+        source: Path,
+        start: str | None,
+        end: str | None,
+        api: str,
+        collection: str,
+        max_cloud: float | None,
+        dry_run: bool,
+        since_last: bool,
+        retries: int,
+    ) -> None:
+        """Fetch MODALITY's inputs for the AOI into SOURCE, in the layout create-catalog reads.
+
+        Sentinel-2: STAC API search over the AOI and dates, then, per scene, the AOI window of SCL
+        (a scene too cloudy over the AOI stops there) and of each band COG, with HTTP range
+        requests; complete files are skipped on a rerun (sentinel2/acquire-manifest.json).
+
+        Example: stac glofnet acquire sentinel2 build/source --start 2022-05-01 --end 2022-06-30
+        """
+        from stactools_glofnet.acquire import acquire_sentinel2
+        from stactools_glofnet.acquire.request import make_request
+        from stactools_glofnet.core.config import load_content
+
+        content = load_content()
+        request = make_request(
+            source,
+            content,
+            start=start,
+            end=end,
+            api=api,
+            collection=collection,
+            max_cloud_percent=max_cloud,
+            dry_run=dry_run,
+            since_last=since_last,
+            attempts=retries,
+        )
+        report = acquire_sentinel2(request, content)
+        for line in report.planned:
+            click.echo(line)
+        click.echo(report.summary())
+
     @glofnet.command("serve")
     @click.argument("catalog")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

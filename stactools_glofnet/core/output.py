@@ -34,7 +34,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Final
@@ -297,3 +297,11 @@ def _one_line(error: OSError, dest: Path) -> GlofnetError:
     if Path(name).name.startswith((LOCK_PREFIX, STAGING_PREFIX)):
         name = str(dest.parent)
     return GlofnetError(name, f"cannot write there ({error.strerror or error})")
+
+
+def writer_lock(dest: Path) -> AbstractContextManager[None]:
+    """Hold the one-writer lock of ``dest`` (beside it) for a block; a second holder gets one line.
+
+    For commands that update a directory in place (``acquire`` into SOURCE) rather than replace it.
+    """
+    return _lock(Path(os.path.abspath(dest)))

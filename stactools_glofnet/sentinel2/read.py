@@ -155,8 +155,9 @@ def _item_crs(path: str, item: pystac.Item) -> CRS:
 
 
 def _origin(document: dict[str, Any], path: str) -> str:
-    """Where the source item lives: its own absolute self/canonical URL, else the file read."""
-    for rel in ("self", "canonical"):
+    """Where the source item lives: its own absolute self/canonical URL, or the provider item an
+    acquired copy was ``derived_from`` (``stac glofnet acquire``), else the file read."""
+    for rel in ("self", "canonical", "derived_from"):
         for link in document.get("links", []):
             href = str(link.get("href", "")) if isinstance(link, dict) else ""
             if link.get("rel") == rel and href.startswith(("http://", "https://", "s3://")):

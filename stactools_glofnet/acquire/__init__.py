@@ -1,0 +1,16 @@
+"""``acquire``: fetch provider inputs for the AOI into the SOURCE layout the build reads.
+
+Sentinel-2 L2A comes from a STAC API (Earth Search v1 by default, or the Planetary Computer):
+the AOI window of each scene's SCL is read first and a scene too cloudy over the AOI is left
+out before any band is fetched; then only the AOI window of each band COG is read (HTTP range
+requests through GDAL) and written as a local COG beside the item JSON, whose hrefs become local
+while the provider's hrefs and item stay as provenance. A manifest records every file fetched,
+so reruns skip what is complete and ``--since-last`` searches only after the newest scene.
+"""
+
+from __future__ import annotations
+
+from stactools_glofnet.acquire.request import AcquireRequest, parse_date
+from stactools_glofnet.acquire.sentinel2 import AcquireReport, acquire_sentinel2
+
+__all__ = ["AcquireReport", "AcquireRequest", "acquire_sentinel2", "parse_date"]
