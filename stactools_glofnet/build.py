@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pystac
@@ -32,6 +32,7 @@ from stactools_glofnet.core.rebuild import build_key, forget, is_current, write_
 from stactools_glofnet.core.software import code_digest, software_digest
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
+from stactools_glofnet.mirror import Mirrored, SourceSpec, mirrored
 from stactools_glofnet.sample.framework import MANIFEST_NAME
 from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
 from stactools_glofnet.sentinel2 import create_item as sentinel2_item
@@ -52,7 +53,8 @@ class BuildReport:
     """What a build produced, and one line per source wing on what it kept and skipped."""
 
     dest: Path
-    source: Path
+    source: Path | str
+    """SOURCE as given (an ``s3://`` URL stays a URL)."""
     collections: list[str]
     validation: ValidationReport | None
     summary: list[str] = field(default_factory=list)
@@ -73,6 +75,8 @@ class BuildSettings:
     overwrite: bool = False
     from_scratch: bool = False
     """Compute every job, reusing nothing kept from the last build into DEST."""
+    endpoint_url: str | None = None
+    """The S3-compatible endpoint of an ``s3://`` SOURCE (default: AWS, or ``$AWS_ENDPOINT_URL``)."""
 
 
 def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int = DEFAULT_SEED) -> Path:
@@ -228,15 +232,31 @@ def _unchanged(dest: Path, source: Path, current: _Current) -> BuildReport:
 
 def create_catalog(
     dest: Path,
-    source: Path | None = None,
+    source: SourceSpec | None = None,
     *,
     content: CatalogContent | None = None,
     settings: BuildSettings | None = None,
 ) -> BuildReport:
-    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``."""
+    """Build the GLOFNet catalog from ``source`` (default: the bundled sample) into ``dest``.
+
+    ``source`` may be ``s3://BUCKET/PREFIX`` (with ``settings.endpoint_url`` for an S3-compatible
+    store): it is then synchronized into its local mirror first (:mod:`stactools_glofnet.mirror`).
+    """
     settings = settings or BuildSettings()
     content = content or load_content()
-    source = source if source is not None else cached_sample(content)
+    given = source if source is not None else cached_sample(content)
+    with mirrored(given, endpoint_url=settings.endpoint_url) as mirror:
+        return _from_mirror(mirror, _create_catalog(dest, mirror.path, content, settings))
+
+
+def _from_mirror(mirror: Mirrored, report: BuildReport) -> BuildReport:
+    """``report`` naming SOURCE as given, after the lines of its synchronization."""
+    return replace(report, source=mirror.source, summary=[*mirror.lines, *report.summary])
+
+
+def _create_catalog(
+    dest: Path, source: Path, content: CatalogContent, settings: BuildSettings
+) -> BuildReport:
     inputs = open_source(source)
 
     def body(staging: Path, options: BuildOptions) -> tuple[list[str], ValidationReport | None, list[str]]:
@@ -262,7 +282,7 @@ def _summaries(built: dict[Modality, pystac.Collection]) -> list[str]:
 
 def create_collection(
     modality: str,
-    source: Path,
+    source: SourceSpec,
     dest: Path,
     *,
     content: CatalogContent | None = None,
@@ -271,11 +291,19 @@ def create_collection(
     """Build one modality's collection alone into ``dest`` as a self-contained collection.
 
     A collection made from others (harmonized) builds those on the way and leaves them out.
+    ``source`` may be ``s3://BUCKET/PREFIX``, as for :func:`create_catalog`.
     """
     settings = settings or BuildSettings()
     content = content or load_content()
     if modality not in WING_BY_MODALITY:
-        raise GlofnetError(source, f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+        raise GlofnetError(str(source), f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+    with mirrored(source, endpoint_url=settings.endpoint_url) as mirror:
+        return _from_mirror(mirror, _create_collection(modality, mirror.path, dest, content, settings))
+
+
+def _create_collection(
+    modality: str, source: Path, dest: Path, content: CatalogContent, settings: BuildSettings
+) -> BuildReport:
     wing = WING_BY_MODALITY[modality]  # type: ignore[index]
     inputs = open_source(source)
 

@@ -32,6 +32,25 @@ SCHEMA_DIR_OPTION = click.option(
 )
 
 
+class SourceParam(click.ParamType[Path | str, Any]):
+    """SOURCE: a local directory (a Path) or ``s3://BUCKET/PREFIX`` (kept as the URL string)."""
+
+    name = "source"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        """Keep an ``s3://`` URL as it is; any other value is a path."""
+        text = os.fspath(value)
+        return text if isinstance(text, str) and text.startswith("s3://") else Path(text)
+
+
+SOURCE = SourceParam()
+ENDPOINT_URL_OPTION = click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="The S3-compatible endpoint of an s3://BUCKET/PREFIX SOURCE instead of AWS (also "
+    "$AWS_ENDPOINT_URL), e.g. http://127.0.0.1:8333.",
+)
+
 MAX_WORKERS = max(1, 4 * (os.cpu_count() or 1))
 
 ENGINE_OPTIONS = (
@@ -57,6 +76,7 @@ ENGINE_OPTIONS = (
 
 BUILD_OPTIONS = (
     *ENGINE_OPTIONS,
+    ENDPOINT_URL_OPTION,
     click.option(
         "--overwrite",
         is_flag=True,
@@ -134,7 +154,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         _configure_logging(verbose)
 
     @glofnet.command("create-catalog")
-    @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[SOURCE] DEST")
+    @click.argument("paths", nargs=-1, type=SOURCE, metavar="[SOURCE] DEST")
     @SCHEMA_DIR_OPTION
     @_build_options
     @_one_line_errors
@@ -144,12 +164,13 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         """Build the whole catalog from SOURCE (default: the bundled sample) into DEST.
 
         DEST is replaced atomically when the new catalog is complete and valid; it may not be or
-        contain SOURCE, and a directory this tool did not write needs --overwrite.
+        contain SOURCE, and a directory this tool did not write needs --overwrite. SOURCE may be
+        s3://BUCKET/PREFIX: it is mirrored into the user cache first (changed objects only).
 
         Example: stac glofnet create-catalog build/catalog
         """
-        if len(paths) not in (1, 2):
-            raise click.UsageError("expected [SOURCE] DEST")
+        if len(paths) not in (1, 2) or not isinstance(paths[-1], Path):
+            raise click.UsageError("expected [SOURCE] DEST, DEST a local directory")
         source, dest = (None, paths[0]) if len(paths) == 1 else paths
         from stactools_glofnet import build
 
@@ -164,15 +185,15 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
     @glofnet.command("create-collection")
     @click.argument("modality", type=click.Choice(sorted(get_args(Modality))))
-    @click.argument("source", type=click.Path(path_type=Path))
+    @click.argument("source", type=SOURCE)
     @click.argument("dest", type=click.Path(path_type=Path))
     @SCHEMA_DIR_OPTION
     @_build_options
     @_one_line_errors
     def create_collection_command(
-        modality: str, source: Path, dest: Path, schema_dirs: tuple[Path, ...], **options: Any
+        modality: str, source: Path | str, dest: Path, schema_dirs: tuple[Path, ...], **options: Any
     ) -> None:
-        """Build one MODALITY's collection from SOURCE into DEST, a self-contained collection.
+        """Build one MODALITY's collection from SOURCE (a directory or s3://BUCKET/PREFIX) into DEST.
 
         Example: stac glofnet create-collection harmonized build/sample build/harmonized --workers 2
         """
@@ -355,7 +376,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
     @glofnet.command("acquire")
     @click.argument("modality", type=click.Choice(["sentinel2"]))
-    @click.argument("source", type=click.Path(path_type=Path))
+    @click.argument("source", type=SOURCE)
+    @ENDPOINT_URL_OPTION
     @click.option(
         "--start", metavar="DATE", help="First day (YYYY-MM-DD or ISO 8601; default: the catalog's first)."
     )
@@ -396,7 +418,8 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @_one_line_errors
     def acquire_command(
         modality: str,
-        source: Path,
+        source: Path | str,
+        endpoint_url: str | None,
         start: str | None,
         end: str | None,
         api: str,
@@ -411,30 +434,35 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         Sentinel-2: STAC API search over the AOI and dates, then, per scene, the AOI window of SCL
         (a scene too cloudy over the AOI stops there) and of each band COG, with HTTP range
         requests; complete files are skipped on a rerun (sentinel2/acquire-manifest.json).
+        SOURCE may be s3://BUCKET/PREFIX: it is mirrored locally, and what was fetched is uploaded.
 
         Example: stac glofnet acquire sentinel2 build/source --start 2022-05-01 --end 2022-06-30
         """
         from stactools_glofnet.acquire import acquire_sentinel2
         from stactools_glofnet.acquire.request import make_request
         from stactools_glofnet.core.config import load_content
+        from stactools_glofnet.mirror import mirrored
 
         content = load_content()
-        request = make_request(
-            source,
-            content,
-            start=start,
-            end=end,
-            api=api,
-            collection=collection,
-            max_cloud_percent=max_cloud,
-            dry_run=dry_run,
-            since_last=since_last,
-            attempts=retries,
-        )
-        report = acquire_sentinel2(request, content)
+        with mirrored(source, endpoint_url=endpoint_url, upload=not dry_run) as mirror:
+            request = make_request(
+                mirror.path,
+                content,
+                start=start,
+                end=end,
+                api=api,
+                collection=collection,
+                max_cloud_percent=max_cloud,
+                dry_run=dry_run,
+                since_last=since_last,
+                attempts=retries,
+            )
+            report = acquire_sentinel2(request, content)
         for line in report.planned:
             click.echo(line)
         click.echo(report.summary())
+        for line in mirror.lines:
+            click.echo(line)
 
     @glofnet.command("serve")
     @click.argument("catalog")
