@@ -217,3 +217,26 @@ def test_an_unusable_s3_source_fails_within_seconds_in_one_line(
     assert completed.stderr.strip().splitlines() == [expected]
     assert s3_server.secret_key not in completed.stdout + completed.stderr
     assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["create-collection", "sentinel2", "{tmp}", "{tmp}/d", "--endpoint-url", "http://127.0.0.1:1"],
+            "--endpoint-url applies to an s3://BUCKET/PREFIX SOURCE only",
+        ),
+        (["create-catalog", "s3://Bad_Bucket/p", "{tmp}/d"], "'Bad_Bucket' is not a valid S3 bucket name"),
+        (["create-catalog", "s3://bucket/a/../b", "{tmp}/d"], "refusing the prefix"),
+        (["create-catalog", "s3://bucket/p", "{tmp}/d", "--endpoint-url", "ftp://x"], "not an endpoint URL"),
+        (["acquire", "sentinel2", "s3://bucket/p", "--endpoint-url", "nope"], "not an endpoint URL"),
+        (["create-catalog", "{tmp}", "s3://bucket/p"], "DEST a local directory"),
+    ],
+)
+def test_bad_s3_arguments_give_one_line(
+    s3_server: SeaweedFS, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = run(s3_server, *[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code in (1, 2)
+    assert expected in result.output.strip().splitlines()[-1]
+    assert "Traceback" not in result.output
