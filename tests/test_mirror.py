@@ -240,3 +240,28 @@ def test_bad_s3_arguments_give_one_line(
     assert result.exit_code in (1, 2)
     assert expected in result.output.strip().splitlines()[-1]
     assert "Traceback" not in result.output
+
+
+def test_a_mirror_without_its_record_is_verified_by_content_not_downloaded_again(
+    source: Source, from_disk: Path, s3_server: SeaweedFS, tmp_path: Path
+) -> None:
+    """What a runner restoring the mirror from a cache, or a lost record, meets."""
+    location = mirror_location(parse_target(source.url), s3_server.endpoint)
+    dest = tmp_path / "sentinel2"
+    args = ("create-collection", "sentinel2", source.url, str(dest), "--endpoint-url", s3_server.endpoint)
+    assert run(s3_server, *args).exit_code == 0
+    count = sum(1 for p in source.disk.rglob("*") if p.is_file())
+    location.state.unlink()
+    stray, hidden = location.tree / "sentinel2" / "stray.json", location.tree / ".glofnet-lock-x"
+    stray.write_text("{}")
+    hidden.write_text("")
+    inodes = {
+        p: p.stat().st_ino for p in location.tree.rglob("*") if p.is_file() and p not in (stray, hidden)
+    }
+    result = run(s3_server, *args)
+    assert result.exit_code == 0
+    assert f"0 downloaded (0.0 KiB), {count} unchanged, 1 removed" in result.output
+    assert f"{dest}: already current" in result.output
+    assert not stray.exists() and hidden.exists()
+    assert {p: p.stat().st_ino for p in inodes} == inodes
+    assert data_files(dest) == data_files(from_disk)

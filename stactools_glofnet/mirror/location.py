@@ -49,7 +49,8 @@ def mirror_location(target: Target, endpoint_url: str | None) -> MirrorLocation:
     by input paths and contents) are found again on the next run.
     """
     endpoint = effective_endpoint(endpoint_url)
-    identity = f"{redact_url(endpoint) if endpoint else 'aws'}\n{target.bucket}\n{target.prefix}"
+    where = redact_url(endpoint).rstrip("/").lower() if endpoint else "aws"
+    identity = f"{where}\n{target.bucket}\n{target.prefix}"
     key = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
     readable = re.sub(r"[^a-z0-9.-]", "-", target.bucket)
     return MirrorLocation(user_cache_dir() / FOLDER / f"{readable}-{key}")

@@ -81,8 +81,11 @@ def mirrored(
             yield mirror
         except GlofnetError:
             if upload:
-                pushed = upload_changes(client, target, location.tree, state, settings)
-                logger.warning("after the error: %s", pushed.summary(target))
+                try:
+                    pushed = upload_changes(client, target, location.tree, state, settings)
+                    logger.warning("after the error: %s", pushed.summary(target))
+                except GlofnetError as failed:  # the first error is the one to report
+                    logger.warning("after the error, uploading what was fetched failed too: %s", failed)
             raise
         if upload:
             pushed = upload_changes(client, target, location.tree, state, settings)
