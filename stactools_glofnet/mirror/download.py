@@ -108,7 +108,7 @@ def _fetch(client: S3Client, target: Target, relative: str, remote: RemoteObject
     return Entry(size, etag, signature(path))
 
 
-def _local_files(tree: Path) -> Iterator[str]:
+def local_files(tree: Path) -> Iterator[str]:
     """Every file under ``tree`` (relative, ``/``-separated)."""
     for current, dirnames, filenames in os.walk(tree):
         dirnames.sort()
@@ -120,7 +120,7 @@ def _local_files(tree: Path) -> Iterator[str]:
 def _remove_gone(tree: Path, listing: dict[str, RemoteObject], state: MirrorState) -> int:
     """Remove mirrored files whose objects are gone and this module's interrupted downloads."""
     removed = 0
-    for relative in list(_local_files(tree)):
+    for relative in list(local_files(tree)):
         name = relative.rsplit("/", 1)[-1]
         ours = relative in state.entries or not name.startswith(".") or PART_MARK in name
         if relative not in listing and ours:

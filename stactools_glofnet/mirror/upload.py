@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stactools_glofnet.core.digests import signature
-from stactools_glofnet.mirror.download import _local_files
+from stactools_glofnet.mirror.download import local_files
 from stactools_glofnet.mirror.state import Entry, MirrorState
 from stactools_glofnet.publish.digest import digest_file
 from stactools_glofnet.publish.media import MANIFEST_CACHE_CONTROL, content_type
@@ -53,7 +53,7 @@ def upload_changes(
     """Upload what changed in ``tree`` since it was synchronized (see the module docstring)."""
     changed: list[PublishedFile] = []
     unchanged = 0
-    for relative in _local_files(tree):
+    for relative in local_files(tree):
         if _hidden(relative):
             continue
         path = tree / relative
