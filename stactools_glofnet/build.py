@@ -27,8 +27,8 @@ from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.memo import Fingerprint, JobMemo
 from stactools_glofnet.core.normalization import Reference
-from stactools_glofnet.core.output import input_paths, memo_store, replacing
-from stactools_glofnet.core.rebuild import build_key, forget, is_current, write_record
+from stactools_glofnet.core.output import memo_store, replacing
+from stactools_glofnet.core.rebuild import build_key, forget, is_current, source_files, write_record
 from stactools_glofnet.core.software import code_digest, software_digest
 from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
@@ -141,7 +141,7 @@ def _create_wing(wing: Wing, inputs: WingInputs, workdir: Path, options: BuildOp
     """The wing's collection, taken whole from the last build when none of its SOURCE files changed."""
     if options.memo is None or inputs.source_dir is None or options.normalization is not None:
         return wing.create_collection(inputs, workdir, options)
-    files = [p for p in input_paths(inputs.source_dir, "*", recursive=True) if p.is_file()]
+    files = source_files(inputs.source_dir)
     fingerprint = Fingerprint(
         tuple(Path(os.path.abspath(p)) for p in files), (wing.modality, f"strict={options.strict}")
     )

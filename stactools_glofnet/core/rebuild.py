@@ -31,16 +31,22 @@ OWN_FILES: Final = ".glofnet-"
 """Lock files and the like this tool keeps beside an output (never inputs)."""
 
 
+def source_files(directory: Path) -> list[Path]:
+    """Every input file under ``directory``, sorted: not in an output, not this tool's own files."""
+    return [
+        p
+        for p in input_paths(directory, "*", recursive=True)
+        if not p.name.startswith(OWN_FILES) and p.is_file()
+    ]
+
+
 def build_key(sources: Sequence[Path], values: Sequence[str]) -> str:
     """The key of a build from ``sources`` with ``values`` (content digest, kind, settings)."""
     sha = hashlib.sha256(json.dumps([VERSION, software_digest(), list(values)]).encode())
     for source in sources:
         base = Path(os.path.abspath(source))
         sha.update(f"\n{base}".encode())
-        files = [base] if base.is_file() else input_paths(base, "*", recursive=True)
-        for path in files:
-            if path.name.startswith(OWN_FILES) or not path.is_file():
-                continue
+        for path in [base] if base.is_file() else source_files(base):
             sha.update(f"\n{path.relative_to(base) if path != base else ''} {signature(path)}".encode())
     sha.update(f"\nSOURCE_DATE_EPOCH={os.environ.get('SOURCE_DATE_EPOCH', '')}".encode())
     return sha.hexdigest()
