@@ -87,8 +87,16 @@ class _Handler(BaseHTTPRequestHandler):
         with path.open("rb") as file:
             file.seek(start)
             data = file.read(length)
+        cut = owner.take_cut()
+        if cut is not None:
+            # The endpoint vanishes part-way through the body: the client gets a short read.
+            data = data[:cut]
+            self.close_connection = True
         self.wfile.write(data)
+        self.wfile.flush()
         owner.count(relative, len(data))
+        if cut is not None:
+            owner.go_down_now()
 
 
 class RangeServer:
@@ -101,6 +109,7 @@ class RangeServer:
         self.sent: Counter[str] = Counter()
         self.requests = 0
         self._budget: int | None = None
+        self._cut: int | None = None
         self._back_after: float | None = None
         self._down = False
         self._lock = threading.Lock()
@@ -136,6 +145,23 @@ class RangeServer:
         with self._lock:
             self._budget = requests
             self._back_after = back_after
+
+    def cut_next_body(self, after_bytes: int) -> None:
+        """Send only ``after_bytes`` of the next body, then stop listening (until :meth:`start`)."""
+        with self._lock:
+            self._cut = after_bytes
+
+    def take_cut(self) -> int | None:
+        """The cut planned for this body, if any (once)."""
+        with self._lock:
+            cut, self._cut = self._cut, None
+            return cut
+
+    def go_down_now(self) -> None:
+        """Stop answering at once; stop listening in the background."""
+        with self._lock:
+            self._down = True
+        threading.Thread(target=self._outage, args=(None,), daemon=True).start()
 
     def _outage(self, back_after: float | None) -> None:
         self.stop()
