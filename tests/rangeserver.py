@@ -115,6 +115,7 @@ class RangeServer:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._outage_thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -122,7 +123,9 @@ class RangeServer:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> None:
-        """Listen and serve in a background thread."""
+        """Listen and serve in a background thread (once an outage under way has stopped it)."""
+        if self._outage_thread is not None and self._outage_thread is not threading.current_thread():
+            self._outage_thread.join(timeout=10)
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.owner = self
         self._down = False
@@ -161,7 +164,8 @@ class RangeServer:
         """Stop answering at once; stop listening in the background."""
         with self._lock:
             self._down = True
-        threading.Thread(target=self._outage, args=(None,), daemon=True).start()
+            self._outage_thread = threading.Thread(target=self._outage, args=(None,), daemon=True)
+        self._outage_thread.start()
 
     def _outage(self, back_after: float | None) -> None:
         self.stop()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,10 @@ def _bands(rng: np.random.Generator, shape: tuple[int, int]) -> dict[str, Any]:
     return bands
 
 
+def _in_year(folder: Path, name: str) -> Path:
+    return folder / name
+
+
 def _whole_tile(window: Grid, row_off: int, col_off: int, data: Any, dest: Path, rng: Any) -> Grid:
     """The tile ``window`` belongs to, 1200 x 1200, holding ``data`` at the window's place."""
     if data.dtype == np.uint16:
@@ -152,7 +157,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory, content: CatalogContent) 
             gid = granule_id(day, window.tile, stamp(day))
             bands = _bands(rng, window.grid.shape)
             (disk / "modis" / str(day.year)).mkdir(parents=True, exist_ok=True)
-            write_cogs(lambda name, y=day.year: disk / "modis" / str(y) / name, gid, bands, window.grid)
+            write_cogs(partial(_in_year, disk / "modis" / str(day.year)), gid, bands, window.grid)
             hrefs = {}
             for sds in SDS:
                 name = f"{gid}_{sds}.tif"

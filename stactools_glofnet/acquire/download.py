@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 import requests
+import urllib3
 
 from stactools_glofnet.core.errors import GlofnetError
 
@@ -78,12 +79,19 @@ def download(
             partial.unlink()
             raise IncompleteDownload(f"the server resumed at byte {start}, not {have}; restarting")
         with open(partial, "ab" if start else "wb") as file:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                file.write(chunk)
-                received += len(chunk)
-                on_bytes(len(chunk))
-            file.flush()
-            os.fsync(file.fileno())
+            try:
+                # read1 hands over what has arrived, so a connection that breaks keeps what came.
+                while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                    file.write(chunk)
+                    received += len(chunk)
+                    on_bytes(len(chunk))
+            except urllib3.exceptions.HTTPError as error:
+                raise IncompleteDownload(
+                    f"{path.name}: the connection broke ({type(error).__name__})"
+                ) from None
+            finally:
+                file.flush()
+                os.fsync(file.fileno())
     size = partial.stat().st_size
     if total is not None and size != total:
         if size > total:
