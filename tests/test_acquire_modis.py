@@ -56,6 +56,7 @@ class Provider:
     granules: list[str]
     aqua: str
     whole: dict[str, int]
+    superseded: tuple[str, str]
 
     def names(self) -> list[str]:
         return sorted(f"{d.year}/{g}_{sds}.tif" for g, d in self.granule_days() for sds in SDS)
@@ -167,6 +168,11 @@ def provider(tmp_path_factory: pytest.TempPathFactory, content: CatalogContent) 
                 hrefs[sds] = f"{server.url}{relative}?{SAS}"
             documents.append(_item(gid, day, window.tile, hrefs, "terra"))
             granules.append(gid)
+    # A tile-day also published in an earlier production (reprocessing): only the later is read.
+    older = granule_id(DAYS[0], windows[-1].tile, stamp(DAYS[0], "093000"))
+    newer = next(d for d in documents if d["id"] == granule_id(DAYS[0], windows[-1].tile, stamp(DAYS[0])))
+    gone = {sds: f"{server.url}older/{older}_{sds}.tif" for sds in SDS}
+    documents.append(_item(older, DAYS[0], windows[-1].tile, gone, "terra"))
     # Aqua shares the collection: its item is found and left out.
     aqua = documents[0]["id"].replace("MOD11A1", "MYD11A1")
     documents.append(
@@ -177,7 +183,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory, content: CatalogContent) 
         server.start()
         stack.callback(server.stop)
         api = stack.enter_context(stac_api(str(root / "planetary-computer")))
-        yield Provider(server, api, disk, granules, aqua, whole)
+        yield Provider(server, api, disk, granules, aqua, whole, (older, newer["id"]))
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +223,9 @@ def test_tile_days_are_fetched_as_the_builds_tile_windows(
             assert local.transform.almost_equals(window.grid.transform)
             assert local.shape == window.grid.shape
             assert np.array_equal(local.read(1), sample.read(1))
-    assert f"1 left out ({provider.aqua}: Aqua (MYD11A1)" in output
+    older, newer = provider.superseded
+    assert f"2 left out ({provider.aqua}: Aqua (MYD11A1)" in output
+    assert f"{older}: superseded by the later production {newer}" in output
     assert f"{len(provider.granules)} acquired ({len(provider.granules) * 5} files" in output
 
 
@@ -253,7 +261,7 @@ def test_the_collection_built_from_the_acquired_source_equals_the_one_from_disk(
     data = {}
     for name, source in (("disk", provider.disk), ("acquired", acquired[0])):
         dest = tmp_path / name
-        assert run("create-collection", "modis", str(source), str(dest)).exit_code == 0
+        assert run("create-collection", "modis", str(source), str(dest), "--workers", "0").exit_code == 0
         data[name] = {
             p.relative_to(dest).as_posix(): p.read_bytes()
             for p in sorted(dest.rglob("*"))

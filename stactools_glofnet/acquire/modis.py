@@ -97,6 +97,21 @@ def plan_granule(
     return Granule(granule_id, provider_href, name.day, name.tile, windows[name.tile], document, hrefs)
 
 
+def _latest_productions(granules: list[Granule], report: AcquireReport) -> list[Granule]:
+    """One granule per tile-day, the latest production (as the build reads); the others left out."""
+    latest: dict[tuple[dt.date, str], Granule] = {}
+    for granule in sorted(granules, key=lambda g: g.id):  # the production stamp ends the id
+        latest[(granule.day, granule.tile)] = granule
+    kept = sorted(latest.values(), key=lambda granule: (granule.day, granule.tile))
+    for granule in granules:
+        newer = latest[(granule.day, granule.tile)]
+        if newer is not granule:
+            report.left_out.append(
+                (granule.id, f"{granule.id}: superseded by the later production {newer.id}")
+            )
+    return kept
+
+
 class _Run:
     """One acquisition into ``root`` (SOURCE/modis)."""
 
@@ -182,7 +197,7 @@ def acquire_modis(request: AcquireRequest, content: CatalogContent) -> AcquireRe
             report.left_out.append((str(document.get("id")), planned))
         else:
             granules.append(planned)
-    granules.sort(key=lambda granule: (granule.day, granule.tile, granule.id))
+    granules = _latest_productions(granules, report)
     run = _Run(request, root, report)
     if request.dry_run:
         for granule in granules:
