@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from stactools.cli.cli import cli
 
 from stactools_glofnet.acquire.download import PARTIAL_SUFFIX
+from stactools_glofnet.acquire.itslive import Pair, PairFilter, plan_pair, unreadable_granule
 from stactools_glofnet.acquire.modalities import PROVIDERS, AcquireOptions, acquire
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
@@ -282,4 +283,43 @@ def test_all_runs_every_modality_and_reports_the_failures_together(
     assert summary.startswith("itslive:") and "acquired" in summary
     assert sorted(p.stem for p in (tmp_path / "source" / "itslive").glob("*.nc")) == provider.selected(
         0, 1e9, 50
+    )
+
+
+def _cryoforge_item(name: str, *, date_dt: float, valid: int) -> dict[str, Any]:
+    stem = name.removesuffix(".nc")
+    return {
+        "id": stem,
+        "properties": {"datetime": "1984-12-31T01:13:56Z", "date_dt": date_dt, "percent_valid_pixels": valid},
+        "assets": {"data": {"href": f"https://its-live-data.s3.amazonaws.com/velocity_image_pair/{name}"}},
+    }
+
+
+def test_real_granules_are_planned_and_checked_as_the_build_reads_them(
+    shared_dir: Path, content: CatalogContent
+) -> None:
+    v2, v1 = (
+        "LT05_L1GS_219121_19841206_20200918_02_T2_X_LT05_L1GS_226120_19850124_20200918_02_T2_G0120V02_P000.nc",
+        "LE07_L1GT_001113_20121118_20161127_01_T2_X_LE07_L1GT_232113_20121104_20161127_01_T2_G0240V01_P059.nc",
+    )
+    api = "https://stac.itslive.cloud"
+    # Real item values: date_dt 49.03 -> 49, roi_valid_percentage 0.0 -> 0 (PROVENANCE item 1).
+    item = _cryoforge_item(v2, date_dt=49.0, valid=0)
+    assert plan_pair(item, api, COLLECTION, PairFilter(), content) == (
+        f"{item['id']}: 0 % valid pixels, below --min-valid 1",
+        True,
+    )
+    planned = plan_pair(item, api, COLLECTION, PairFilter(min_valid_percent=0), content)
+    assert isinstance(planned, Pair) and planned.filename == v2
+    assert planned.item_href == f"{api}/collections/{COLLECTION}/items/{item['id']}"
+    assert plan_pair(item, api, COLLECTION, PairFilter(min_valid_percent=0, max_days=48), content) == (
+        f"{item['id']}: date separation 49 days outside 8-48",
+        True,
+    )
+    legacy = plan_pair(_cryoforge_item(v1, date_dt=14.0, valid=59), api, COLLECTION, PairFilter(), content)
+    assert isinstance(legacy, tuple) and not legacy[1] and "ITS_LIVE version 1 granule" in legacy[0]
+    # The check a download passes before it takes its final name: the real v2 file opens, v1 not.
+    assert unreadable_granule(shared_dir / "real-data" / "itslive" / v2) is None
+    assert "version 1 granules are not supported" in str(
+        unreadable_granule(shared_dir / "real-data" / "itslive" / v1)
     )

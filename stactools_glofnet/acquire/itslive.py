@@ -149,7 +149,7 @@ def plan_pair(
     return Pair(granule_id, provider_href, href, moment)
 
 
-def _unreadable(path: Path) -> str | None:
+def unreadable_granule(path: Path) -> str | None:
     """Why a downloaded file is not a v2 granule the build can read, or None."""
     try:
         read_granule(path)
@@ -190,7 +190,7 @@ class _Run:
         path = self.root / pair.filename
         with_retries(
             lambda: download(
-                self.session, pair.href, path, verify=_unreadable, on_bytes=self.tally.bytes.update
+                self.session, pair.href, path, verify=unreadable_granule, on_bytes=self.tally.bytes.update
             ),
             attempts=self.request.attempts,
             what=public_href(pair.href),
