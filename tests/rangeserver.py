@@ -1,4 +1,5 @@
-"""A static HTTP file server on 127.0.0.1 that answers Range requests and counts what it sends.
+"""A static HTTP file server on 127.0.0.1 that answers Range (and If-Range) requests and counts
+what it sends.
 
 Providers serve COGs from object storage, which answers ``Range: bytes=a-b`` with 206; GDAL reads
 a COG's header and then only the tiles a window needs. This server does the same for a local
@@ -53,10 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.root not in path.parents or not path.is_file():
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
+        etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
         start, end = 0, size - 1
         status = HTTPStatus.OK
         header = self.headers.get("Range")
+        if header and self.headers.get("If-Range") not in (None, etag):
+            header = None  # the file changed since the client's first part: send it whole (RFC 9110)
         if header:
             match = RANGE.match(header.strip())
             if match is None or (not match[1] and not match[2]):
@@ -77,6 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = end - start + 1
         self.send_response(status)
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Content-Length", str(length))
         if status == HTTPStatus.PARTIAL_CONTENT:

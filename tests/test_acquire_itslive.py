@@ -265,6 +265,31 @@ def test_a_server_stopped_mid_download_then_restarted_resumes_without_corruption
     read_granule(root / f"{first}.nc")
 
 
+def test_a_file_changed_on_the_server_during_an_outage_comes_back_whole(
+    provider: Provider, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    server = provider.server
+    ordered = sorted(provider.properties, key=lambda g: provider.properties[g]["datetime"])
+    first, other = ordered[0], ordered[1]
+    original = (provider.served / f"{first}.nc").read_bytes()
+    server.reset()
+    server.cut_next_body(len(original) // 2)
+    try:
+        assert acquire_cli(provider, source, "--retries", "1").exit_code == 1
+        # Reprocessed while we were away: other bytes under the same name (If-Range no longer matches).
+        (provider.served / f"{first}.nc").write_bytes((provider.served / f"{other}.nc").read_bytes())
+        server.start()
+        server.reset()
+        assert acquire_cli(provider, source).exit_code == 0
+        changed = provider.size(first)
+        assert server.sent[f"{first}.nc"] == changed  # whole, not spliced onto the old half
+        assert sha256_file(source / "itslive" / f"{first}.nc") == sha256_file(provider.served / f"{first}.nc")
+        assert not list((source / "itslive").glob(".*"))
+    finally:
+        (provider.served / f"{first}.nc").write_bytes(original)
+
+
 def test_all_runs_every_modality_and_reports_the_failures_together(
     provider: Provider, tmp_path: Path, content: CatalogContent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
