@@ -375,7 +375,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         click.echo(report.summary())
 
     @glofnet.command("acquire")
-    @click.argument("modality", type=click.Choice(["sentinel2"]))
+    @click.argument("modality", type=click.Choice(["sentinel2", "modis", "itslive", "all"]))
     @click.argument("source", type=SOURCE)
     @ENDPOINT_URL_OPTION
     @click.option(
@@ -385,28 +385,44 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     @click.option(
         "--api",
         metavar="URL",
-        default="https://earth-search.aws.element84.com/v1",
-        show_default=True,
-        help="The STAC API searched, e.g. https://planetarycomputer.microsoft.com/api/stac/v1 (asset "
-        "hrefs are then signed with the planetary-computer package).",
+        help="The STAC API searched (default per modality: sentinel2 Earth Search v1, modis the "
+        "Planetary Computer, whose hrefs are signed with the planetary-computer package, itslive "
+        "https://stac.itslive.cloud; not with all).",
     )
     @click.option(
         "--collection",
         metavar="ID",
-        default="sentinel-2-l2a",
-        show_default=True,
-        help="The collection searched (Earth Search: sentinel-2-l2a or sentinel-2-c1-l2a).",
+        help="The collection searched (default: sentinel-2-l2a, modis-11A1-061, itslive-granules; "
+        "Earth Search also has sentinel-2-c1-l2a; not with all).",
     )
     @click.option(
         "--max-cloud",
         type=click.FloatRange(0, 100),
         metavar="PERCENT",
-        help="Leave out a scene whose AOI is more than PERCENT cloud by its SCL, before fetching any "
-        "band (default: the build's max_aoi_cloud_fraction).",
+        help="sentinel2: leave out a scene whose AOI is more than PERCENT cloud by its SCL, before "
+        "fetching any band (default: the build's max_aoi_cloud_fraction).",
+    )
+    @click.option(
+        "--min-days",
+        type=click.FloatRange(min=0),
+        metavar="N",
+        help="itslive: the least date separation (days) fetched (default: the build's per sensor).",
+    )
+    @click.option(
+        "--max-days",
+        type=click.FloatRange(min=0),
+        metavar="N",
+        help="itslive: the largest date separation (days) fetched (default: the build's per sensor).",
+    )
+    @click.option(
+        "--min-valid",
+        type=click.FloatRange(0, 100),
+        metavar="PERCENT",
+        help="itslive: the least percent_valid_pixels fetched (default: 1, as P000 holds no velocity).",
     )
     @click.option("--dry-run", is_flag=True, help="List what would be fetched; write nothing.")
     @click.option(
-        "--since-last", is_flag=True, help="Search only from the newest scene the manifest already holds."
+        "--since-last", is_flag=True, help="Search only from the newest item the manifest already holds."
     )
     @click.option(
         "--retries",
@@ -422,45 +438,52 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         endpoint_url: str | None,
         start: str | None,
         end: str | None,
-        api: str,
-        collection: str,
+        api: str | None,
+        collection: str | None,
         max_cloud: float | None,
+        min_days: float | None,
+        max_days: float | None,
+        min_valid: float | None,
         dry_run: bool,
         since_last: bool,
         retries: int,
     ) -> None:
-        """Fetch MODALITY's inputs for the AOI into SOURCE, in the layout create-catalog reads.
+        """Fetch MODALITY's inputs (or all three) for the AOI into SOURCE, in the layout create-catalog reads.
 
-        Sentinel-2: STAC API search over the AOI and dates, then, per scene, the AOI window of SCL
-        (a scene too cloudy over the AOI stops there) and of each band COG, with HTTP range
-        requests; complete files are skipped on a rerun (sentinel2/acquire-manifest.json).
-        SOURCE may be s3://BUCKET/PREFIX: it is mirrored locally, and what was fetched is uploaded.
+        sentinel2: per scene, the AOI window of SCL (a scene too cloudy over the AOI stops there)
+        and of each band COG, with HTTP range requests. modis: the AOI windows of LST and QC of
+        each MOD11A1 tile-day (h23v05, h24v05). itslive: whole granules, filtered on date
+        separation and valid percentage, resumed after a break. Complete files are skipped on a
+        rerun (MODALITY/acquire-manifest.json). SOURCE may be s3://BUCKET/PREFIX: it is mirrored
+        locally, and what was fetched is uploaded.
 
-        Example: stac glofnet acquire sentinel2 build/source --start 2022-05-01 --end 2022-06-30
+        Example: stac glofnet acquire all build/source --start 2022-05-01 --end 2022-06-30
         """
-        from stactools_glofnet.acquire import acquire_sentinel2
-        from stactools_glofnet.acquire.request import make_request
+        from stactools_glofnet.acquire.modalities import AcquireOptions, acquire
+        from stactools_glofnet.acquire.report import AcquireReport
         from stactools_glofnet.core.config import load_content
         from stactools_glofnet.mirror import mirrored
 
-        content = load_content()
+        def show(report: AcquireReport) -> None:
+            for line in report.planned:
+                click.echo(line)
+            click.echo(report.summary())
+
+        options = AcquireOptions(
+            start=start,
+            end=end,
+            api=api,
+            collection=collection,
+            max_cloud_percent=max_cloud,
+            min_days=min_days,
+            max_days=max_days,
+            min_valid_percent=min_valid,
+            dry_run=dry_run,
+            since_last=since_last,
+            attempts=retries,
+        )
         with mirrored(source, endpoint_url=endpoint_url, upload=not dry_run) as mirror:
-            request = make_request(
-                mirror.path,
-                content,
-                start=start,
-                end=end,
-                api=api,
-                collection=collection,
-                max_cloud_percent=max_cloud,
-                dry_run=dry_run,
-                since_last=since_last,
-                attempts=retries,
-            )
-            report = acquire_sentinel2(request, content)
-        for line in report.planned:
-            click.echo(line)
-        click.echo(report.summary())
+            acquire(modality, mirror.path, load_content(), options, on_report=show)
         for line in mirror.lines:
             click.echo(line)
 

@@ -1,4 +1,5 @@
-"""A static HTTP file server on 127.0.0.1 that answers Range requests and counts what it sends.
+"""A static HTTP file server on 127.0.0.1 that answers Range (and If-Range) requests and counts
+what it sends.
 
 Providers serve COGs from object storage, which answers ``Range: bytes=a-b`` with 206; GDAL reads
 a COG's header and then only the tiles a window needs. This server does the same for a local
@@ -53,10 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.root not in path.parents or not path.is_file():
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
+        etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
         start, end = 0, size - 1
         status = HTTPStatus.OK
         header = self.headers.get("Range")
+        if header and self.headers.get("If-Range") not in (None, etag):
+            header = None  # the file changed since the client's first part: send it whole (RFC 9110)
         if header:
             match = RANGE.match(header.strip())
             if match is None or (not match[1] and not match[2]):
@@ -77,6 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = end - start + 1
         self.send_response(status)
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Content-Length", str(length))
         if status == HTTPStatus.PARTIAL_CONTENT:
@@ -87,8 +93,16 @@ class _Handler(BaseHTTPRequestHandler):
         with path.open("rb") as file:
             file.seek(start)
             data = file.read(length)
+        cut = owner.take_cut()
+        if cut is not None:
+            # The endpoint vanishes part-way through the body: the client gets a short read.
+            data = data[:cut]
+            self.close_connection = True
         self.wfile.write(data)
+        self.wfile.flush()
         owner.count(relative, len(data))
+        if cut is not None:
+            owner.go_down_now()
 
 
 class RangeServer:
@@ -101,11 +115,13 @@ class RangeServer:
         self.sent: Counter[str] = Counter()
         self.requests = 0
         self._budget: int | None = None
+        self._cut: int | None = None
         self._back_after: float | None = None
         self._down = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._outage_thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -113,7 +129,9 @@ class RangeServer:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> None:
-        """Listen and serve in a background thread."""
+        """Listen and serve in a background thread (once an outage under way has stopped it)."""
+        if self._outage_thread is not None and self._outage_thread is not threading.current_thread():
+            self._outage_thread.join(timeout=10)
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.owner = self
         self._down = False
@@ -136,6 +154,24 @@ class RangeServer:
         with self._lock:
             self._budget = requests
             self._back_after = back_after
+
+    def cut_next_body(self, after_bytes: int) -> None:
+        """Send only ``after_bytes`` of the next body, then stop listening (until :meth:`start`)."""
+        with self._lock:
+            self._cut = after_bytes
+
+    def take_cut(self) -> int | None:
+        """The cut planned for this body, if any (once)."""
+        with self._lock:
+            cut, self._cut = self._cut, None
+            return cut
+
+    def go_down_now(self) -> None:
+        """Stop answering at once; stop listening in the background."""
+        with self._lock:
+            self._down = True
+            self._outage_thread = threading.Thread(target=self._outage, args=(None,), daemon=True)
+        self._outage_thread.start()
 
     def _outage(self, back_after: float | None) -> None:
         self.stop()

@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from stactools_glofnet.core.files import write_json
 from tests.processes import stop
 from tests.s3server import free_ports
 
@@ -48,3 +50,58 @@ def stac_api(catalog: str, timeout: float = 60) -> Iterator[str]:
         stop(process, timeout=15)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def write_api_catalog(dest: Path, collection: str, documents: list[dict[str, Any]]) -> None:
+    """A static catalog of one provider collection for ``serve``, its items exactly the provider's.
+
+    Written by hand (not with pystac), so each item's JSON is what the test gives, plus the
+    structural links the server needs.
+    """
+    write_json(
+        dest / "catalog.json",
+        {
+            "type": "Catalog",
+            "stac_version": "1.0.0",
+            "id": "provider",
+            "description": f"A provider's {collection} collection, played locally",
+            "links": [
+                {"rel": "root", "href": "./catalog.json", "type": "application/json"},
+                {"rel": "child", "href": f"./{collection}/collection.json", "type": "application/json"},
+            ],
+        },
+    )
+    moments = sorted(
+        str(d["properties"].get("datetime") or d["properties"]["start_datetime"]) for d in documents
+    )
+    write_json(
+        dest / collection / "collection.json",
+        {
+            "type": "Collection",
+            "stac_version": "1.0.0",
+            "id": collection,
+            "description": collection,
+            "license": "proprietary",
+            "extent": {
+                "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                "temporal": {"interval": [[moments[0], moments[-1]]]},
+            },
+            "links": [
+                {"rel": "root", "href": "../catalog.json", "type": "application/json"},
+                {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
+                *[
+                    {"rel": "item", "href": f"./{d['id']}/{d['id']}.json", "type": "application/geo+json"}
+                    for d in documents
+                ],
+            ],
+        },
+    )
+    for document in documents:
+        links = [
+            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
+            {"rel": "parent", "href": "../collection.json", "type": "application/json"},
+            {"rel": "collection", "href": "../collection.json", "type": "application/json"},
+        ]
+        write_json(
+            dest / collection / document["id"] / f"{document['id']}.json", {**document, "links": links}
+        )

@@ -41,7 +41,7 @@ from stactools_glofnet.sample.framework import write_sample
 from stactools_glofnet.sentinel2.sample import generate
 from tests.rangeserver import RangeServer
 from tests.s3server import free_ports
-from tests.stacapi import stac_api, stac_command
+from tests.stacapi import stac_api, stac_command, write_api_catalog
 
 # The AOI of these tests: the lake neighbourhood inside the small sample's extent, so that the
 # "full scenes" served (CANVAS_10M pixels of 10 m a side) are many times the AOI window.
@@ -140,56 +140,6 @@ def _scenes(sample: Path) -> tuple[list[str], str, str]:
     return clear, cloudy, pc
 
 
-def _api_catalog(dest: Path, documents: list[dict[str, Any]]) -> None:
-    """A static catalog for ``serve``, written by hand so the items stay exactly the provider's."""
-    collection = "sentinel-2-l2a"
-    write_json(
-        dest / "catalog.json",
-        {
-            "type": "Catalog",
-            "stac_version": "1.0.0",
-            "id": "provider",
-            "description": "A provider's Sentinel-2 L2A collection, played locally",
-            "links": [
-                {"rel": "root", "href": "./catalog.json", "type": "application/json"},
-                {"rel": "child", "href": f"./{collection}/collection.json", "type": "application/json"},
-            ],
-        },
-    )
-    days = sorted(str(document["properties"]["datetime"]) for document in documents)
-    write_json(
-        dest / collection / "collection.json",
-        {
-            "type": "Collection",
-            "stac_version": "1.0.0",
-            "id": collection,
-            "description": "Sentinel-2 L2A",
-            "license": "proprietary",
-            "extent": {
-                "spatial": {"bbox": [[-180, -90, 180, 90]]},
-                "temporal": {"interval": [[days[0], days[-1]]]},
-            },
-            "links": [
-                {"rel": "root", "href": "../catalog.json", "type": "application/json"},
-                {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
-                *[
-                    {"rel": "item", "href": f"./{d['id']}/{d['id']}.json", "type": "application/geo+json"}
-                    for d in documents
-                ],
-            ],
-        },
-    )
-    for document in documents:
-        links = [
-            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
-            {"rel": "parent", "href": "../collection.json", "type": "application/json"},
-            {"rel": "collection", "href": "../collection.json", "type": "application/json"},
-        ]
-        write_json(
-            dest / collection / document["id"] / f"{document['id']}.json", {**document, "links": links}
-        )
-
-
 @pytest.fixture(scope="module")
 def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Providers]:
     root = tmp_path_factory.mktemp("providers")
@@ -217,8 +167,8 @@ def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Providers]:
             served["assets"][key]["href"] = f"{server.url}{scene}/{name}{query}"
         write_json(folder / f"{scene}.json", document)
         (pc_items if scene == pc else es_items).append(served)
-    _api_catalog(root / "earth-search", es_items)
-    _api_catalog(root / "planetary-computer", pc_items)
+    write_api_catalog(root / "earth-search", "sentinel-2-l2a", es_items)
+    write_api_catalog(root / "planetary-computer", "sentinel-2-l2a", pc_items)
     with ExitStack() as stack:
         server.start()
         stack.callback(server.stop)

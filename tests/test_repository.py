@@ -164,7 +164,7 @@ def test_update_workflow_runs_on_a_schedule_with_publish_protections() -> None:
     order = [
         update_job.index("uses: actions/cache@"),
         update_job.index("uses: aws-actions/configure-aws-credentials@"),
-        update_job.index('acquire sentinel2 "$SOURCE_URL"'),
+        update_job.index('acquire all "$SOURCE_URL"'),
         update_job.index('create-catalog "$SOURCE_URL" build/update/catalog'),
         update_job.index("validate build/update/catalog"),
         update_job.index("publish build/update/catalog"),

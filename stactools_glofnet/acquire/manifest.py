@@ -1,8 +1,9 @@
-"""The acquire manifest: every file fetched into SOURCE/sentinel2/ and every scene decided.
+"""The acquire manifest: every file fetched into one modality's folder of SOURCE, every item decided.
 
-``sentinel2/acquire-manifest.json`` (deterministic JSON, sorted keys) holds, per file, the
+``<modality>/acquire-manifest.json`` (deterministic JSON, sorted keys) holds, per file, the
 provider item and asset href it came from (without credentials), its size, SHA-256 and the time
-it was fetched, and, per scene, its datetime, AOI cloud fraction and status. A file is complete
+it was fetched, and, per scene (Sentinel-2 scene, MODIS granule, ITS_LIVE image pair), its
+datetime, status and, for Sentinel-2, its AOI cloud fraction. A file is complete
 when it exists with the recorded size and SHA-256: reruns skip it and fetch anything else again.
 """
 
@@ -15,10 +16,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from stactools_glofnet.acquire.store import write_text_atomically
+from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json, read_json, sha256_file
 
-MANIFEST_NAME: Final = "acquire-manifest.json"
+MANIFEST_NAME: Final = ACQUIRE_MANIFEST
 FORMAT: Final = "glofnet-acquire-manifest"
 FORMAT_VERSION: Final = 1
 
@@ -36,7 +38,7 @@ def fetched_now() -> str:
 
 @dataclass
 class Manifest:
-    """What has been fetched into one ``sentinel2/`` folder."""
+    """What has been fetched into one modality's folder of SOURCE."""
 
     folder: Path
     scenes: dict[str, dict[str, Any]] = field(default_factory=dict)

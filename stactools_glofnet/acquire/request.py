@@ -19,16 +19,17 @@ DEFAULT_ATTEMPTS: Final = 5
 
 @dataclass(frozen=True)
 class AcquireRequest:
-    """One ``acquire sentinel2`` run.
+    """One modality's ``acquire`` run (the defaults are Sentinel-2's; see :mod:`.modalities`).
 
     Attributes:
-        source: the SOURCE directory written (its ``sentinel2/`` folder).
+        source: the SOURCE directory written (its folder of the modality).
         start, end: the search's datetime range (UTC, inclusive).
         api: the STAC API root URL.
         collection: the collection searched.
-        max_cloud_percent: a scene whose AOI cloud fraction (SCL) exceeds this is not fetched.
+        max_cloud_percent: a scene whose AOI cloud fraction (SCL) exceeds this is not fetched
+            (Sentinel-2 only).
         dry_run: list what would be fetched, write nothing.
-        since_last: search only from the newest scene the manifest holds.
+        since_last: search only from the newest item the manifest holds.
         attempts: tries per request, with exponential backoff between them.
     """
 

@@ -11,22 +11,24 @@ item JSON is written last, so the build never sees a half-fetched scene.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import rasterio
 
+from stactools_glofnet.acquire import items
+from stactools_glofnet.acquire.common import search
 from stactools_glofnet.acquire.hrefs import absolute, public_href
+from stactools_glofnet.acquire.items import LocalAsset, item_href
 from stactools_glofnet.acquire.manifest import Manifest
+from stactools_glofnet.acquire.report import AcquireReport, Tally
 from stactools_glofnet.acquire.request import AcquireRequest, iso
 from stactools_glofnet.acquire.retry import with_retries
-from stactools_glofnet.acquire.search import open_api, search_items
 from stactools_glofnet.acquire.signing import sign
 from stactools_glofnet.acquire.store import remove_stale_parts, write_atomically, write_text_atomically
 from stactools_glofnet.acquire.window import Raster, cloud_fraction, read_aoi, read_local
@@ -34,8 +36,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json, unsafe_name_reason
 from stactools_glofnet.core.grids import Grid, aoi_grid
-from stactools_glofnet.core.output import is_output, writer_lock
-from stactools_glofnet.core.progress import counter
+from stactools_glofnet.core.output import writer_lock
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.sentinel2.bands import BANDS, SCL_KEY
 from stactools_glofnet.sentinel2.forms import asset_keys
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 MODALITY_DIR: Final = "sentinel2"
 BAND_KEYS: Final = (SCL_KEY, *(band.key for band in BANDS))
 """What the build reads, SCL first: a scene too cloudy over the AOI costs only its SCL window."""
-ALTERNATE_ASSETS: Final = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
 ITEM_ASSET: Final = "item"
 
 
@@ -79,41 +79,6 @@ class Scene:
         return self.relative(f"{self.id}.json")
 
 
-@dataclass
-class AcquireReport:
-    """What a run found, fetched and left out."""
-
-    api: str
-    collection: str
-    start: dt.datetime
-    end: dt.datetime
-    found: int = 0
-    acquired: list[str] = field(default_factory=list)
-    complete: list[str] = field(default_factory=list)
-    too_cloudy: list[tuple[str, float]] = field(default_factory=list)
-    left_out: list[tuple[str, str]] = field(default_factory=list)
-    files: int = 0
-    bytes: int = 0
-    planned: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    def summary(self) -> str:
-        """One line: what was searched and what came of it."""
-        span = f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
-        head = f"sentinel2: {self.found} scenes in {self.collection} at {self.api} for {span}"
-        if self.dry_run:
-            parts = [f"{len(self.planned)} would be fetched"]
-        else:
-            parts = [f"{len(self.acquired)} acquired ({self.files} files, {self.bytes} bytes)"]
-        if self.complete:
-            parts.append(f"{len(self.complete)} already complete")
-        if self.too_cloudy:
-            parts.append(f"{len(self.too_cloudy)} too cloudy over the AOI")
-        if self.left_out:
-            parts.append(f"{len(self.left_out)} left out ({'; '.join(r for _, r in self.left_out[:3])})")
-        return f"{head}: {', '.join(parts)}"
-
-
 def _file_name(href: str, asset: str, taken: set[str]) -> str:
     """The provider's file name when it is a safe ``.tif`` name not yet used, else ``<asset>.tif``."""
     name = posixpath.basename(unquote(urlsplit(href).path))
@@ -121,13 +86,6 @@ def _file_name(href: str, asset: str, taken: set[str]) -> str:
         name = f"{asset}.tif"
     taken.add(name)
     return name
-
-
-def _item_href(document: dict[str, Any], api: str, collection: str) -> str:
-    for link in document.get("links", []):
-        if isinstance(link, dict) and link.get("rel") == "self" and urlsplit(str(link.get("href"))).scheme:
-            return str(link["href"])
-    return f"{api.rstrip('/')}/collections/{collection}/items/{document.get('id')}"
 
 
 def plan_scene(document: dict[str, Any], api: str, collection: str) -> Scene | str:
@@ -142,7 +100,7 @@ def plan_scene(document: dict[str, Any], api: str, collection: str) -> Scene | s
         return f"{scene_id}: no valid datetime"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    item_href = _item_href(document, api, collection)
+    provider_href = item_href(document, api, collection)
     assets = document.get("assets") or {}
     fetches = []
     taken = {f"{scene_id}.json"}
@@ -150,47 +108,15 @@ def plan_scene(document: dict[str, Any], api: str, collection: str) -> Scene | s
         name = next((n for n in asset_keys(key) if isinstance(assets.get(n), dict)), None)
         if name is None or not assets[name].get("href"):
             return f"{scene_id}: no {'/'.join(asset_keys(key))} asset"
-        href = absolute(str(assets[name]["href"]), item_href)
+        href = absolute(str(assets[name]["href"]), provider_href)
         fetches.append(Fetch(key, name, href, _file_name(href, name, taken)))
-    return Scene(scene_id, item_href, moment.astimezone(dt.UTC), document, tuple(fetches))
+    return Scene(scene_id, provider_href, moment.astimezone(dt.UTC), document, tuple(fetches))
 
 
 def local_item(scene: Scene, grids: dict[str, Grid]) -> dict[str, Any]:
     """The provider's item with the fetched assets local and the provider's hrefs as provenance."""
-    document = copy.deepcopy(scene.document)
-    fetched = {fetch.asset: fetch for fetch in scene.fetches}
-    for key, asset in (document.get("assets") or {}).items():
-        if not isinstance(asset, dict) or "href" not in asset:
-            continue
-        original = public_href(absolute(str(asset["href"]), scene.item_href))
-        if key not in fetched:
-            asset["href"] = original
-            continue
-        grid = grids[key]
-        asset["href"] = f"./{fetched[key].filename}"
-        asset["alternate"] = {
-            "provider": {
-                "href": original,
-                "title": "The provider's file; this asset is its AOI window",
-            }
-        }
-        asset["proj:shape"] = [grid.height, grid.width]
-        asset["proj:transform"] = list(grid.transform)[:6]
-        if "proj:bbox" in asset:
-            asset["proj:bbox"] = list(grid.bounds)
-    extensions = list(document.get("stac_extensions") or [])
-    if ALTERNATE_ASSETS not in extensions:
-        extensions.append(ALTERNATE_ASSETS)
-    document["stac_extensions"] = extensions
-    document["links"] = [
-        {
-            "rel": "derived_from",
-            "href": public_href(scene.item_href),
-            "type": "application/geo+json",
-            "title": f"{scene.id} as the provider publishes it",
-        }
-    ]
-    return document
+    fetched = {fetch.asset: LocalAsset(fetch.filename, grids[fetch.asset]) for fetch in scene.fetches}
+    return items.local_item(scene.document, scene.item_href, fetched)
 
 
 def _local_grid(path: Path) -> Grid:
@@ -210,8 +136,7 @@ class _Run:
         self.grid = aoi_grid(content.processing.grids["sentinel2_10m"], self.aoi)
         self.masked = content.processing.sentinel2.cloud_mask_classes
         self.limit = request.max_cloud_percent / 100
-        self.files = counter(desc="acquire sentinel2", unit="file")
-        self.bytes = counter(desc="acquire sentinel2", unit="B", unit_scale=True)
+        self.tally = Tally(report)
 
     def is_complete(self, scene: Scene) -> bool:
         files = [scene.relative(fetch.filename) for fetch in scene.fetches] + [scene.item_file]
@@ -248,14 +173,7 @@ class _Run:
         self.manifest.record_file(
             relative, asset=fetch.asset, href=public_href(fetch.href), item=public_href(scene.item_href)
         )
-        self.tally(path)
-
-    def tally(self, path: Path) -> None:
-        size = path.stat().st_size
-        self.report.files += 1
-        self.report.bytes += size
-        self.files.update(1)
-        self.bytes.update(size)
+        self.tally.add(path)
 
     def leave_out(self, scene: Scene, reason: str, *, fraction: float | None, status: str) -> None:
         self.manifest.record_scene(
@@ -337,7 +255,7 @@ class _Run:
             href=public_href(scene.item_href),
             item=public_href(scene.item_href),
         )
-        self.tally(item_path)
+        self.tally.add(item_path)
         self.manifest.record_scene(
             scene.id,
             item=public_href(scene.item_href),
@@ -348,8 +266,7 @@ class _Run:
         self.report.acquired.append(scene.id)
 
     def close(self) -> None:
-        self.files.close()
-        self.bytes.close()
+        self.tally.close()
 
 
 def acquire_sentinel2(request: AcquireRequest, content: CatalogContent) -> AcquireReport:
@@ -358,26 +275,8 @@ def acquire_sentinel2(request: AcquireRequest, content: CatalogContent) -> Acqui
     Raises :class:`GlofnetError` (one line, naming the URL or file) when the API or a file cannot
     be read after the retries; what was complete by then stays, and a rerun fetches the rest.
     """
-    source = request.source
-    if source.exists() and not source.is_dir():
-        raise GlofnetError(source, "SOURCE is not a directory")
-    if is_output(source):
-        raise GlofnetError(source, "is an output of stactools-glofnet, not a SOURCE")
-    root = source / MODALITY_DIR
-    start = request.start
-    if request.since_last:
-        newest = Manifest.load(root).newest()
-        if newest is not None and newest > start:
-            start = newest
-    report = AcquireReport(public_href(request.api), request.collection, start, request.end)
-    report.dry_run = request.dry_run
-    if start > request.end:
-        return report
-    client = open_api(request.api, request.attempts)
-    documents = search_items(
-        client, request.api, request.collection, content.geometry.aoi.bbox, start, request.end
-    )
-    report.found = len(documents)
+    found = search(request, content, modality=MODALITY_DIR, unit="scenes")
+    root, report, documents = found.root, found.report, found.documents
     scenes = []
     for document in documents:
         planned = plan_scene(document, request.api, request.collection)
@@ -391,11 +290,10 @@ def acquire_sentinel2(request: AcquireRequest, content: CatalogContent) -> Acqui
         for scene in scenes:
             dry.plan(scene)
         return report
-    source.mkdir(parents=True, exist_ok=True)
-    root.mkdir(exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     with writer_lock(root):
         run = _Run(request, content, report)
-        run.files.total = len(scenes) * (len(BAND_KEYS) + 1)  # at most: SCL, six bands, the item
+        run.tally.files.total = len(scenes) * (len(BAND_KEYS) + 1)  # at most: SCL, six bands, the item
         try:
             for scene in scenes:
                 run.acquire(scene)

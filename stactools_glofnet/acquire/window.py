@@ -97,3 +97,25 @@ def cloud_fraction(scl: Raster, aoi_grid: Grid, masked_classes: Sequence[int]) -
         return None
     values = reproject_onto(scl.data.astype(np.float32), scl.grid, grid, "nearest", src_nodata=None)
     return float(np.isin(values, list(masked_classes)).mean())
+
+
+def read_grid(href: str, grid: Grid) -> Raster:
+    """The pixels of ``grid`` from band 1 of the raster at ``href``, which holds them on its own lattice.
+
+    For files on a fixed tiling (MODIS): the window is the exact pixels the build takes from the
+    whole file, so what is read from the window equals what is read from the whole file.
+    """
+    with rasterio.Env(**GDAL_HTTP), rasterio.open(href) as source:
+        t, g = source.transform, grid.transform
+        if not (math.isclose(t.a, g.a, rel_tol=1e-6) and math.isclose(t.e, g.e, rel_tol=1e-6)):
+            raise GlofnetError(source.name, f"pixel size {t.a:.3f} m is not the expected {g.a:.3f} m")
+        col_exact, row_exact = (g.c - t.c) / t.a, (g.f - t.f) / t.e
+        col, row = round(col_exact), round(row_exact)
+        if abs(col - col_exact) > 1e-3 or abs(row - row_exact) > 1e-3:
+            raise GlofnetError(source.name, "is not on the expected pixel lattice")
+        if col < 0 or row < 0 or col + grid.width > source.width or row + grid.height > source.height:
+            raise GlofnetError(source.name, "does not hold the AOI window")
+        window = Window(col, row, grid.width, grid.height)
+        data = source.read(1, window=window)
+        local = Grid(source.crs, source.window_transform(window), grid.width, grid.height)
+        return Raster(data, local, source.nodata)

@@ -18,4 +18,7 @@ LABELS_ASSET: Final = "labels"
 THUMBNAIL_ASSET: Final = "thumbnail"
 INDEX_ASSET: Final = "geoparquet-items"
 
+ACQUIRE_MANIFEST: Final = "acquire-manifest.json"
+"""What ``acquire`` fetched into a modality's folder of SOURCE; the readers pass over it."""
+
 SOFTWARE_NAME: Final = "stactools-glofnet"

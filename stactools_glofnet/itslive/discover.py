@@ -2,7 +2,8 @@
 
 Every image pair is read once: a pair that is both a granule file and a datacube layer (same
 granule id) is read from the file, and the layer is recorded as skipped; a cube that does not reach
-the AOI is recorded as skipped. Any other file is named in a warning, never ignored silently.
+the AOI is recorded as skipped. Any other file (but ``acquire``'s manifest) is named in a warning,
+never ignored silently.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
 from stactools_glofnet.core.output import is_output
 from stactools_glofnet.core.wing import Skips
 from stactools_glofnet.itslive.cube import CubeWindow, cube_layers, open_cube
@@ -63,7 +65,11 @@ def load(pair: Path | Granule) -> Granule:
 
 def discover(source_dir: Path, content: CatalogContent) -> Inputs:
     """Granule files and datacubes under ``source_dir`` (not recursive), in name order."""
-    entries = sorted(p for p in source_dir.iterdir() if not p.name.startswith(".") and not is_output(p))
+    entries = sorted(
+        p
+        for p in source_dir.iterdir()
+        if not p.name.startswith(".") and p.name != ACQUIRE_MANIFEST and not is_output(p)
+    )
     files = [p for p in entries if p.is_file() and p.suffix == ".nc"]
     stores = [p for p in entries if p.suffix == ".zarr"]
     unmatched = [p for p in entries if p not in files and p not in stores]

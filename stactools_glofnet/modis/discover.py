@@ -5,7 +5,7 @@ Rules (docs/sources.md, MODIS):
 * LP DAAC HDF4 granules, Planetary Computer per-SDS COGs and their STAC items are read; ECS
   metadata sidecars (``.hdf.xml``) are recognized and not needed.
 * An AppEEARS export or a collection other than 6.1 stops the run with a one-line error.
-* Any other file is named in a warning, never ignored silently.
+* Any other file is named in a warning, never ignored silently (but ``acquire``'s manifest).
 * One tile-day, several granules (different production stamps): the latest production is kept,
   the others are skipped with the reason; the same granule as HDF4 and as COGs is read from the
   HDF4 file. A tile the AOI does not need is skipped, naming the tiles it needs. An incomplete
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.output import input_paths
 from stactools_glofnet.modis.names import ACCEPTED_FORMS, APPEEARS, GranuleName, check_collection, parse
@@ -148,7 +149,9 @@ def _classify(files: list[Path]) -> tuple[list[_Candidate], list[dict[str, str]]
 def discover(source_dir: Path, content: CatalogContent) -> Discovery:
     """Classify every file under ``source_dir``; pick one granule per needed tile-day."""
     files = [
-        p for p in input_paths(source_dir, "*", recursive=True) if p.is_file() and not p.name.startswith(".")
+        p
+        for p in input_paths(source_dir, "*", recursive=True)
+        if p.is_file() and not p.name.startswith(".") and p.name != ACQUIRE_MANIFEST
     ]
     candidates, skipped, unmatched, sidecars = _classify(files)
     if unmatched:
