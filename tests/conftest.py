@@ -175,16 +175,28 @@ def standalone(
     """Each modality built alone by ``create-collection`` and then moved to another directory.
 
     Every modality runs on the dask cluster of separate processes (``--scheduler``), while the
-    session catalog is built in one process: tests compare the two byte for byte.
+    session catalog is built in one process: tests compare the two byte for byte. The harmonized
+    build takes the three source collections it is made from out of the job results the builds
+    before it kept (linked into its own store), so it does not compute them again.
     """
     from stactools_glofnet.build import BuildSettings, create_collection
+    from stactools_glofnet.core.memo import JOBS
+    from stactools_glofnet.core.output import memo_store
 
     built = tmp_path_factory.mktemp("standalone")
     moved = tmp_path_factory.mktemp("moved")
     paths = {}
     settings = BuildSettings(scheduler=dask_cluster.address)
     for modality in STANDALONE:
-        create_collection(modality, small_sample, built / modality, settings=settings)
+        if modality == "harmonized":
+            for made in ("sentinel2", "itslive", "modis"):
+                kept = memo_store(built / made) / JOBS
+                shutil.copytree(
+                    kept, memo_store(built / modality) / JOBS, dirs_exist_ok=True, copy_function=os.link
+                )
+        report = create_collection(modality, small_sample, built / modality, settings=settings)
+        if modality == "harmonized":
+            assert "reused from the last build: sentinel2, itslive, modis taken whole" in report.summary
         paths[modality] = Path(shutil.move(built / modality, moved / modality))
     return paths
 

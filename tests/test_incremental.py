@@ -172,18 +172,3 @@ def test_a_catalog_rebuilt_with_dest_inside_source_is_current(small_sample: Path
     again = create_catalog(dest, source, settings=BuildSettings(validate=False))
     assert again.unchanged
     assert _files(dest) == before
-
-
-def test_a_catalog_copied_with_its_kept_results_rebuilds_from_them(
-    built_catalog: Path, tmp_path: Path
-) -> None:
-    """DEST and its memo store moved elsewhere: the record no longer matches (new files), so the
-    build runs; every source collection is taken whole, the harmonized one made again, and the
-    catalog is the same bytes as the build from scratch."""
-    dest = tmp_path / "catalog"
-    shutil.copytree(built_catalog, dest)
-    shutil.copytree(memo_store(built_catalog), memo_store(dest))
-    report = create_catalog(dest, settings=BuildSettings(validate=False))
-    assert not report.unchanged
-    assert "reused from the last build: sentinel2, itslive, modis taken whole" in report.summary
-    assert _bytes(dest) == _bytes(built_catalog)
