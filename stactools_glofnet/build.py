@@ -139,7 +139,8 @@ def _build_wings(
 
 def _create_wing(wing: Wing, inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """The wing's collection, taken whole from the last build when none of its SOURCE files changed."""
-    if options.memo is None or inputs.source_dir is None or options.normalization is not None:
+    reads_reference = wing.modality == "sentinel2" and options.normalization is not None  # its patches
+    if options.memo is None or inputs.source_dir is None or reads_reference:
         return wing.create_collection(inputs, workdir, options)
     files = source_files(inputs.source_dir)
     fingerprint = Fingerprint(
