@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.cache import user_cache_dir
+from stactools_glofnet.core.files import replace_text, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ RACY_NS: Final = 2_000_000_000
 timestamp granularity of common file systems, FAT's included)."""
 CACHE_FOLDER: Final = "input-digests"
 VERSION: Final = 1
-CHUNK: Final = 1 << 20
 
 Signature = tuple[int, int, int, int, int]
 """Size, mtime_ns, ctime_ns, inode, device."""
@@ -50,15 +49,6 @@ def signature(path: Path) -> Signature:
 def is_settled(sig: Signature) -> bool:
     """Whether the file was last changed long enough ago for its signature to be trusted."""
     return max(sig[1], sig[2]) <= time.time_ns() - RACY_NS
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of the bytes of ``path``."""
-    sha = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(CHUNK):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def hash_files(
@@ -130,14 +120,6 @@ class InputDigests:
             files = {name: [*sig, sha] for name, (sig, sha) in sorted(self._used.items())}
         text = json.dumps({"version": VERSION, "files": files}, separators=(",", ":"))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".digests-", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(text)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            replace_text(self.path, text)
         except OSError as error:
             logger.warning("could not save the digest cache %s: %s", self.path, error)

@@ -14,12 +14,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.digests import signature
+from stactools_glofnet.core.files import replace_text
 from stactools_glofnet.core.output import MARKER, input_paths
 from stactools_glofnet.core.software import software_digest
 
@@ -95,12 +95,4 @@ def forget(store: Path) -> None:
 def write_record(store: Path, output: Path, key: str, collections: Sequence[str]) -> None:
     """Record that ``output`` (staged, about to become DEST) is the build with ``key``."""
     data = {"version": VERSION, "key": key, "collections": list(collections), "files": _signatures(output)}
-    store.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=store, prefix=".record-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, separators=(",", ":"))
-        os.replace(temporary, store / RECORD)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_text(store / RECORD, json.dumps(data, separators=(",", ":")))

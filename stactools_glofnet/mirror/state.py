@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.digests import Signature
+from stactools_glofnet.core.files import replace_text
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +69,4 @@ class MirrorState:
         """Write the record atomically (sorted keys: the same state gives the same bytes)."""
         files = {rel: [e.size, e.etag, *e.signature] for rel, e in sorted(self.entries.items())}
         text = json.dumps({"version": VERSION, "files": files}, separators=(",", ":"))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        replace_text(self.path, text)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Final
 
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.digests import RACY_NS, Signature, signature
+from stactools_glofnet.core.files import replace_text
 from stactools_glofnet.publish.digest import Digest
 
 logger = logging.getLogger(__name__)
@@ -124,14 +124,6 @@ class DigestCache:
             data = {"version": VERSION, "directory": str(self.directory), "files": dict(self._kept)}
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".digests-", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(text)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            replace_text(self.path, text)
         except OSError as error:
             logger.warning("could not save the digest cache %s: %s", self.path, error)
