@@ -168,6 +168,8 @@ def _restore(entry: Path, workdir: Path) -> _Kept | None:
             _link(entry / FILES / relative, workdir / relative)
     except OSError as error:
         logger.warning("%s: ignoring a kept result whose files cannot be linked: %s", entry, error)
+        for relative in kept.files:  # the result is computed instead, into a clean work directory
+            (workdir / relative).unlink(missing_ok=True)
         return None
     _rebase(kept.result, kept.workdir, Path(os.path.abspath(workdir)))
     return kept
