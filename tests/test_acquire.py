@@ -406,12 +406,14 @@ def test_retries_with_backoff_ride_out_a_short_outage(providers: Providers, tmp_
     assert "1 acquired (8 files" in result.output
 
 
-def test_no_server_fails_within_seconds_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("modality", ["sentinel2", "itslive"])
+def test_no_server_fails_within_seconds_in_one_line(modality: str, tmp_path: Path) -> None:
+    """A real ``stac`` process (modis and sentinel2 share the search: see the ``all`` test)."""
     (port,) = free_ports(1)
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     completed = subprocess.run(
-        [stac_command(), "glofnet", "acquire", "sentinel2", str(tmp_path / "source"), "--api", url],
+        [stac_command(), "glofnet", "acquire", modality, str(tmp_path / "source"), "--api", url],
         capture_output=True,
         text=True,
         timeout=60,

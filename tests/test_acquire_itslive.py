@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -33,7 +32,7 @@ from stactools_glofnet.itslive.sample import generate
 from stactools_glofnet.sample.framework import write_sample
 from tests.rangeserver import RangeServer
 from tests.s3server import free_ports
-from tests.stacapi import stac_api, stac_command, write_api_catalog
+from tests.stacapi import stac_api, write_api_catalog
 
 COLLECTION = "itslive-granules"
 START, END = "2018-01-01", "2020-12-31"
@@ -349,23 +348,3 @@ def test_real_granules_are_planned_and_checked_as_the_build_reads_them(
     assert "version 1 granules are not supported" in str(
         unreadable_granule(shared_dir / "real-data" / "itslive" / v1)
     )
-
-
-def test_no_server_fails_within_seconds_in_one_line(tmp_path: Path) -> None:
-    """A real ``stac`` process (modis and sentinel2 share the search: see the ``all`` test)."""
-    (port,) = free_ports(1)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    completed = subprocess.run(
-        [stac_command(), "glofnet", "acquire", "itslive", str(tmp_path / "source"), "--api", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert time.monotonic() - started < 15
-    assert completed.returncode == 1
-    assert completed.stderr.strip().splitlines() == [
-        f"Error: {url}: no STAC API here: cannot connect (no server answers there)"
-    ]
-    assert not (tmp_path / "source").exists()
