@@ -8,6 +8,7 @@ scene's COGs are the very files (same inode) the earlier build wrote.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -172,3 +173,24 @@ def test_a_catalog_rebuilt_with_dest_inside_source_is_current(small_sample: Path
     again = create_catalog(dest, source, settings=BuildSettings(validate=False))
     assert again.unchanged
     assert _files(dest) == before
+
+
+def test_a_scene_with_a_broken_band_is_kept_as_a_skip_and_restored(
+    small_sample: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The skip's error carries no chained GDAL error (dask's tblib pickling would keep one, and it
+    cannot be unpickled), so the kept result restores on the next build."""
+    from tblib import pickling_support  # type: ignore[import-untyped]
+
+    pickling_support.install()  # as dask.distributed does on import
+    source = _sentinel2_source(small_sample, tmp_path)
+    broken = sorted((source / "sentinel2").iterdir())[1]
+    (broken / "B04.tif").write_bytes(b"not a raster")
+    dest = tmp_path / "dest"
+    _build(source, dest)
+    (source / "sentinel2" / "notes.txt").write_text("a new file: the collection is made again\n")
+    report = _build(source, dest)
+    assert f"reused from the last build: {SCENES} of {SCENES} jobs" in report.summary
+    assert "ignoring an unreadable kept result" not in caplog.text
+    skipped = json.loads((dest / "collection.json").read_text())["glofnet:skipped"]
+    assert [s["id"] for s in skipped if "unreadable raster" in s["reason"]] == [broken.name]

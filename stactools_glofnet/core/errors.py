@@ -17,3 +17,12 @@ class GlofnetError(Exception):
     def __reduce__(self) -> tuple[type[GlofnetError], tuple[str, str]]:
         """Pickle by path and reason (errors travel back from Dask workers)."""
         return (type(self), (self.path, self.reason))
+
+    def detached(self) -> GlofnetError:
+        """The same error without its traceback and chained exceptions, to send or keep as a value.
+
+        dask.distributed installs tblib's exception pickling, which carries ``__context__`` along;
+        a chained GDAL error (rasterio's ``CPLE_*``) cannot be unpickled, so a result holding it
+        could not travel back from a worker or be restored from the memo store.
+        """
+        return GlofnetError(self.path, self.reason)

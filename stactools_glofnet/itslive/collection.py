@@ -227,7 +227,7 @@ def _pair_job(job: _PairJob) -> _PairDone:
             raise GlofnetError(granule.path, unsafe)
         result = filter_granule(granule, job.content)
     except GlofnetError as error:
-        return _PairDone(pair_id, path, error=error)
+        return _PairDone(pair_id, path, error=error.detached())
     if isinstance(result, Skipped):
         return _PairDone(result.granule.id, path, skipped=(result.reason, result.kind))
     measurement = {

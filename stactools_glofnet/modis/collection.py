@@ -232,7 +232,7 @@ def _days_job(job: _DaysJob) -> list[tuple[dt.date, Day | GlofnetError]]:
         try:
             done.append((day, process_day(job.content, day, sources)))
         except GlofnetError as error:
-            done.append((day, error))
+            done.append((day, error.detached()))
     return done
 
 

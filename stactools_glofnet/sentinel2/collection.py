@@ -391,7 +391,7 @@ def _scene_job(job: _SceneJob) -> _SceneDone:
     try:
         result = process_scene(job.scene, content)
     except GlofnetError as error:
-        return _SceneDone(job.path, job.scene.id, error=error)
+        return _SceneDone(job.path, job.scene.id, error=error.detached())
     if isinstance(result, Skipped):
         row = _lake_row(result, content) if result.kind == "quality" else None
         return _SceneDone(job.path, job.scene.id, row=row, skipped=result)
