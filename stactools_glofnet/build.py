@@ -30,7 +30,7 @@ from stactools_glofnet.core.normalization import Reference
 from stactools_glofnet.core.output import memo_store, replacing
 from stactools_glofnet.core.rebuild import build_key, forget, is_current, source_files, write_record
 from stactools_glofnet.core.software import code_digest, software_digest
-from stactools_glofnet.core.stac import DeterministicStacIO, layout, root_catalog, save
+from stactools_glofnet.core.stac import DeterministicStacIO, layout, link_sources, root_catalog, save
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.mirror import Mirrored, SourceSpec, mirrored
 from stactools_glofnet.sample.framework import MANIFEST_NAME
@@ -138,17 +138,38 @@ def _build_wings(
 
 
 def _create_wing(wing: Wing, inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
-    """The wing's collection, taken whole from the last build when none of its SOURCE files changed."""
-    reads_reference = wing.modality == "sentinel2" and options.normalization is not None  # its patches
-    if options.memo is None or inputs.source_dir is None or reads_reference:
+    """The wing's collection, taken whole from the last build when what it is made from is unchanged.
+
+    A wing reading SOURCE is keyed by its SOURCE files; a wing made from other collections by
+    their keys (their inputs, completely); a wing reading neither by the content alone. Links to
+    the collections it was made from are added after, so a kept result holds only its own.
+    """
+    memo = options.memo
+    fingerprint = _wing_fingerprint(wing, inputs, options)
+    if memo is None or fingerprint is None:
         return wing.create_collection(inputs, workdir, options)
-    files = source_files(inputs.source_dir)
-    fingerprint = Fingerprint(
-        tuple(Path(os.path.abspath(p)) for p in files), (wing.modality, f"strict={options.strict}")
+    unlinked = replace(inputs, collections_published=False)
+    collection = memo.call(
+        wing.modality, lambda: wing.create_collection(unlinked, workdir, options), fingerprint, workdir
     )
-    return options.memo.call(
-        wing.modality, lambda: wing.create_collection(inputs, workdir, options), fingerprint, workdir
-    )
+    if inputs.collections and inputs.collections_published:
+        link_sources(collection, inputs.collections.values())
+    return collection
+
+
+def _wing_fingerprint(wing: Wing, inputs: WingInputs, options: BuildOptions) -> Fingerprint | None:
+    """What a wing's whole collection depends on; None when it cannot be kept."""
+    memo = options.memo
+    if memo is None or (wing.reads_reference and options.normalization is not None):
+        return None
+    values = (wing.modality, f"strict={options.strict}")
+    if inputs.source_dir is not None:
+        files = tuple(Path(os.path.abspath(p)) for p in source_files(inputs.source_dir))
+        return Fingerprint(files, values)
+    made_from = [memo.keys.get(modality) for modality in wing.needs]
+    if not all(made_from):
+        return None
+    return Fingerprint((), (*values, *(f"{m}={k}" for m, k in zip(wing.needs, made_from, strict=True))))
 
 
 def _check_contained(root: pystac.Catalog, directory: Path) -> None:

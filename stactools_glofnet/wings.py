@@ -38,6 +38,8 @@ class Wing:
     """The collections it is made from."""
     generate_sample: Generator | None = None
     """Writes its inputs into the synthetic sample."""
+    reads_reference: bool = False
+    """Whether a ``--normalization-from`` reference shapes its output."""
 
 
 WINGS: tuple[Wing, ...] = (
@@ -47,6 +49,7 @@ WINGS: tuple[Wing, ...] = (
         "scene",
         source_dir="sentinel2",
         generate_sample=sentinel2.generate_sample,
+        reads_reference=True,
     ),
     Wing(
         "itslive",
@@ -56,7 +59,13 @@ WINGS: tuple[Wing, ...] = (
         generate_sample=itslive.generate_sample,
     ),
     Wing("modis", modis.create_collection, "day", source_dir="modis", generate_sample=modis.generate_sample),
-    Wing("harmonized", harmonized.create_collection, "day", needs=("sentinel2", "itslive", "modis")),
+    Wing(
+        "harmonized",
+        harmonized.create_collection,
+        "day",
+        needs=("sentinel2", "itslive", "modis"),
+        reads_reference=True,
+    ),
     Wing("events", events.create_collection, "event"),
 )
 

@@ -80,9 +80,9 @@ def test_main_command_builds_from_the_bundled_sample(
 ) -> None:
     """The README's main command, as a user runs it again: on a local cluster of one worker per
     core (no ``--workers``), with the job results kept by an earlier build (``built_catalog``'s,
-    copied beside DEST): every source collection is taken whole, the harmonized cube's tiles run on
-    the cluster, and the catalog is the same bytes as the API's build from scratch in one process.
-    (Each modality built from scratch on a cluster: tests/test_standalone.py.)"""
+    copied beside DEST): every collection is taken whole (the harmonized one by the keys of the
+    three it is made from), and the catalog is the same bytes as the API's build from scratch in
+    one process. (Each modality built from scratch on a cluster: tests/test_standalone.py.)"""
     cores = len(os.sched_getaffinity(0))
     dest = tmp_path / "catalog"
     shutil.copytree(memo_store(built_catalog), memo_store(dest))
@@ -94,7 +94,8 @@ def test_main_command_builds_from_the_bundled_sample(
     assert (f"running on a local dask cluster of {cores} workers" in caplog.text) == (cores > 1)
     assert "Traceback" not in result.output
     assert "glofnet-events" in result.output and "valid" in result.output
-    assert "reused from the last build: sentinel2, itslive, modis taken whole" in result.output
+    whole = "sentinel2, itslive, modis, harmonized, events taken whole"
+    assert f"reused from the last build: {whole}" in result.output
     assert _tree(dest) == _tree(built_catalog)  # the command and the API build the same bytes
     # beside DEST only the kept job results of its next rebuild (no staging, no lock)
     assert [p.name for p in tmp_path.glob(".glofnet-*")] == [memo_store(dest).name]

@@ -16,6 +16,7 @@ import pandas as pd
 import pystac
 import pytest
 import xarray as xr
+import zarr
 from pystac.extensions.datacube import DatacubeExtension
 
 from stactools_glofnet.core.config import CatalogContent
@@ -472,3 +473,87 @@ def test_tiles_bound_the_values_a_job_holds(days: int) -> None:
     else:  # longer records than 2^15 days get the smallest tile
         assert side == 8
     assert (side + 8) ** 2 * days > TILE_VALUES
+
+
+def _cube_files(store: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        p.relative_to(store).as_posix(): (p.read_bytes(), p.stat().st_ino)
+        for p in sorted(store.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_changed_scene_recomputes_only_the_water_tiles_of_the_cube(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    """A rebuild after one Sentinel-2 scene changed: the velocity and LST chunks of every tile are
+    the very files the last build wrote (kept, not recomputed), the water and clear fractions are
+    made again, and the cube is the same bytes as one built from scratch."""
+    from stactools_glofnet.core.config import load_content
+    from stactools_glofnet.core.digests import InputDigests
+    from stactools_glofnet.core.files import multihash_sha256
+    from stactools_glofnet.core.memo import JobMemo
+    from stactools_glofnet.core.wing import BuildOptions
+    from stactools_glofnet.harmonized.cube import GROUPS, grid_cube
+    from stactools_glofnet.harmonized.inputs import harmonization_inputs
+
+    content = load_content()
+    catalog = pystac.read_file(str(built_catalog / "catalog.json"))
+    assert isinstance(catalog, pystac.Catalog)
+    catalog.make_all_asset_hrefs_absolute()
+    collections = {
+        GlofnetExtension.ext(c).modality: c
+        for c in catalog.get_children()
+        if isinstance(c, pystac.Collection)
+    }
+    inputs = harmonization_inputs(collections)  # type: ignore[arg-type]
+    assert inputs is not None
+    scene = next(iter(inputs.scenes()))
+    frame = pd.read_parquet(_href(collections["harmonized"].assets["table"]))
+    days = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+    days = days[(days >= pd.Timestamp(scene.day)) & (days < pd.Timestamp(scene.day) + pd.Timedelta(days=480))]
+
+    def build(name: str, memo: JobMemo) -> tuple[Path, int]:
+        cube = grid_cube(content, inputs, days, tmp_path / name, BuildOptions(content=content, memo=memo))
+        return cube.path, memo.reused
+
+    def memo(name: str) -> JobMemo:
+        return JobMemo(tmp_path / name, salt="test", digests=InputDigests(None))
+
+    kept = memo("kept")
+    first, _ = build("first", kept)
+    before = _cube_files(first)
+
+    # the scene reprocessed: the western half of its NDWI is now water wherever it was clear
+    import rasterio
+
+    item = next(i for i in collections["sentinel2"].get_items(recursive=True) if i.id == scene.id)
+    ndwi = tmp_path / "NDWI.tif"
+    shutil.copy(scene.ndwi, ndwi)
+    with rasterio.open(ndwi, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+        data = dataset.read(1)
+        west = np.arange(data.shape[1])[None, :] < data.shape[1] // 2
+        dataset.write(np.where(west & np.isfinite(data), np.float32(0.9), data), 1)
+    asset = next(a for a in item.assets.values() if a.get_absolute_href() == str(scene.ndwi))
+    asset.href = str(ndwi)
+    asset.extra_fields["file:checksum"] = multihash_sha256(ndwi)
+
+    again, reused = build("again", kept)
+    scratch, _ = build("scratch", memo("scratch"))
+    after = _cube_files(again)
+    assert {n: b for n, (b, _) in after.items()} == {n: b for n, (b, _) in _cube_files(scratch).items()}
+
+    scenes = len(list(inputs.scenes()))
+    velocity = zarr.open_array(str(again / "velocity"), mode="r")
+    tiles = math.prod(-(-n // c) for n, c in zip(velocity.shape[1:], velocity.chunks[1:], strict=True))
+    assert tiles >= 4
+    assert reused == (scenes - 1) + 2 * tiles  # every other scene, the velocity and LST of every tile
+    for name in sorted(after):
+        variable = name.split("/")[0]
+        if name.rsplit("/", 1)[-1].startswith("."):
+            continue  # the store's metadata, written by every build
+        if variable.removesuffix("_flag") in (*GROUPS["velocity"], *GROUPS["lst"]):
+            assert after[name][1] == before[name][1], f"{name} was recomputed"
+        elif variable.removesuffix("_flag") in GROUPS["sentinel2"]:
+            assert after[name][1] != before[name][1], f"{name} was not recomputed"
+    assert any(after[n][0] != before[n][0] for n in after if n.startswith("water_fraction/"))

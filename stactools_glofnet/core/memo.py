@@ -1,7 +1,8 @@
 """Job results kept from earlier builds, so a rebuild recomputes only the inputs that changed.
 
-Every per-input job (a Sentinel-2 scene, an ITS_LIVE pair, a block of MODIS days) is a pure
-function of the files it reads and a few values (:class:`Fingerprint`), given the software
+Every per-input job (a Sentinel-2 scene, an ITS_LIVE pair, a block of MODIS days, a scene's
+staging onto the harmonized grid, one source's part of one harmonized tile) is a pure function
+of the files it reads and a few values (:class:`Fingerprint`), given the software
 (:func:`~stactools_glofnet.core.software.software_digest`) and the catalog content. Its *key* is
 the SHA-256 of all of these. The store (a directory beside DEST, see
 :func:`~stactools_glofnet.core.output.memo_store`) keeps, per key, the job's result and hard
@@ -87,10 +88,14 @@ def _owners(result: Any) -> list[pystac.Item | pystac.Collection]:
 
 def _written(result: Any, workdir: Path) -> list[str]:
     """The files (relative to ``workdir``) a result stands for: everything in the work
-    directory of a wing's collection, or the asset files of a job's item."""
+    directory of a wing's collection, the ``written`` files a result names, or the asset
+    files of a job's item."""
     base = Path(os.path.abspath(workdir))
     if isinstance(result, pystac.Collection):
         return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+    named = getattr(result, "written", None)
+    if isinstance(named, tuple):
+        return sorted(str(relative) for relative in named)
     found = set()
     for owner in _owners(result):
         for asset in owner.assets.values():
@@ -227,6 +232,9 @@ class JobMemo:
     reused: int = 0
     computed: int = 0
     reused_whole: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+    """The key of each whole result :meth:`call` made or took, by name: it names the result's
+    inputs completely, so what is made from that result can be keyed by it."""
 
     def imap(
         self,
@@ -262,6 +270,7 @@ class JobMemo:
         except OSError:
             return function()
         key = job_key(self.salt, name, fingerprint, digested)
+        self.keys[name] = key
         entry = self.store / JOBS / key
         restored = _restore(entry, workdir)
         if restored is not None:

@@ -182,6 +182,19 @@ DIRECT_LINKS_BUDGET = 512 * 1024
 collection's own metadata and the geoparquet index asset always fit beside them."""
 
 
+def link_sources(collection: pystac.Collection, sources: Iterable[pystac.Collection]) -> None:
+    """Add a ``derived_from`` link to each collection ``collection`` was made from, before its items."""
+    links = [
+        pystac.Link("derived_from", source, media_type="application/json", title=source.title or source.id)
+        for source in sources
+    ]
+    for link in links:
+        link.set_owner(collection)
+    rels = [link.rel for link in collection.links]
+    at = rels.index("item") if "item" in rels else len(rels)
+    collection.links[at:at] = links
+
+
 def _link_bytes(item: pystac.Item) -> int:
     """The size of ``item``'s link in its parent's JSON (as the deterministic writer indents it)."""
     link = {

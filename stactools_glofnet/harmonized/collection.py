@@ -23,7 +23,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
 from stactools_glofnet.core.preview import add_thumbnail, image_thumbnail
 from stactools_glofnet.core.series import FLAG_MEANINGS
-from stactools_glofnet.core.stac import add_items, day_end, day_start, footprint, new_collection
+from stactools_glofnet.core.stac import add_items, day_end, day_start, footprint, link_sources, new_collection
 from stactools_glofnet.core.wing import BuildOptions, WingInputs
 from stactools_glofnet.harmonized.cube import FILLED, VARIABLES, GridCube, grid_cube
 from stactools_glofnet.harmonized.figure import multimodal_figure
@@ -158,7 +158,7 @@ def create_collection(wing_inputs: WingInputs, workdir: Path, options: BuildOpti
     table = daily_table(content, inputs, options.normalization)
     paths = _write_tables(table, workdir)
     days = pd.DatetimeIndex(pd.to_datetime(table.frame["date"]))
-    cube = grid_cube(content, inputs, days, workdir, options.engine, options.normalization)
+    cube = grid_cube(content, inputs, days, workdir, options)
     multimodal_figure(table.frame, content, workdir / "harmonized_daily.png")
     _, bbox = footprint(cube.grid)
     collection = new_collection(
@@ -225,12 +225,7 @@ def create_collection(wing_inputs: WingInputs, workdir: Path, options: BuildOpti
         "The multimodal figure, shrunk: lake area, glacier speed and LST with outbursts and splits.",
     )
     if wing_inputs.collections_published:
-        for modality, source in inputs.collections.items():
-            collection.add_link(
-                pystac.Link(
-                    "derived_from", source, media_type="application/json", title=source.title or modality
-                )
-            )
+        link_sources(collection, inputs.collections.values())
     add_items(
         collection,
         [_split_item(s, content, table, paths[s], cube) for s in ("train", "validate", "test") if s in paths],

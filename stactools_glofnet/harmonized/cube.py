@@ -10,8 +10,10 @@ time series.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,15 +32,17 @@ from rasterio.crs import CRS
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.contract import LST_CUBE, VELOCITY_CUBE
 from stactools_glofnet.core.cube import georeference
-from stactools_glofnet.core.engine import Engine, SerialEngine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.files import sha256_file
 from stactools_glofnet.core.grids import Grid, aoi_grid
-from stactools_glofnet.core.normalization import Reference, choose
+from stactools_glofnet.core.memo import Fingerprint, run_jobs
+from stactools_glofnet.core.normalization import choose
 from stactools_glofnet.core.raster import intersect, reproject_onto
 from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
+from stactools_glofnet.core.wing import BuildOptions
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
-from stactools_glofnet.harmonized.inputs import HarmonizationInputs
+from stactools_glofnet.harmonized.inputs import HarmonizationInputs, Scene
 
 TILE_VALUES = 2**21
 """Values (days x pixels) one tile holds per variable: bounds a tile job's memory (~16 MB each)."""
@@ -115,39 +119,90 @@ def _daily_mean(values: NDArray[Any], positions: NDArray[np.int64], count: int) 
         return np.where(counts > 0, sums / counts, np.nan)
 
 
+@dataclass(frozen=True)
+class _SceneJob:
+    """One Sentinel-2 scene to bring onto the cube's grid (picklable)."""
+
+    scene: Scene
+    grid: Grid
+    threshold: float
+    resampling: tuple[str, str]
+    """The resampling of the water and of the clear fraction."""
+
+    def values(self) -> tuple[str, ...]:
+        """What the staged scene depends on besides its two files."""
+        return (f"threshold={self.threshold!r}", *self.resampling, _grid_text(self.grid))
+
+
+@dataclass(frozen=True)
+class _StagedScene:
+    """A scene's water and clear fractions on the cube's grid."""
+
+    water: NDArray[np.float32]
+    clear: NDArray[np.float32]
+
+
+def _grid_text(grid: Grid) -> str:
+    return f"{grid.crs.to_wkt()} {tuple(grid.transform)} {grid.width}x{grid.height}"
+
+
+def _stage_scene(job: _SceneJob) -> _StagedScene:
+    """The scene's water and clear fractions of its 10 m pixels, averaged onto ``job.grid``."""
+    scene = job.scene
+    try:
+        with rasterio.open(scene.ndwi) as ndwi_file, rasterio.open(scene.cloud_mask) as mask_file:
+            ndwi = ndwi_file.read(1)
+            masked = mask_file.read(1) == 1
+            source = Grid(ndwi_file.crs, ndwi_file.transform, ndwi_file.width, ndwi_file.height)
+    except rasterio.errors.RasterioError as error:
+        raise GlofnetError(scene.ndwi.parent, f"cannot read scene {scene.id} ({error})") from None
+    clear = ~masked & np.isfinite(ndwi)
+    water = np.where(clear, (ndwi > job.threshold).astype(np.float32), np.nan).astype(np.float32)
+    water_resampling, clear_resampling = job.resampling
+    return _StagedScene(
+        water=reproject_onto(water, source, job.grid, water_resampling, src_nodata=np.nan),
+        clear=reproject_onto(clear.astype(np.float32), source, job.grid, clear_resampling, src_nodata=None),
+    )
+
+
+def _scene_fingerprint(job: _SceneJob) -> Fingerprint:
+    """The scene's two files by their published checksums (or, lacking those, by their bytes)."""
+    if all(job.scene.checksums):
+        return Fingerprint((), (*job.scene.checksums, *job.values()))
+    return Fingerprint((job.scene.ndwi.absolute(), job.scene.cloud_mask.absolute()), job.values())
+
+
 def _stage_scenes(
-    content: CatalogContent, inputs: HarmonizationInputs, grid: Grid, staging: Path
-) -> tuple[Path, list[str]]:
-    """Water and clear fractions of each Sentinel-2 scene on ``grid``, appended to a Zarr store."""
-    threshold = inputs.water_threshold()
+    content: CatalogContent, inputs: HarmonizationInputs, grid: Grid, staging: Path, options: BuildOptions
+) -> tuple[list[str], str]:
+    """Stage each Sentinel-2 scene on ``grid`` into a Zarr store, one at a time, in date order.
+
+    Returns the scenes' days and a digest of everything the staged store depends on.
+    """
     resampling = content.processing.harmonized.resampling
-    days: list[str] = []
-    for index, scene in enumerate(inputs.scenes()):
-        try:
-            with rasterio.open(scene.ndwi) as ndwi_file, rasterio.open(scene.cloud_mask) as mask_file:
-                ndwi = ndwi_file.read(1)
-                masked = mask_file.read(1) == 1
-                source = Grid(ndwi_file.crs, ndwi_file.transform, ndwi_file.width, ndwi_file.height)
-        except rasterio.errors.RasterioError as error:
-            raise GlofnetError(scene.ndwi.parent, f"cannot read scene {scene.id} ({error})") from None
-        clear = ~masked & np.isfinite(ndwi)
-        water = np.where(clear, (ndwi > threshold).astype(np.float32), np.nan).astype(np.float32)
-        layers = {}
-        for name, data, nodata in (
-            ("water_fraction", water, np.nan),
-            ("clear_fraction", clear.astype(np.float32), None),
-        ):
-            out = reproject_onto(data, source, grid, getattr(resampling, name), src_nodata=nodata)
-            layers[name] = (("scene", "y", "x"), out[None])
-        frame = xr.Dataset(layers)
+    threshold = inputs.water_threshold()
+    jobs = [
+        _SceneJob(scene, grid, threshold, (resampling.water_fraction, resampling.clear_fraction))
+        for scene in inputs.scenes()
+    ]
+    if not jobs:
+        raise GlofnetError(inputs.collections["sentinel2"].id, "has no scenes to harmonize")
+    identity = hashlib.sha256()
+    for job in jobs:
+        identity.update(repr((job.scene.day, _scene_fingerprint(job))).encode())
+    staged = run_jobs(options, _stage_scene, jobs, _scene_fingerprint, staging.parent)
+    for index, scene in enumerate(staged):
+        frame = xr.Dataset(
+            {
+                "water_fraction": (("scene", "y", "x"), scene.water[None]),
+                "clear_fraction": (("scene", "y", "x"), scene.clear[None]),
+            }
+        )
         if index == 0:
             frame.to_zarr(staging, mode="w", zarr_format=2, consolidated=False)
         else:
             frame.to_zarr(staging, append_dim="scene", zarr_format=2, consolidated=False)
-        days.append(scene.day.isoformat())
-    if not days:
-        raise GlofnetError(inputs.collections["sentinel2"].id, "has no scenes to harmonize")
-    return staging, days
+    return [job.scene.day.isoformat() for job in jobs], identity.hexdigest()
 
 
 def tile_size(days: int) -> int:
@@ -231,11 +286,21 @@ class _TrainStatistics:
         return out
 
 
+GROUPS: dict[str, tuple[str, ...]] = {
+    "velocity": ("velocity",),
+    "lst": ("lst_day", "lst_night"),
+    "sentinel2": ("water_fraction", "clear_fraction"),
+}
+"""The variables made from one source: a tile job makes one group, so a changed source redoes only its own."""
+
+
 def _check_packable(measured: dict[str, NDArray[np.float64]]) -> None:
     """Refuse values the packed integer encoding of a variable cannot hold."""
-    for name, packing in PACKING.items():
+    for name, values in measured.items():
+        packing = PACKING.get(name)
+        if packing is None:
+            continue
         limit = (np.iinfo(packing["dtype"]).max - 1) * packing["scale_factor"]
-        values = measured[name]
         if np.nanmax(values, initial=0.0) > limit or np.nanmin(values, initial=0.0) < 0:
             raise ValueError(f"{name} outside the packable range 0..{limit} ({VARIABLES[name][0]})")
 
@@ -246,6 +311,8 @@ class _Shared:
 
     output: Path
     days: int
+    chunks: tuple[int, int]
+    """The cube's time and spatial chunk sizes (a tile is one spatial chunk)."""
     max_gap_days: dict[str, int]
     train: NDArray[np.bool_]
     velocity: Path
@@ -255,33 +322,43 @@ class _Shared:
     lst_days: NDArray[np.int64]
     scenes: Path
     scene_days: NDArray[np.int64]
+    identities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per group, what its tiles depend on besides the tile itself (digests of the source store,
+    the day axis, the train days, the grid...): the tile jobs' memo keys."""
 
 
 @dataclass(frozen=True)
 class _Tile:
-    """One tile of the cube: its row and column ranges and the LST pixel of each of its cells."""
+    """One group of variables on one tile: its rows and columns, and the LST pixel of each cell."""
 
     shared: _Shared
+    group: str
     rows: tuple[int, int]
     cols: tuple[int, int]
     lst_index: NDArray[np.int64]
 
 
-def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
-    """Bring every source onto one tile for all days, fill gaps, write it; return train sums."""
+@dataclass(frozen=True)
+class _TileResult:
+    """A tile job's train sums and the chunk files it wrote (relative to the store)."""
+
+    sums: dict[str, list[float]]
+    written: tuple[str, ...]
+
+
+def _measure_velocity(job: _Tile) -> dict[str, NDArray[np.float64]]:
     shared = job.shared
-    rows, cols = slice(*job.rows), slice(*job.cols)
     row0, col0 = shared.velocity_offset
     with xr.open_zarr(shared.velocity, consolidated=True) as velocity:
         speed = velocity[VELOCITY_CUBE.variables[0]][
             :, row0 + job.rows[0] : row0 + job.rows[1], col0 + job.cols[0] : col0 + job.cols[1]
         ]
-        measured: dict[str, NDArray[np.float64]] = {
-            "velocity": _daily_mean(speed.values, shared.velocity_days, shared.days)
-        }
-    with xr.open_zarr(shared.scenes, consolidated=False) as scenes:
-        for name in ("water_fraction", "clear_fraction"):
-            measured[name] = _daily_mean(scenes[name][:, rows, cols].values, shared.scene_days, shared.days)
+        return {"velocity": _daily_mean(speed.values, shared.velocity_days, shared.days)}
+
+
+def _measure_lst(job: _Tile) -> dict[str, NDArray[np.float64]]:
+    shared = job.shared
+    measured = {}
     with xr.open_zarr(shared.lst, consolidated=True) as lst:
         width = lst.sizes["x"]
         inside = job.lst_index >= 0
@@ -296,10 +373,43 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
                     :, rows_needed - rows_needed.min(), cols_needed - cols_needed.min()
                 ]
             measured[part] = _daily_mean(picked, shared.lst_days, shared.days)
+    return measured
+
+
+def _measure_sentinel2(job: _Tile) -> dict[str, NDArray[np.float64]]:
+    shared = job.shared
+    rows, cols = slice(*job.rows), slice(*job.cols)
+    with xr.open_zarr(shared.scenes, consolidated=False) as scenes:
+        return {
+            name: _daily_mean(scenes[name][:, rows, cols].values, shared.scene_days, shared.days)
+            for name in GROUPS["sentinel2"]
+        }
+
+
+MEASURES = {"velocity": _measure_velocity, "lst": _measure_lst, "sentinel2": _measure_sentinel2}
+
+
+def _chunk_files(job: _Tile, names: list[str]) -> tuple[str, ...]:
+    """The chunk files of ``names`` on the job's tile that exist (all-fill chunks are not written)."""
+    time_chunk, tile = job.shared.chunks
+    row, col = job.rows[0] // tile, job.cols[0] // tile
+    found = []
+    for name in names:
+        for block in range(-(-job.shared.days // time_chunk)):
+            relative = f"{name}/{block}.{row}.{col}"
+            if (job.shared.output / relative).is_file():
+                found.append(relative)
+    return tuple(found)
+
+
+def _harmonize_tile(job: _Tile) -> _TileResult:
+    """Bring one source onto one tile for all days, fill its gaps, write it; return train sums."""
+    shared = job.shared
+    measured = MEASURES[job.group](job)
     _check_packable(measured)
     tile: dict[str, Any] = {}
     statistics = _TrainStatistics()
-    for name in VARIABLES:
+    for name in GROUPS[job.group]:
         if name in FILLED:
             filled, flags = fill_gaps(measured[name], shared.max_gap_days[name])
             tile[f"{name}_flag"] = (("time", "y", "x"), flags)
@@ -312,11 +422,68 @@ def _harmonize_tile(job: _Tile) -> dict[str, list[float]]:
         statistics.add(name, filled[shared.train])
     xr.Dataset(tile).to_zarr(
         shared.output,
-        region={"time": slice(0, shared.days), "y": rows, "x": cols},
+        region={"time": slice(0, shared.days), "y": slice(*job.rows), "x": slice(*job.cols)},
         zarr_format=2,
         consolidated=False,
     )
-    return statistics.sums
+    return _TileResult(statistics.sums, _chunk_files(job, sorted(tile)))
+
+
+def _tile_fingerprint(job: _Tile) -> Fingerprint:
+    """A tile job's key: its group's inputs (as digests), the tile, and its LST pixels."""
+    values = [job.group, f"rows={job.rows}", f"cols={job.cols}", *job.shared.identities[job.group]]
+    if job.group == "lst":
+        values.append(hashlib.sha256(job.lst_index.tobytes()).hexdigest())
+    return Fingerprint((), tuple(values))
+
+
+def _store_digest(path: Path) -> str:
+    """SHA-256 over every file of a Zarr store, by relative path."""
+    sha = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        sha.update(f"{file.relative_to(path).as_posix()} {sha256_file(file)}\n".encode())
+    return sha.hexdigest()
+
+
+def _array_digest(values: NDArray[Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+def _identities(shared: _Shared, grid: Grid, first_day: str, scenes: str) -> dict[str, tuple[str, ...]]:
+    """What each group's tiles depend on besides the tile (see :attr:`_Shared.identities`)."""
+    common = (
+        _grid_text(grid),
+        f"days={first_day}+{shared.days}",
+        f"chunks={shared.chunks}",
+        _array_digest(shared.train),
+    )
+    gaps = {group: tuple(f"{n}={shared.max_gap_days.get(n)}" for n in GROUPS[group]) for group in GROUPS}
+    return {
+        "velocity": (
+            *common,
+            *gaps["velocity"],
+            _store_digest(shared.velocity),
+            f"offset={shared.velocity_offset}",
+            _array_digest(shared.velocity_days),
+        ),
+        "lst": (*common, *gaps["lst"], _store_digest(shared.lst), _array_digest(shared.lst_days)),
+        "sentinel2": (*common, *gaps["sentinel2"], scenes, _array_digest(shared.scene_days)),
+    }
+
+
+def _tiles(shared: _Shared, grid: Grid, lst_index: NDArray[np.int64]) -> Iterator[_Tile]:
+    """Every group on every tile, a tile's groups together."""
+    tile = shared.chunks[1]
+    for row in range(0, grid.height, tile):
+        for col in range(0, grid.width, tile):
+            for group in GROUPS:
+                yield _Tile(
+                    shared,
+                    group,
+                    (row, min(row + tile, grid.height)),
+                    (col, min(col + tile, grid.width)),
+                    lst_index[row : row + tile, col : col + tile],
+                )
 
 
 def grid_cube(
@@ -324,14 +491,14 @@ def grid_cube(
     inputs: HarmonizationInputs,
     days: pd.DatetimeIndex,
     workdir: Path,
-    engine: Engine | None = None,
-    reference: Reference | None = None,
+    options: BuildOptions,
 ) -> GridCube:
-    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``, tile by tile on ``engine``.
+    """Write the harmonized cube to ``workdir/harmonized_cube.zarr``, tile by tile on the build's engine.
 
-    Its normalization statistics come from the train days, or from ``reference`` when given.
+    Each tile is written by one job per source group (:data:`GROUPS`); with the build's memo, a job
+    whose inputs did not change takes the chunk files it wrote last time. Normalization statistics
+    come from the train days, or from ``options.normalization`` when given.
     """
-    engine = engine or SerialEngine()
     params = content.processing.harmonized
     velocity_grid = declared_grid_of(inputs.collections["itslive"])
     area = getattr(content.geometry, params.extent)
@@ -353,7 +520,8 @@ def grid_cube(
         )
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "harmonized_cube.zarr"
-    staged, scene_days = _stage_scenes(content, inputs, grid, workdir / "scenes-staging.zarr")
+    staged = workdir / "scenes-staging.zarr"
+    scene_days, scenes = _stage_scenes(content, inputs, grid, staged, options)
     template, encodings = _template(grid, days, content)
     encoding = {
         name: {"compressors": (COMPRESSOR,), **PACKING.get(str(name), {})}
@@ -375,10 +543,10 @@ def grid_cube(
         if (lst.sizes["y"], lst.sizes["x"]) != lst_grid.shape:
             raise GlofnetError(lst_path, f"LST cube is not on its collection's glofnet:grid {lst_grid.shape}")
         lst_days = _day_positions(lst[LST_CUBE.time].values, days)
-    lst_index = _index_map(lst_grid, grid)
     shared = _Shared(
         output=path,
         days=len(days),
+        chunks=(min(TIME_CHUNK, len(days)), tile_size(len(days))),
         max_gap_days={name: params.max_gap_days[modality] for name, modality in FILLED.items()},
         train=np.asarray(template["split"].values == "train"),
         velocity=velocity_path,
@@ -389,27 +557,18 @@ def grid_cube(
         scenes=staged,
         scene_days=np.asarray(days.get_indexer(pd.DatetimeIndex(scene_days)), dtype=np.int64),
     )
-    tile = tile_size(len(days))
-    jobs = [
-        _Tile(
-            shared,
-            (row, min(row + tile, grid.height)),
-            (col, min(col + tile, grid.width)),
-            lst_index[row : row + tile, col : col + tile],
-        )
-        for row in range(0, grid.height, tile)
-        for col in range(0, grid.width, tile)
-    ]
+    shared = replace(shared, identities=_identities(shared, grid, days[0].date().isoformat(), scenes))
     statistics = _TrainStatistics()
     try:
-        for sums in engine.map(_harmonize_tile, jobs):
-            statistics.merge(sums)
+        jobs = _tiles(shared, grid, _index_map(lst_grid, grid))
+        for result in run_jobs(options, _harmonize_tile, jobs, _tile_fingerprint, path):
+            statistics.merge(result.sums)
         own = None
-        if reference is None and shared.train.any():
+        if options.normalization is None and shared.train.any():
             own = {"method": "z-score", "split": "train", "statistics": statistics.result()}
     except ValueError as error:
         raise GlofnetError(path, f"cannot write the cube: {error}") from None
     zarr.consolidate_metadata(str(path))
     shutil.rmtree(staged, ignore_errors=True)
-    normalization = choose("harmonized", reference, own, asset="cube")
+    normalization = choose("harmonized", options.normalization, own, asset="cube")
     return GridCube(path=path, grid=grid, times=days, normalization=normalization, encodings=encodings)

@@ -29,6 +29,8 @@ class Scene:
     day: dt.date
     ndwi: Path
     cloud_mask: Path
+    checksums: tuple[str, str] = ("", "")
+    """The ``file:checksum`` the item publishes for each of the two files ("" where it has none)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class HarmonizationInputs:
                 raise GlofnetError(item.get_self_href() or item.id, "Sentinel-2 item has no datetime")
             dated.append((item.datetime, item.id, item))
         for when, _, item in sorted(dated, key=lambda entry: entry[:2]):
-            files = {}
+            files, checksums = {}, []
             for key in (NDWI, CLOUD_MASK):
                 asset = item.assets.get(key)
                 href = asset.get_absolute_href() if asset else None
@@ -63,11 +65,13 @@ class HarmonizationInputs:
                         item.get_self_href() or item.id, f"Sentinel-2 item has no {key!r} asset"
                     )
                 files[key] = Path(href)
+                checksums.append(str(asset.extra_fields.get("file:checksum", "")) if asset else "")
             yield Scene(
                 id=item.id,
                 day=when.astimezone(dt.UTC).date(),
                 ndwi=files[NDWI],
                 cloud_mask=files[CLOUD_MASK],
+                checksums=(checksums[0], checksums[1]),
             )
 
     def water_threshold(self) -> float:
