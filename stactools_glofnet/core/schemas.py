@@ -8,6 +8,7 @@ network are saved into the user cache so the next run works offline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -71,7 +72,27 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
             for url, schema in _schemas_in(directory):
                 self.schema_cache[url] = schema
         self._preloaded = set(self.schema_cache)
+        self._loaded = frozenset(self.schema_cache)  # as constructed; _preloaded grows with saved fetches
+        self._digest: str | None = None
         self._validators: dict[str, Any] = {}
+
+    def schemas_digest(self) -> str:
+        """SHA-256 over the schemas pre-loaded at construction: each URL and its canonical JSON, sorted."""
+        if self._digest is None:
+            sha = hashlib.sha256()
+            for url in sorted(self._loaded):
+                text = json.dumps(self.schema_cache[url], sort_keys=True, separators=(",", ":"))
+                sha.update(f"{url}\n{text}\n".encode())
+            self._digest = sha.hexdigest()
+        return self._digest
+
+    def only_preloaded(self) -> bool:
+        """Whether every schema used so far was pre-loaded (none fetched from a URL or a local path).
+
+        Only then is a validation a function of the document and :meth:`schemas_digest`: pystac
+        resolves a relative extension URL against the document's own path, for one.
+        """
+        return self._loaded.issuperset(self.schema_cache)
 
     def _validate_from_uri(
         self,

@@ -40,7 +40,8 @@ def code_digest() -> str:
     return sha.hexdigest()
 
 
-def _version(name: str) -> str:
+def distribution_version(name: str) -> str:
+    """The installed version of distribution ``name``, or ``absent``."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -52,6 +53,6 @@ def software_digest() -> str:
     """SHA-256 over the package source, the shaping libraries' versions and GDAL's version."""
     sha = hashlib.sha256(code_digest().encode())
     for name in SHAPING_DISTRIBUTIONS:
-        sha.update(f"\n{name}=={_version(name)}".encode())
+        sha.update(f"\n{name}=={distribution_version(name)}".encode())
     sha.update(f"\ngdal=={rasterio.__gdal_version__}".encode())
     return sha.hexdigest()

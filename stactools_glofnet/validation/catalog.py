@@ -9,31 +9,58 @@ from pathlib import Path
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.progress import progress
-from stactools_glofnet.core.schemas import offline_first_validation
+from stactools_glofnet.core.schemas import OfflineFirstValidator, offline_first_validation
+from stactools_glofnet.validation.cache import ValidationCache, validation_key
 from stactools_glofnet.validation.integrity import AssetChecker
 from stactools_glofnet.validation.lint import lint
-from stactools_glofnet.validation.problems import ValidationReport
+from stactools_glofnet.validation.problems import Problem, ValidationReport
 from stactools_glofnet.validation.schema import check_schemas
-from stactools_glofnet.validation.walk import read_root, walk
+from stactools_glofnet.validation.walk import StacDocument, read_root, walk
 
 logger = logging.getLogger(__name__)
 
 
-def check_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationReport:
+def _schema_problem(
+    document: StacDocument, validator: OfflineFirstValidator, cache: ValidationCache | None
+) -> Problem | None:
+    """:func:`check_schemas`, skipped for bytes ``cache`` remembers as valid; new passes are remembered.
+
+    A pass is remembered only while the validator has used nothing but its pre-loaded schemas,
+    the ones the cache's key covers.
+    """
+    if cache is None or document.sha256 is None:
+        return check_schemas(document)
+    if cache.valid_document(document.sha256):
+        return None
+    problem = check_schemas(document)
+    if problem is None and validator.only_preloaded():
+        cache.add_valid_document(document.sha256)
+    return problem
+
+
+def check_catalog(
+    path: Path, schema_dirs: Sequence[Path] = (), cache: ValidationCache | None = None
+) -> ValidationReport:
     """Check every object of the catalog at ``path`` and every local asset; never fails on findings.
 
     ``path`` is a catalog directory (its ``catalog.json``, or ``collection.json`` when that is all
     it has) or a root Catalog, Collection or Item file. Schema, lint and integrity findings are collected in
     the report. Raises :class:`GlofnetError` only when validation cannot run at all: no readable
     root, a schema directory that does not exist, or a schema that is nowhere to be found.
+
+    With a ``cache`` (:mod:`~stactools_glofnet.validation.cache`), schema checks and rio-cogeo
+    validations already done on the same bytes, schemas and software are taken from it, and
+    the ones done now are added; a cache made under other schemas is emptied first.
     """
     root = read_root(path)
     report = ValidationReport(catalog=str(path))
-    assets = AssetChecker(root.path.parent)
-    with offline_first_validation(schema_dirs):
+    assets = AssetChecker(root.path.parent, cache)
+    with offline_first_validation(schema_dirs) as validator:
+        if cache is not None:
+            cache.for_schemas(validation_key(validator))
         for document in progress(walk(root, report), desc="validate", unit="object"):
             report.objects += 1
-            problem = check_schemas(document)
+            problem = _schema_problem(document, validator, cache)
             if problem is not None:
                 report.add(problem)
             for finding in lint(document):
@@ -42,13 +69,15 @@ def check_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationRep
     return report
 
 
-def validate_catalog(path: Path, schema_dirs: Sequence[Path] = ()) -> ValidationReport:
+def validate_catalog(
+    path: Path, schema_dirs: Sequence[Path] = (), cache: ValidationCache | None = None
+) -> ValidationReport:
     """Like :func:`check_catalog`, but raise :class:`GlofnetError` when there is any error.
 
     The error names the first problem and how many more there are, so a build refuses to publish
     an invalid catalog; warnings are logged and do not fail.
     """
-    report = check_catalog(path, schema_dirs)
+    report = check_catalog(path, schema_dirs, cache)
     base = path if path.is_dir() else path.parent
     for warning in report.warnings:
         # Relative paths: a build validates in a staging directory that then moves to DEST.

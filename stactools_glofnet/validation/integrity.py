@@ -8,11 +8,16 @@ only a warning, see :func:`_variables`). Parquet files must have exactly the col
 ``table:columns`` (read from the footer, no data loaded). Declarations are taken from the asset,
 else from its Item's properties or its Collection. Remote assets (http, s3...) are counted and
 skipped. A file several assets share is read once.
+
+With a :class:`~stactools_glofnet.validation.cache.ValidationCache`, rio-cogeo's result for a COG
+is remembered by the file's SHA-256, known when its ``file:checksum`` is a SHA-256 multihash
+that matches and when it has no sidecar files (see :meth:`AssetChecker._cache_digest`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from stactools_glofnet.core.constants import PARQUET, ZARR
 from stactools_glofnet.core.files import CHUNK
+from stactools_glofnet.validation.cache import CogResult, ValidationCache
 from stactools_glofnet.validation.problems import INTEGRITY, Problem, Severity, ValidationReport
 from stactools_glofnet.validation.walk import StacDocument, href_problem, local_path
 
@@ -91,13 +97,30 @@ def _parquet_columns(path: Path) -> list[str] | str:
     return [name for name in schema.names if not PANDAS_INDEX.fullmatch(name)]
 
 
-def _cog_problems(path: Path) -> tuple[list[str], list[str]]:
-    """rio-cogeo's errors and warnings for ``path``."""
+def _validate_cog(path: Path) -> CogResult | str:
+    """rio-cogeo's errors and warnings for ``path``, or why it is not a readable GeoTIFF."""
     try:
         _, errors, warnings = cog_validate(str(path), quiet=True)
     except Exception as error:  # rasterio raises for files that are no GeoTIFF at all
-        return [f"not a readable GeoTIFF ({type(error).__name__}: {error})"], []
+        return f"not a readable GeoTIFF ({type(error).__name__}: {error})"
     return list(errors), list(warnings)
+
+
+def _cog_problems(path: Path) -> CogResult:
+    """rio-cogeo's errors and warnings for ``path``."""
+    result = _validate_cog(path)
+    return ([result], []) if isinstance(result, str) else result
+
+
+def has_sidecars(path: Path) -> bool:
+    """Whether GDAL may read files beside ``path`` with it (``band.tif.ovr``, ``band.aux``...).
+
+    Their bytes are not in the file's digest, yet they change what rio-cogeo finds (external
+    overviews are an error). Any sibling named ``band.*`` or ``band_rpc*`` counts.
+    """
+    name, stem = path.name.lower(), path.stem.lower()
+    siblings = (other.lower() for other in os.listdir(path.parent))
+    return any(other != name and other.startswith((f"{stem}.", f"{stem}_rpc")) for other in siblings)
 
 
 def _differences(present: Collection[str], declared: Collection[str]) -> str:
@@ -156,11 +179,12 @@ class AssetChecker:
     Assets outside the catalog's directory (``root``) are reported, never read.
     """
 
-    def __init__(self, root: Path) -> None:
-        """Start with nothing read, for the catalog in directory ``root``."""
+    def __init__(self, root: Path, cache: ValidationCache | None = None) -> None:
+        """Start with nothing read, for the catalog in directory ``root``; COG results go in ``cache``."""
         self.root = root
+        self._cache = cache
         self._digests: dict[tuple[Path, str], str | None] = {}
-        self._cogs: dict[Path, tuple[list[str], list[str]]] = {}
+        self._cogs: dict[Path, CogResult] = {}
         self._zarrs: dict[Path, ZarrContent | str] = {}
         self._parquets: dict[Path, list[str] | str] = {}
 
@@ -198,7 +222,7 @@ class AssetChecker:
             return
         yield from self._file(asset, path)
         if "profile=cloud-optimized" in media_type:
-            yield from self._cog(path)
+            yield from self._cog(asset, path)
         elif media_type == PARQUET:
             yield from self._parquet(document, asset, path)
 
@@ -228,14 +252,45 @@ class AssetChecker:
                 f"does not match its file:checksum (file {digest[:16]}..., declared {checksum[:16]}...)",
             )
 
-    def _cog(self, path: Path) -> Iterator[tuple[Severity, str, str]]:
+    def _cog(self, asset: dict[str, Any], path: Path) -> Iterator[tuple[Severity, str, str]]:
         if path not in self._cogs:
-            self._cogs[path] = _cog_problems(path)
+            digest = self._cache_digest(asset, path)
+            self._cogs[path] = _cog_problems(path) if digest is None else self._remembered_cog(path, digest)
         errors, warnings = self._cogs[path]
         if errors:
             yield "error", "cog", f"is not a valid COG: {'; '.join(errors)}"
         if warnings:
             yield "warning", "cog", f"is a COG with warnings: {'; '.join(warnings)}"
+
+    def _cache_digest(self, asset: dict[str, Any], path: Path) -> str | None:
+        """The hex SHA-256 to look the COG's result up by in the cache, if it may be.
+
+        Only with a cache, for a file whose ``file:checksum`` is a SHA-256 multihash that
+        :meth:`_file` found to match (so this is the digest of its bytes now) and that has no
+        sidecar files (:func:`has_sidecars`).
+        """
+        checksum = asset.get("file:checksum")
+        if self._cache is None or not isinstance(checksum, str) or not checksum.lower().startswith("1220"):
+            return None
+        digest = self._digests.get((path, "1220"))
+        if digest is None or digest != checksum.lower() or has_sidecars(path):
+            return None
+        return digest[4:]
+
+    def _remembered_cog(self, path: Path, sha256: str) -> CogResult:
+        """rio-cogeo's result for the file with digest ``sha256`` from the cache, else computed and cached.
+
+        A file that is no readable GeoTIFF is not remembered (the message names its path).
+        """
+        assert self._cache is not None
+        remembered = self._cache.cog(sha256)
+        if remembered is not None:
+            return remembered
+        result = _validate_cog(path)
+        if isinstance(result, str):
+            return [result], []
+        self._cache.add_cog(sha256, *result)
+        return result
 
     def _zarr(
         self, document: StacDocument, asset: dict[str, Any], path: Path

@@ -7,6 +7,7 @@ JSON or not STAC, a link to a missing file) are reported and the walk goes on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ class StacDocument:
     path: Path
     size: int
     data: dict[str, Any]
+    sha256: str | None = None
+    """Hex SHA-256 of the file's bytes as read (None for a document not read by the walk)."""
 
     @property
     def type(self) -> str:
@@ -111,7 +114,7 @@ def _read(path: Path) -> tuple[StacDocument | None, str]:
         return None, f"not valid JSON ({error})"
     if not isinstance(data, dict) or data.get("type") not in STAC_TYPES or "stac_version" not in data:
         return None, "not a STAC Catalog, Collection or Item"
-    return StacDocument(path=path, size=len(raw), data=data), ""
+    return StacDocument(path=path, size=len(raw), data=data, sha256=hashlib.sha256(raw).hexdigest()), ""
 
 
 def read_root(path: Path) -> StacDocument:

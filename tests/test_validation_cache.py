@@ -1,0 +1,329 @@
+"""The validation cache: unchanged bytes skip schema and COG validation, changed bytes never do.
+
+The catalog is hand-made (a catalog, a collection and two items with one small COG each); the
+validators run for real and are only wrapped to count their calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_validate
+
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import multihash_sha256, sha256_file
+from stactools_glofnet.core.schemas import OfflineFirstValidator, configured_schema_dirs
+from stactools_glofnet.validation import integrity
+from stactools_glofnet.validation.cache import VERSION, ValidationCache, schema_set_digest
+from stactools_glofnet.validation.catalog import check_catalog, validate_catalog
+from stactools_glofnet.validation.problems import Severity, ValidationReport
+from stactools_glofnet.validation.schema import check_schemas
+
+FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+ITEMS = ("a", "b")
+DOCUMENTS = 4  # catalog, collection, two items
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _write_tif(path: Path, seed: int, driver: str = "COG", size: int = 64) -> None:
+    data = np.random.default_rng(seed).integers(0, 255, (size, size), dtype="uint8")
+    profile = {"driver": driver, "width": size, "height": size, "count": 1, "dtype": "uint8"}
+    transform = from_origin(74.0, 36.0, 0.001, 0.001)
+    with rasterio.open(path, "w", crs="EPSG:4326", transform=transform, **profile) as dst:
+        dst.write(data, 1)
+
+
+def _item(item_id: str, band: Path) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [FILE_EXTENSION],
+        "id": item_id,
+        "geometry": None,
+        "properties": {"datetime": "2020-01-01T00:00:00Z"},
+        "links": [
+            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
+            {"rel": "parent", "href": "../collection.json", "type": "application/json"},
+        ],
+        "assets": {
+            "band": {
+                "href": "./band.tif",
+                "type": COG,
+                "roles": ["data"],
+                "file:size": band.stat().st_size,
+                "file:checksum": multihash_sha256(band),
+            }
+        },
+    }
+
+
+def _collection(items: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "Collection",
+        "stac_version": "1.1.0",
+        "id": "c",
+        "description": "A collection of two items.",
+        "license": "CC-BY-4.0",
+        "extent": {
+            "spatial": {"bbox": [[74.0, 35.9, 74.1, 36.0]]},
+            "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]},
+        },
+        "links": [
+            {"rel": "root", "href": "../catalog.json", "type": "application/json", "title": "root"},
+            {"rel": "parent", "href": "../catalog.json", "type": "application/json", "title": "root"},
+            *({"rel": "item", "href": f"./{i}/{i}.json", "type": "application/json"} for i in items),
+        ],
+    }
+
+
+@pytest.fixture
+def stac(tmp_path: Path) -> Path:
+    """A valid catalog of one collection and two items, each with its own small COG."""
+    root = tmp_path / "catalog"
+    _write_json(
+        root / "catalog.json",
+        {
+            "type": "Catalog",
+            "stac_version": "1.1.0",
+            "id": "root",
+            "description": "A small catalog.",
+            "links": [
+                {"rel": "root", "href": "./catalog.json", "type": "application/json", "title": "root"},
+                {"rel": "child", "href": "./c/collection.json", "type": "application/json", "title": "c"},
+            ],
+        },
+    )
+    _write_json(root / "c" / "collection.json", _collection(ITEMS))
+    for seed, item_id in enumerate(ITEMS):
+        band = root / "c" / item_id / "band.tif"
+        band.parent.mkdir(parents=True)
+        _write_tif(band, seed)
+        _write_json(root / "c" / item_id / f"{item_id}.json", _item(item_id, band))
+    return root
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often the schema check and rio-cogeo's validation ran (they run for real)."""
+    counts: Counter[str] = Counter()
+
+    def counting(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(f"{check_catalog.__module__}.check_schemas", counting("schema", check_schemas))
+    monkeypatch.setattr(f"{integrity.__name__}.cog_validate", counting("cog", cog_validate))
+    return counts
+
+
+def _run(
+    stac: Path, store: Path, calls: Counter[str], schema_dirs: tuple[Path, ...] = ()
+) -> ValidationReport:
+    """Validate ``stac`` with the cache in ``store`` and save it; ``calls`` counts this run only."""
+    calls.clear()
+    cache = ValidationCache.load(store, schemas=schema_set_digest(schema_dirs))
+    report = check_catalog(stac, schema_dirs, cache)
+    cache.save()
+    return report
+
+
+def _summary(report: ValidationReport) -> tuple[int, int, int, list[tuple[Severity, str, str, str]]]:
+    problems = [(p.severity, p.rule, p.path, p.message) for p in report.problems]
+    return report.objects, report.assets, report.remote_assets, problems
+
+
+def _band(stac: Path, item_id: str) -> Path:
+    return stac / "c" / item_id / "band.tif"
+
+
+def _item_file(stac: Path, item_id: str) -> Path:
+    return stac / "c" / item_id / f"{item_id}.json"
+
+
+def test_warm_cache_skips_unchanged_documents_and_cogs_with_the_same_report(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "memo" / "validation.json"
+    uncached = _summary(check_catalog(stac))
+    cold = _run(stac, store, calls)
+    assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
+    assert not cold.errors and _summary(cold) == uncached
+    warm = _run(stac, store, calls)
+    assert calls == {}
+    assert _summary(warm) == uncached
+    cache = ValidationCache.load(store, schemas=schema_set_digest())
+    assert validate_catalog(stac, cache=cache).objects == DOCUMENTS and calls == {}
+
+
+def test_edited_document_is_validated_again_and_reported(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    item = _item_file(stac, "a")
+    data = json.loads(item.read_text())
+    data["properties"]["datetime"] = 2020  # still JSON, no longer STAC
+    _write_json(item, data)
+    for _ in range(2):  # a failing document is not remembered: checked (and reported) every time
+        report = _run(stac, store, calls)
+        assert calls == {"schema": 1}
+        assert [(p.rule, p.path) for p in report.errors] == [("schema", str(item))]
+        assert "properties/datetime" in report.errors[0].message
+    cache = ValidationCache.load(store, schemas=schema_set_digest())
+    with pytest.raises(GlofnetError, match="properties/datetime"):
+        validate_catalog(stac, cache=cache)
+
+
+def test_cog_with_new_bytes_is_validated_again_and_reported(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    band, item = _band(stac, "a"), _item_file(stac, "a")
+    _write_tif(band, seed=0, driver="GTiff", size=1024)  # striped and without overviews: no COG
+    _write_json(item, _item("a", band))  # file:size and file:checksum describe the new file
+    report = _run(stac, store, calls)
+    assert calls == {"schema": 1, "cog": 1}
+    assert [(p.rule, p.path) for p in report.errors] == [("cog", str(band))]
+    assert "is not a valid COG: The file is greater than 512xH or 512xW, but is not tiled" in (
+        report.errors[0].message
+    )
+    again = _run(stac, store, calls)  # the failing result was remembered: same finding, no run
+    assert calls == {} and _summary(again) == _summary(report)
+
+
+def test_cog_whose_checksum_does_not_match_is_validated_as_without_a_cache(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    band = _band(stac, "a")
+    _write_tif(band, seed=0, driver="GTiff", size=1024)
+    report = _run(stac, store, calls)
+    assert calls == {"cog": 1}
+    assert sorted(p.rule for p in report.errors) == ["cog", "size"]
+    assert _summary(report) == _summary(check_catalog(stac))
+
+
+def test_external_overviews_beside_a_cached_cog_are_reported(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    band = _band(stac, "a")
+    _write_tif(band.with_name("band.tif.ovr"), seed=0, driver="GTiff", size=32)  # GDAL's overviews
+    assert integrity.has_sidecars(band) and not integrity.has_sidecars(_band(stac, "b"))
+    report = _run(stac, store, calls)
+    assert calls == {"cog": 1}
+    assert [(p.rule, p.path) for p in report.errors] == [("cog", str(band))]
+    assert "external .ovr" in report.errors[0].message
+
+
+def test_other_schemas_or_a_wrong_key_empty_the_cache(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    root = sha256_file(stac / "catalog.json")
+    assert ValidationCache.load(store, schemas=schema_set_digest()).valid_document(root)
+    assert not ValidationCache.load(store, schemas="0" * 64).valid_document(root)
+    extra = tmp_path / "schemas"
+    _write_json(extra / "example.com" / "schema.json", {"$schema": DRAFT_07, "type": "object"})
+    assert schema_set_digest([extra]) != schema_set_digest()
+    validator = OfflineFirstValidator(configured_schema_dirs([extra]))
+    assert validator.schemas_digest() != OfflineFirstValidator(configured_schema_dirs()).schemas_digest()
+    _run(stac, store, calls, schema_dirs=(extra,))
+    assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
+    # A cache loaded with a key that is not that of the schemas in use is emptied by check_catalog.
+    cache = ValidationCache.load(store, schemas=schema_set_digest([extra]))
+    calls.clear()
+    check_catalog(stac, cache=cache)
+    assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
+    assert cache.schemas == schema_set_digest()
+
+
+def test_document_judged_by_a_schema_outside_the_set_is_never_remembered(
+    stac: Path, tmp_path: Path, calls: Counter[str]
+) -> None:
+    # pystac reads a relative extension schema beside the document: no cache key covers it.
+    rules = stac / "c" / "a" / "rules.json"
+    schema = {"$schema": DRAFT_07, "$id": "rules.json", "properties": {"id": {"const": "a"}}}
+    _write_json(rules, schema)
+    item = _item_file(stac, "a")
+    data = json.loads(item.read_text())
+    data["stac_extensions"].append("./rules.json")
+    _write_json(item, data)
+    store = tmp_path / "validation.json"
+    assert not _run(stac, store, calls).errors and calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
+    assert not _run(stac, store, calls).errors
+    assert calls == {"schema": 2}  # items a and b, checked once the outside schema was read
+    _write_json(rules, {**schema, "properties": {"id": {"const": "z"}}})
+    report = _run(stac, store, calls)
+    assert [(p.rule, p.path) for p in report.errors] == [("schema", str(item))]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"version": VERSION + 1, "documents": [], "cogs": {}}),
+        json.dumps(["a", "list"]),
+        json.dumps({"version": VERSION, "schemas": None, "documents": 5, "cogs": []}),
+    ],
+)
+def test_unusable_cache_file_is_ignored_and_replaced(
+    stac: Path, tmp_path: Path, calls: Counter[str], content: str
+) -> None:
+    store = tmp_path / "validation.json"
+    store.write_text(content)
+    report = _run(stac, store, calls)
+    assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)} and not report.errors
+    assert json.loads(store.read_text())["version"] == VERSION
+    _run(stac, store, calls)
+    assert calls == {}
+
+
+def test_malformed_entries_are_dropped(stac: Path, tmp_path: Path, calls: Counter[str]) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    data = json.loads(store.read_text())
+    band = sha256_file(_band(stac, "a"))
+    data["documents"] = [*data["documents"], "not a digest", 7]
+    data["cogs"][band] = [["an error"], "not a list"]
+    store.write_text(json.dumps(data))
+    _run(stac, store, calls)
+    assert calls == {"cog": 1}
+
+
+def test_save_keeps_only_the_entries_used_or_added(stac: Path, tmp_path: Path, calls: Counter[str]) -> None:
+    store = tmp_path / "validation.json"
+    _run(stac, store, calls)
+    before = json.loads(store.read_text())
+    assert len(before["documents"]) == DOCUMENTS and len(before["cogs"]) == len(ITEMS)
+    # Item b leaves the catalog (its files stay on disk, unreachable).
+    _write_json(stac / "c" / "collection.json", _collection(("a",)))
+    _run(stac, store, calls)
+    assert calls == {"schema": 1}  # only the edited collection
+    after = json.loads(store.read_text())
+    kept = [stac / "catalog.json", stac / "c" / "collection.json", _item_file(stac, "a")]
+    assert after["documents"] == sorted(sha256_file(p) for p in kept)
+    assert list(after["cogs"]) == [sha256_file(_band(stac, "a"))]
+    assert after["schemas"] == schema_set_digest() and after["version"] == VERSION
+    assert not list(store.parent.glob(".validation.json-*"))  # the atomic write left no temporary
