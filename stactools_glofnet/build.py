@@ -39,11 +39,14 @@ from stactools_glofnet.sentinel2 import create_item as sentinel2_item
 from stactools_glofnet.sentinel2.process import Skipped
 from stactools_glofnet.source import SourceInputs, open_source
 from stactools_glofnet.validate import ValidationReport, validate_catalog
+from stactools_glofnet.validation.cache import ValidationCache
 from stactools_glofnet.wings import WING_BY_MODALITY, WINGS, Wing, write_sample
 
 logger = logging.getLogger(__name__)
 
 WORKDIR = "_work"
+VALIDATION_CACHE = "validation.json"
+"""The validation results of the last build, in DEST's memo store."""
 MODALITIES: list[Modality] = [wing.modality for wing in WINGS]
 """What ``create-collection`` accepts, in catalog order."""
 
@@ -289,13 +292,24 @@ def _create_catalog(
         for collection in built.values():
             root.add_child(collection, title=collection.title)
         _finish(root, staging)
-        report = validate_catalog(staging, settings.schema_dirs) if settings.validate else None
+        report = _validate(staging, settings, options)
         return [c.id for c in built.values()], report, _summaries(built)
 
     try:
         return _rebuild(dest, source, "catalog", content, settings, body)
     except _Current as current:
         return _unchanged(dest, source, current)
+
+
+def _validate(path: Path, settings: BuildSettings, options: BuildOptions) -> ValidationReport | None:
+    """Validate the staged output, skipping checks the last build into DEST did on the same bytes."""
+    if not settings.validate:
+        return None
+    cache = ValidationCache.load(options.memo.store / VALIDATION_CACHE) if options.memo else None
+    report = validate_catalog(path, settings.schema_dirs, cache=cache)
+    if cache is not None:
+        cache.save()
+    return report
 
 
 def _summaries(built: dict[Modality, pystac.Collection]) -> list[str]:
@@ -335,9 +349,7 @@ def _create_collection(
         if collection is None:
             raise GlofnetError(source, f"SOURCE holds no {modality} inputs")
         _finish(collection, staging)
-        report = (
-            validate_catalog(staging / "collection.json", settings.schema_dirs) if settings.validate else None
-        )
+        report = _validate(staging / "collection.json", settings, options)
         return [collection.id], report, _summaries(built)
 
     try:

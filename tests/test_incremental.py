@@ -194,3 +194,43 @@ def test_a_scene_with_a_broken_band_is_kept_as_a_skip_and_restored(
     assert "ignoring an unreadable kept result" not in caplog.text
     skipped = json.loads((dest / "collection.json").read_text())["glofnet:skipped"]
     assert [s["id"] for s in skipped if "unreadable raster" in s["reason"]] == [broken.name]
+
+
+def test_a_rebuild_validates_again_only_the_files_that_changed(
+    small_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_dir: Path
+) -> None:
+    """Validation results of the last build are kept by the bytes they judged: rio-cogeo runs
+    again only on the changed scene's new COGs, and the schema check only on changed documents."""
+    from rio_cogeo.cogeo import cog_validate
+
+    from stactools_glofnet.validation import integrity, schema
+
+    source = _sentinel2_source(small_sample, tmp_path)
+    dest = tmp_path / "dest"
+    settings = {"validate": True, "schema_dirs": (schema_dir,)}
+    create_collection("sentinel2", source, dest, settings=BuildSettings(**settings))  # type: ignore[arg-type]
+    before = _bytes(dest)
+    changed = sorted((source / "sentinel2").iterdir())[2]
+    _brighten(changed / "B04.tif")
+    cogs: list[str] = []
+    documents: list[str] = []
+
+    def counted_cog(path: str, **kwargs: object) -> object:
+        cogs.append(Path(path).relative_to(dest.parent).as_posix().split("/", 2)[-1])
+        return cog_validate(path, **kwargs)
+
+    def counted_schema(document: object) -> object:
+        documents.append(Path(document.path).name)  # type: ignore[attr-defined]
+        return check_schemas(document)  # type: ignore[arg-type]
+
+    check_schemas = schema.check_schemas
+    monkeypatch.setattr(integrity, "cog_validate", counted_cog)
+    monkeypatch.setattr("stactools_glofnet.validation.catalog.check_schemas", counted_schema)
+    report = create_collection("sentinel2", source, dest, settings=BuildSettings(**settings))  # type: ignore[arg-type]
+    assert report.validation is not None and not report.validation.errors
+    after = _bytes(dest)
+    new_cogs = {n for n in after if n.endswith(".tif") and after[n] != before.get(n)}
+    assert new_cogs and new_cogs <= {n for n in after if n.startswith(f"{changed.name}/")}
+    assert sorted(cogs) == sorted(new_cogs)  # the COGs rebuilt with new bytes, no other
+    new_documents = {n for n in after if n.endswith(".json") and after[n] != before.get(n)}
+    assert len(documents) == len(new_documents) < len([n for n in after if n.endswith(".json")])

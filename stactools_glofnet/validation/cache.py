@@ -12,7 +12,7 @@ rasterio, GDAL), the versions of :data:`VALIDATING_DISTRIBUTIONS` and
 :meth:`~stactools_glofnet.core.schemas.OfflineFirstValidator.schemas_digest`. A caller loads with
 the key of the schema directories it validates with::
 
-    cache = ValidationCache.load(memo_store / "validation.json", schemas=schema_set_digest(schema_dirs))
+    cache = ValidationCache.load(memo_store / "validation.json")  # or schemas=schema_set_digest(...)
     validate_catalog(staging, schema_dirs, cache=cache)
     ...
     cache.save()  # after the build succeeded
@@ -95,9 +95,14 @@ class ValidationCache:
         self._used_cogs: dict[str, CogResult] = {}
 
     @classmethod
-    def load(cls, path: Path, schemas: str) -> ValidationCache:
-        """The results in ``path`` made under key ``schemas``; empty when there are none."""
-        cache = cls(path, schemas)
+    def load(cls, path: Path, schemas: str | None = None) -> ValidationCache:
+        """The results in ``path`` made under key ``schemas``; empty when there are none.
+
+        Without ``schemas``, the results are taken under the key they were saved with, for
+        :func:`~stactools_glofnet.validation.catalog.check_catalog` to check against the
+        validator it installs (:meth:`for_schemas`).
+        """
+        cache = cls(path, schemas or "")
         try:
             data = json.loads(path.read_bytes())
         except FileNotFoundError:
@@ -105,7 +110,10 @@ class ValidationCache:
         except (OSError, ValueError) as error:
             logger.warning("ignoring the unreadable validation cache %s: %s", path, error)
             return cache
-        if not isinstance(data, dict) or data.get("version") != VERSION or data.get("schemas") != schemas:
+        if schemas is None and isinstance(data, dict) and isinstance(data.get("schemas"), str):
+            cache.schemas = data["schemas"]
+        outdated = not isinstance(data, dict) or data.get("version") != VERSION
+        if outdated or data.get("schemas") != cache.schemas:
             logger.debug("ignoring the validation cache %s: another version, schema set or software", path)
             return cache
         documents, cogs = data.get("documents"), data.get("cogs")
