@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,7 +216,7 @@ def test_a_rebuild_validates_again_only_the_files_that_changed(
     cogs: list[str] = []
     documents: list[str] = []
 
-    def counted_cog(path: str, **kwargs: object) -> object:
+    def counted_cog(path: str, **kwargs: Any) -> object:
         cogs.append(Path(path).relative_to(dest.parent).as_posix().split("/", 2)[-1])
         return cog_validate(path, **kwargs)
 
