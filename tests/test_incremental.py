@@ -40,11 +40,11 @@ def _bytes(root: Path) -> dict[str, str]:
     return {name: sha for name, (sha, _) in _files(root).items()}
 
 
-def _sentinel2_source(small_sample: Path, tmp_path: Path) -> Path:
+def _sentinel2_source(small_sample: Path, tmp_path: Path, count: int = SCENES) -> Path:
     """A SOURCE with the first scenes of the sample (its COG forms, which can be edited in place)."""
     source = tmp_path / "source"
     scenes = sorted(p for p in (small_sample / "sentinel2").iterdir() if (p / "B04.tif").is_file())
-    for scene in scenes[:SCENES]:
+    for scene in scenes[:count]:
         shutil.copytree(scene, source / "sentinel2" / scene.name)
     return source
 
@@ -206,7 +206,7 @@ def test_a_rebuild_validates_again_only_the_files_that_changed(
 
     from stactools_glofnet.validation import integrity, schema
 
-    source = _sentinel2_source(small_sample, tmp_path)
+    source = _sentinel2_source(small_sample, tmp_path, count=4)
     dest = tmp_path / "dest"
     settings = {"validate": True, "schema_dirs": (schema_dir,)}
     create_collection("sentinel2", source, dest, settings=BuildSettings(**settings))  # type: ignore[arg-type]
