@@ -109,6 +109,45 @@ def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
     return rows
 
 
+def _glofnet_rows(scratch: Path, env: dict[str, str], fractions: list[float]) -> list[str]:
+    """Generate ``sample --size glofnet --fraction F`` and time ``create-catalog`` on it, per fraction.
+
+    One run each (these are the long cases). The inputs are counted from the sample's truth.json;
+    peak RSS is the largest process of the build (a local cluster's workers are its children).
+    """
+    rows = [
+        "### GLOFNet-size sample, by fraction",
+        "",
+        "`stac glofnet sample DIR --size glofnet --fraction F` (the last F of 2000-02-24..2024-12-31 at "
+        "the real cadences), then `stac glofnet create-catalog DIR DEST` on the default local cluster, "
+        "validation included. One run per case.",
+        "",
+        "| fraction | scenes | ITS_LIVE pairs | MODIS tile-days | sample s | build s | build CPU s "
+        "| build peak RSS (MiB) | DEST (MiB) | build s per scene |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fraction in fractions:
+        source, dest = scratch / f"glofnet-{fraction}", scratch / f"glofnet-{fraction}-catalog"
+        sample_seconds, _, _ = _run(
+            [STAC, "glofnet", "sample", str(source), "--size", "glofnet", "--fraction", str(fraction)], env
+        )
+        seconds, mib, cpu = _run([STAC, "glofnet", "create-catalog", str(source), str(dest)], env)
+        truth = json.loads((source / "truth.json").read_text())
+        scenes = len(truth["sentinel2"]["scenes"])
+        pairs = len(truth["itslive"]["granules"])
+        tile_days = len(list((source / "modis").rglob("MOD11A1.*.hdf"))) or len(
+            list((source / "modis").rglob("MOD11A1.*"))
+        )
+        rows.append(
+            f"| {fraction:g} | {scenes} | {pairs} | {tile_days} | {sample_seconds:.1f} | {seconds:.1f} "
+            f"| {cpu:.1f} | {mib:.0f} | {_size_kib(dest) / 1024:.1f} | {seconds / max(scenes, 1):.2f} |"
+        )
+        print(rows[-1], flush=True)
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(dest, ignore_errors=True)
+    return rows
+
+
 PUBLISH_CASES = ("first", "no change", "one changed")
 
 
@@ -245,6 +284,15 @@ def main() -> None:
         help="also time rebuilds into the same DEST (unchanged, inputs touched, one new scene)",
     )
     parser.add_argument(
+        "--glofnet",
+        action="append",
+        type=float,
+        default=[],
+        metavar="FRACTION",
+        help="also generate the GLOFNet-size sample at FRACTION (repeatable, e.g. 0.25) and time "
+        "create-catalog on it (hours at 1.0)",
+    )
+    parser.add_argument(
         "--publish",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -347,6 +395,8 @@ def main() -> None:
             rows.append(f"| {name} | {best[0]:.2f} | {best[1]:.0f} | {size} | {rate} |")
             print(rows[-1], flush=True)
         rebuild_rows = _rebuild_rows(work, env, options.repeat) if options.rebuild else []
+        if options.glofnet:
+            rebuild_rows += ["", *_glofnet_rows(work, env, options.glofnet)]
         publish_rows = []
         if options.publish:
             if not (work / "cat").exists():  # --only left out create-catalog: build it, untimed
