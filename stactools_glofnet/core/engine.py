@@ -10,11 +10,12 @@ Dask; a job that keeps losing its worker ends the build with one line.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol, TypeVar
 
 from stactools_glofnet.core.errors import GlofnetError
@@ -111,20 +112,46 @@ def default_workers() -> int:
     return cores if cores > 1 else 0
 
 
+class LazyEngine:
+    """A :class:`DistributedEngine` on a cluster started at the first job: a build that computes
+    nothing (every result kept from the last one) starts none."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        """``start()`` connects and returns a ``distributed.Client``, once, when a job comes."""
+        self._start = start
+        self._engine: DistributedEngine | None = None
+
+    def _started(self) -> DistributedEngine:
+        if self._engine is None:
+            self._engine = DistributedEngine(self._start())
+        return self._engine
+
+    def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
+        """As :meth:`DistributedEngine.map`; no jobs, no cluster."""
+        return self._started().map(function, jobs) if jobs else []
+
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        """As :meth:`DistributedEngine.imap`; the cluster starts when the first job is there."""
+        iterator = iter(jobs)
+        for first in iterator:
+            yield from self._started().imap(function, itertools.chain([first], iterator))
+
+
 @contextmanager
 def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engine]:
     """An engine for the block: an existing scheduler, a local cluster of ``workers``, or serial.
 
-    A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1 and is
-    closed at the end of the block. The workers of an existing scheduler must see the build's
-    files at the same paths (a shared filesystem): jobs pass paths, not data.
+    A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1; it is
+    started at the block's first job (none when there is none) and closed at the end of the
+    block. The workers of an existing scheduler must see the build's files at the same paths (a
+    shared filesystem): jobs pass paths, not data.
     """
     if scheduler is not None and workers > 0:
         raise GlofnetError(scheduler, "give either --workers (a local cluster) or --scheduler, not both")
     if scheduler is None and workers <= 0:
         yield SerialEngine()
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         try:
@@ -135,6 +162,15 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
             logger.info("running on the dask scheduler at %s", scheduler)
             yield DistributedEngine(client)
         return
+    with ExitStack() as stack:
+        yield LazyEngine(lambda: stack.enter_context(_local_cluster(workers)))
+
+
+@contextmanager
+def _local_cluster(workers: int) -> Iterator[Any]:
+    """A client of a new local cluster of ``workers`` single-threaded processes on 127.0.0.1."""
+    from distributed import Client, LocalCluster
+
     with (
         LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
@@ -152,4 +188,4 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
         Client(cluster, set_as_default=False) as client,  # type: ignore[no-untyped-call]
     ):
         logger.info("running on a local dask cluster of %d workers", workers)
-        yield DistributedEngine(client)
+        yield client

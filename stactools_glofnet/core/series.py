@@ -57,17 +57,19 @@ def fill_gaps(
     and the ends stay NaN. Returns the filled values and a flag per value (:data:`FLAG_MEANINGS`).
     """
     count = values.shape[0]
-    flat = values.reshape(count, -1).astype(np.float64)
+    flat = values.reshape(count, -1)
     measured = np.isfinite(flat)
-    index = np.arange(count)[:, None]
-    last = np.maximum.accumulate(np.where(measured, index, -1), axis=0)
-    following = np.minimum.accumulate(np.where(measured, index, count)[::-1], axis=0)[::-1]
+    index = np.arange(count, dtype=np.int32)[:, None]
+    last = np.where(measured, index, np.int32(-1))
+    np.maximum.accumulate(last, axis=0, out=last)
+    following = np.minimum.accumulate(np.where(measured, index, np.int32(count))[::-1], axis=0)[::-1]
     fillable = ~measured & (last >= 0) & (following < count) & (following - last <= max_gap_days)
-    columns = np.arange(flat.shape[1])[None, :]
-    before = flat[np.clip(last, 0, count - 1), columns]
-    after = flat[np.clip(following, 0, count - 1), columns]
-    span = np.where(fillable, following - last, 1)
-    weight = (index - last) / span
-    filled = np.where(measured, flat, np.where(fillable, before + weight * (after - before), np.nan))
+    filled = np.where(measured, flat, np.nan).astype(np.float32)
+    days, cells = np.nonzero(fillable)  # only the gaps are interpolated (in float64)
+    if days.size:
+        before, after = last[days, cells], following[days, cells]
+        start = flat[before, cells].astype(np.float64)
+        weight = (days - before) / (after - before)
+        filled[days, cells] = start + weight * (flat[after, cells].astype(np.float64) - start)
     flags = np.where(measured, MEASURED, np.where(fillable, INTERPOLATED, MISSING)).astype(np.uint8)
-    return filled.astype(np.float32).reshape(values.shape), flags.reshape(values.shape)
+    return filled.reshape(values.shape), flags.reshape(values.shape)
