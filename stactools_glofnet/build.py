@@ -30,7 +30,14 @@ from stactools_glofnet.core.normalization import Reference
 from stactools_glofnet.core.output import memo_store, replacing
 from stactools_glofnet.core.rebuild import build_key, forget, is_current, source_files, write_record
 from stactools_glofnet.core.software import code_digest, software_digest
-from stactools_glofnet.core.stac import DeterministicStacIO, layout, link_sources, root_catalog, save
+from stactools_glofnet.core.stac import (
+    DeterministicStacIO,
+    build_datetime,
+    layout,
+    link_sources,
+    root_catalog,
+    save,
+)
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.mirror import Mirrored, SourceSpec, mirrored
 from stactools_glofnet.sample.framework import MANIFEST_NAME
@@ -223,7 +230,10 @@ def _rebuild(
     """
     store = memo_store(dest)
     key = None if settings.normalization_from else build_key([source], _key_values(settings, content, kind))
-    memo = JobMemo(store, salt=f"{software_digest()} {content.digest}", digests=InputDigests.load(source))
+    # the salt is what shapes every job's output besides its inputs: the software, the content
+    # and the processing time written into the metadata (SOURCE_DATE_EPOCH)
+    salt = f"{software_digest()} {content.digest} {build_datetime(content).isoformat()}"
+    memo = JobMemo(store, salt=salt, digests=InputDigests.load(source))
     with replacing(dest, kind=kind, inputs=[source], overwrite=settings.overwrite) as staging:
         current = None if key is None or settings.from_scratch else is_current(store, dest, key)
         if current is not None:

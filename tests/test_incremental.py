@@ -235,3 +235,18 @@ def test_a_rebuild_validates_again_only_the_files_that_changed(
     assert sorted(cogs) == sorted(new_cogs)  # the COGs rebuilt with new bytes, no other
     new_documents = {n for n in after if n.endswith(".json") and after[n] != before.get(n)}
     assert len(documents) == len(new_documents) < len([n for n in after if n.endswith(".json")])
+
+
+def test_a_new_processing_time_is_not_taken_from_the_last_build(
+    small_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOURCE_DATE_EPOCH is written into every collection's providers: kept results made under
+    another one are not reused."""
+    dest = tmp_path / "events"
+    for epoch, expected in (("1700000000", "2023-11-14T22:13:20Z"), ("1700086400", "2023-11-15T22:13:20Z")):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        report = create_collection("events", small_sample, dest, settings=BuildSettings(validate=False))
+        assert not any(line.startswith("reused") for line in report.summary)
+        collection = json.loads((dest / "collection.json").read_text())
+        times = [p["processing:datetime"] for p in collection["providers"] if "processing:datetime" in p]
+        assert times == [expected]
