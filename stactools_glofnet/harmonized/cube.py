@@ -557,7 +557,8 @@ def grid_cube(
         scenes=staged,
         scene_days=np.asarray(days.get_indexer(pd.DatetimeIndex(scene_days)), dtype=np.int64),
     )
-    shared = replace(shared, identities=_identities(shared, grid, days[0].date().isoformat(), scenes))
+    if options.memo is not None:  # the tile jobs' keys; without a memo nothing reads them
+        shared = replace(shared, identities=_identities(shared, grid, days[0].date().isoformat(), scenes))
     statistics = _TrainStatistics()
     try:
         jobs = _tiles(shared, grid, _index_map(lst_grid, grid))
