@@ -401,3 +401,39 @@ def test_every_family_name_gives_its_group_and_platform(image: str, group: str, 
 
     assert (sensor_group(image), platform(image)) == (group, platform_name)
     assert image_ids(f"{image}_X_{image}_G0120V02_P042") == (image, image)
+
+
+def test_a_datacube_layer_reaches_its_job_as_a_small_file(
+    small_sample: Path, content: CatalogContent, tmp_path: Path
+) -> None:
+    """Jobs carry a path and a digest, never pixels: the driver and its scheduler hold nothing
+    per pair sent, so memory does not grow with the number of pairs."""
+    import hashlib
+    import pickle
+
+    from stactools_glofnet.core.wing import Skips
+    from stactools_glofnet.itslive.cube import cube_layers
+    from stactools_glofnet.itslive.discover import StagedLayer, discover, load
+
+    found = discover(small_sample / "itslive", content)
+    assert found.cubes
+    expected = {granule.id: granule for cube in found.cubes for granule in cube_layers(cube)}
+    staged = [
+        pair
+        for pair in found.granules(Skips("itslive", False), small_sample / "itslive", tmp_path)
+        if isinstance(pair, StagedLayer)
+    ]
+    assert staged and {layer.id for layer in staged} <= set(expected)
+    for layer in staged:
+        assert len(pickle.dumps(layer)) < 1024
+        assert layer.digest == hashlib.sha256(layer.path.read_bytes()).hexdigest()
+        granule, truth = load(layer), expected[layer.id]
+        assert granule.acquired == truth.acquired and granule.path == truth.path == layer.source
+        for name, values in truth.velocity.items():
+            np.testing.assert_array_equal(granule.velocity[name], values)
+        np.testing.assert_array_equal(granule.interpolated, truth.interpolated)
+
+
+def test_no_scratch_layer_is_left_in_the_collection(collection: pystac.Collection) -> None:
+    folder = Path(collection.get_self_href() or "").parent
+    assert not [p for p in folder.rglob("*") if p.name.startswith(".layers-") or p.suffix == ".pickle"]

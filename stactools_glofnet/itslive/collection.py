@@ -8,10 +8,12 @@ rechunked for time-series reads (all dates x 16 x 16 pixels).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import pickle
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,9 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, SkipKind, Skips, WingInputs
-from stactools_glofnet.itslive.discover import discover, load
+from stactools_glofnet.itslive.discover import Inputs, StagedLayer, discover, load
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
-from stactools_glofnet.itslive.read import Granule
 from stactools_glofnet.itslive.series import daily_series
 
 logger = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def _variable_attrs() -> dict[str, dict[str, Any]]:
 class _PairJob:
     """One image pair to filter on the build's engine: a granule file, or a decoded cube layer."""
 
-    pair: Path | Granule
+    pair: Path | StagedLayer
     content: CatalogContent
     workdir: Path
     grid: Grid
@@ -219,7 +220,7 @@ class _PairDone:
 def _pair_job(job: _PairJob) -> _PairDone:
     """Read (a file), check, filter and write one pair."""
     pair_id = job.pair.stem if isinstance(job.pair, Path) else job.pair.id
-    path = job.pair if isinstance(job.pair, Path) else job.pair.path
+    path = job.pair if isinstance(job.pair, Path) else job.pair.source
     try:
         granule = load(job.pair)
         unsafe = unsafe_name_reason(granule.id)
@@ -240,11 +241,37 @@ def _pair_job(job: _PairJob) -> _PairDone:
 
 
 def _pair_inputs(job: _PairJob) -> Fingerprint:
-    """What a pair job reads: its granule file, or (a decoded cube layer) the layer itself."""
+    """What a pair job reads: its granule file, or (a decoded cube layer) the layer's content."""
     if isinstance(job.pair, Path):
         return Fingerprint((Path(os.path.abspath(job.pair)),))
-    layer = hashlib.sha256(pickle.dumps(job.pair, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
-    return Fingerprint((), (job.pair.id, layer))
+    return Fingerprint((), (job.pair.id, job.pair.digest))
+
+
+def _filtered_pairs(
+    found: Inputs, skips: Skips, source_dir: Path, workdir: Path, options: BuildOptions
+) -> Iterator[_PairDone]:
+    """Every pair's job result, in input order, from the build's engine (through its memo).
+
+    Cube layers reach their jobs through scratch files in ``workdir``, each removed once its
+    job is done, the folder when the last is.
+    """
+    grid = target_grid(options.content)
+    scratch = Path(tempfile.mkdtemp(prefix=".layers-", dir=workdir))
+    try:
+        sent: deque[Path | StagedLayer] = deque()
+
+        def jobs() -> Iterator[_PairJob]:
+            for pair in found.granules(skips, source_dir, scratch):
+                sent.append(pair)
+                yield _PairJob(pair, options.content, workdir, grid)
+
+        for done in run_jobs(options, _pair_job, jobs(), _pair_inputs, workdir):
+            finished = sent.popleft()  # results come in job order
+            if isinstance(finished, StagedLayer):
+                finished.path.unlink()
+            yield done
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
@@ -268,9 +295,8 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     items: list[pystac.Item] = []
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
-    jobs = (_PairJob(pair, content, workdir, grid) for pair in found.granules(skips, source_dir))
-    done_pairs = run_jobs(options, _pair_job, jobs, _pair_inputs, workdir)
-    for done in progress(done_pairs, total=len(found), desc="itslive pairs", unit="pair"):
+    pairs = _filtered_pairs(found, skips, source_dir, workdir, options)
+    for done in progress(pairs, total=len(found), desc="itslive pairs", unit="pair"):
         if done.error is not None:
             skips.add_error(done.pair_id, done.error, source_dir)
         elif done.skipped is not None:

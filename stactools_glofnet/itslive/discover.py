@@ -4,11 +4,17 @@ Every image pair is read once: a pair that is both a granule file and a datacube
 granule id) is read from the file, and the layer is recorded as skipped; a cube that does not reach
 the AOI is recorded as skipped. Any other file (but ``acquire``'s manifest) is named in a warning,
 never ignored silently.
+
+Datacube layers are decoded here, a block at a time, and each is written to a scratch file that
+its job reads: a job's argument is then a path and a digest, never pixels, so the driver (and the
+scheduler living in it) holds nothing per pair sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,18 @@ logger = logging.getLogger(__name__)
 SHOWN = 10
 
 
+@dataclass(frozen=True)
+class StagedLayer:
+    """A datacube layer decoded by the driver and pickled to ``path`` for its job to read."""
+
+    path: Path
+    source: Path
+    """The datacube it is a layer of."""
+    id: str
+    digest: str
+    """SHA-256 of the pickled layer: everything the pair's result depends on."""
+
+
 @dataclass
 class Inputs:
     """The granule files and datacube windows to read, in order."""
@@ -37,11 +55,12 @@ class Inputs:
         """Image pairs to look at: one per file, one per cube layer."""
         return len(self.files) + sum(cube.layers for cube in self.cubes)
 
-    def granules(self, skips: Skips, source_dir: Path) -> Iterator[Path | Granule]:
-        """Every pair once, files first (as paths, read by :func:`load`, so on the build's engine).
+    def granules(self, skips: Skips, source_dir: Path, scratch: Path) -> Iterator[Path | StagedLayer]:
+        """Every pair once, files first, as what :func:`load` reads (so on the build's engine).
 
-        Datacube layers come decoded (a window of the cube, small); a layer whose pair is also a
-        file, and the inputs discovery could not use, go to ``skips``.
+        Datacube layers are decoded and written to ``scratch``, one file each (the caller
+        removes a file once its job is done); a layer whose pair is also a file, and the inputs
+        discovery could not use, go to ``skips``.
         """
         for missed in self.missed:
             skips.add(missed["id"], missed["reason"], kind="input", path=source_dir / missed["id"])
@@ -55,12 +74,23 @@ class Inputs:
                     skips.add(granule.id, reason, kind="input", path=cube.path)
                     continue
                 seen[granule.id] = f"a layer of {cube.path.name}"
-                yield granule
+                yield _staged(granule, scratch / f"{len(seen):08d}.pickle")
 
 
-def load(pair: Path | Granule) -> Granule:
-    """The granule of one pair from :meth:`Inputs.granules` (read now if it is a file)."""
-    return read_granule(pair) if isinstance(pair, Path) else pair
+def _staged(granule: Granule, path: Path) -> StagedLayer:
+    body = pickle.dumps(granule, protocol=pickle.HIGHEST_PROTOCOL)
+    path.write_bytes(body)
+    return StagedLayer(path, granule.path, granule.id, hashlib.sha256(body).hexdigest())
+
+
+def load(pair: Path | StagedLayer) -> Granule:
+    """The granule of one pair from :meth:`Inputs.granules`: a granule file read, or a layer."""
+    if isinstance(pair, Path):
+        return read_granule(pair)
+    granule = pickle.loads(pair.path.read_bytes())
+    if not isinstance(granule, Granule):
+        raise TypeError(f"{pair.path} does not hold a granule")
+    return granule
 
 
 def discover(source_dir: Path, content: CatalogContent) -> Inputs:
