@@ -7,6 +7,7 @@ in :data:`PUBLIC_BUCKET` are readable anonymously over plain HTTP, as a publishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -15,8 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,6 +170,97 @@ class SeaweedFS:
         for port in self.ports.values():
             for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 path.unlink(missing_ok=True)
+
+
+class DamagingProxy:
+    """A TCP proxy to an S3 endpoint on 127.0.0.1 that flips the last byte of every PUT body it
+    forwards (headers, signatures and digests untouched): bytes damaged in transit."""
+
+    def __init__(self, upstream: str) -> None:
+        """Listen on a free port of 127.0.0.1 for connections to forward to ``upstream`` (a URL)."""
+        self.upstream = ("127.0.0.1", int(upstream.rsplit(":", 1)[1]))
+        self.damaged = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._start(self._accept)
+
+    @property
+    def endpoint(self) -> str:
+        """The proxy's URL."""
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        """Stop accepting connections, end the open ones and wait for every forwarding thread."""
+        for open_socket in [self._listener, *self._sockets]:  # a shut-down listener wakes accept()
+            self._end(open_socket)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    @staticmethod
+    def _end(open_socket: socket.socket) -> None:
+        """Shut down (which, unlike close, wakes a thread blocked reading it) and close."""
+        with contextlib.suppress(OSError):
+            open_socket.shutdown(socket.SHUT_RDWR)
+        open_socket.close()
+
+    def _start(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            self._sockets.append(client)
+            self._start(self._forward, client)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            DamagingProxy._end(sink)
+
+    def _forward(self, client: socket.socket) -> None:
+        """Forward requests one by one (Content-Length bodies, as botocore and obstore send bytes)."""
+        server = socket.create_connection(self.upstream)
+        self._sockets.append(server)
+        self._start(self._pump, server, client)
+        buffer = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = client.recv(1 << 16)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                headers = dict(line.lower().split(b":", 1) for line in lines[1:] if b":" in line)
+                length = int(headers.get(b"content-length", b"0"))
+                server.sendall(head + b"\r\n\r\n")
+                while len(buffer) < length:
+                    data = client.recv(1 << 16)
+                    if not data:
+                        return
+                    buffer += data
+                body, buffer = buffer[:length], buffer[length:]
+                if lines[0].startswith(b"PUT ") and body:
+                    body = body[:-1] + bytes([body[-1] ^ 0xFF])
+                    self.damaged += 1
+                server.sendall(body)
+        except OSError:
+            pass
+        finally:
+            self._end(server)
+            self._end(client)
 
 
 def weed_binary() -> Path:

@@ -7,6 +7,7 @@ import json
 import os
 import posixpath
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -15,13 +16,17 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+import obstore
 import pystac
 import pytest
+from botocore.credentials import Credentials, RefreshableCredentials
 from click.testing import CliRunner, Result
+from obstore.exceptions import BaseError as StoreError
 from stactools.cli.cli import cli
 
 from stactools_glofnet.core.constants import COG, GEOJSON, PARQUET, PNG
@@ -30,11 +35,17 @@ from stactools_glofnet.core.files import dumps_json, multihash_sha256
 from stactools_glofnet.core.output import MARKER
 from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, parse_target, publish_catalog
 from stactools_glofnet.publish.cache import RACY_NS, cache_file
+from stactools_glofnet.publish.client import (
+    BotocoreCredentials,
+    object_store,
+    s3_client,
+    store_error_message,
+)
 from stactools_glofnet.publish.digest import digest_file
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import ASSET_CACHE_CONTROL, STAC_CACHE_CONTROL
 from stactools_glofnet.publish.run import Event, PublishReport
-from tests.s3server import PUBLIC_BUCKET, SeaweedFS
+from tests.s3server import PUBLIC_BUCKET, DamagingProxy, SeaweedFS
 from tests.s3server import s3_server as s3_server
 
 if TYPE_CHECKING:
@@ -887,3 +898,55 @@ def test_an_unreadable_manifest_is_ignored_and_objects_compare_by_etag(
     assert f"ignoring the unreadable manifest {key}: the entry of 'big.bin'" in caplog.text
     assert report.refreshed == ("big.bin", "collection.json") and report.uploaded == (MANIFEST_NAME,)
     assert _publish(s3_server, root, "manifest").uploaded == ()
+
+
+@pytest.mark.parametrize(("size", "operation"), [(1000, "PutObject"), (6 * MIB, "UploadPart")])
+def test_a_body_damaged_in_transit_is_refused_by_the_store(
+    s3_server: SeaweedFS, tmp_path: Path, size: int, operation: str
+) -> None:
+    # A single request carries x-amz-checksum-sha256 (obstore), each part Content-MD5 (botocore).
+    settings = TransferSettings(multipart_threshold=5 * MIB, part_size=5 * MIB, max_attempts=2)
+    root = _write_collection(tmp_path / "cat", os.urandom(size))
+    proxy = DamagingProxy(s3_server.endpoint)
+    try:
+        with pytest.raises(GlofnetError) as raised:
+            publish_catalog(
+                root, f"s3://{PUBLIC_BUCKET}/damaged-{size}", endpoint_url=proxy.endpoint, settings=settings
+            )
+    finally:
+        proxy.close()
+    message = str(raised.value)
+    assert message.startswith(f"s3://{PUBLIC_BUCKET}/damaged-{size}/big.bin: {operation} failed: BadDigest")
+    assert "\n" not in message and proxy.damaged >= 1
+    assert _listing(s3_server.client(), f"damaged-{size}") == {}
+
+
+def test_store_errors_are_one_line_without_the_endpoint(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings = TransferSettings(max_attempts=2)
+    store = object_store(s3_client(settings, closed), PUBLIC_BUCKET, settings)
+    with pytest.raises(StoreError) as raised:
+        obstore.put(store, "x/y.json", b"{}")
+    message = store_error_message(raised.value)
+    assert "\n" not in message and "127.0.0.1" not in message and "Connection refused" in message
+
+
+def test_the_store_takes_botocore_credentials_and_asks_again_for_temporary_ones() -> None:
+    static = BotocoreCredentials(Credentials("AKID", "SECRET"))()
+    assert static == {
+        "access_key_id": "AKID",
+        "secret_access_key": "SECRET",
+        "token": None,
+        "expires_at": None,
+    }
+    expiry = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    temporary = RefreshableCredentials.create_from_metadata(
+        {"access_key": "AK2", "secret_key": "S2", "token": "T2", "expiry_time": expiry},
+        refresh_using=lambda: {"access_key": "AK3", "secret_key": "S3", "token": "T3", "expiry_time": expiry},
+        method="test",
+    )
+    given = BotocoreCredentials(temporary)()
+    assert (given["access_key_id"], given["secret_access_key"], given.get("token")) == ("AK2", "S2", "T2")
+    assert given["expires_at"] is not None and given["expires_at"] <= datetime.now(UTC) + timedelta(minutes=5)

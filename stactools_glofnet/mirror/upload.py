@@ -2,8 +2,8 @@
 
 A file is unchanged when its signature is the one recorded at the last synchronization, or when
 its content ETag is the recorded object's. Others are uploaded (in parallel, large files in
-parts, every request with ``Content-MD5``; see :mod:`stactools_glofnet.publish.upload`) and
-recorded with the ETag their object got. Hidden files (locks, partial downloads) are never
+parts, every body with a digest the store checks; see :mod:`stactools_glofnet.publish.upload`)
+and recorded with the ETag their object got. Hidden files (locks, partial downloads) are never
 uploaded, and nothing is deleted from the bucket: the bucket is the SOURCE of record.
 """
 

@@ -23,7 +23,8 @@ class TransferSettings:
     concurrency: int = 8
     """Files (and parts of large files) uploaded at the same time."""
     max_attempts: int = 5
-    """Attempts per request, with botocore's exponential backoff and jitter between them."""
+    """Attempts per request, with exponential backoff and jitter between them (botocore's, and
+    obstore's for single-request uploads)."""
     multipart_threshold: int = 8 * MIB
     """Files of at least this size are uploaded in parts."""
     part_size: int = 8 * MIB

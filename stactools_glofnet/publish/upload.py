@@ -1,7 +1,9 @@
 """Uploads, header refreshes and deletes: one phase at a time, files in parallel, large files in parts.
 
-Every request carries ``Content-MD5``, so the store refuses bytes damaged in transit. When the plan
-was made from a file's digest, the MD5 (and, for a single request, the SHA-256) of the bytes
+The store checks every body it receives against a digest sent with it: a single-request upload
+(through obstore, see :mod:`stactools_glofnet.publish.client`) carries ``x-amz-checksum-sha256``,
+each part of a large file ``Content-MD5``; the store refuses bytes damaged in transit. When the
+plan was made from a file's digest, the MD5 (and, for a single request, the SHA-256) of the bytes
 actually sent must match it, so a file that changed after it was hashed is refused instead of
 being published under a stale manifest entry; a file the plan did not need to hash (a new object)
 is hashed from the bytes sent, and refused if its size or signature changed since it was planned.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
@@ -25,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.publish.cache import signature
-from stactools_glofnet.publish.client import s3_errors
+from stactools_glofnet.publish.client import object_store, s3_errors, store_error_message
 from stactools_glofnet.publish.digest import Digest, multipart_etag
 from stactools_glofnet.publish.plan import PublishedFile, Uploaded
 from stactools_glofnet.publish.remote import unquote_etag
@@ -35,6 +38,7 @@ from stactools_glofnet.publish.target import Target
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from obstore.store import S3Store
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +68,8 @@ def _known(file: PublishedFile) -> Digest:
 
 
 class Uploader:
-    """Publishes files to one target with a boto3 client (thread-safe, shared by the workers)."""
+    """Publishes files to one target with a botocore client and, for single-request uploads, an
+    obstore store made from it on first use (both thread-safe, shared by the workers)."""
 
     def __init__(self, client: S3Client, target: Target, settings: TransferSettings) -> None:
         """Upload to ``target`` with ``client``, as parallel as ``settings`` allow."""
@@ -72,10 +77,40 @@ class Uploader:
         self.target = target
         self.settings = settings
         self._parts = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="glofnet-part")
+        self._store: S3Store | None = None
+        self._store_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the part workers."""
         self._parts.shutdown(wait=True, cancel_futures=True)
+
+    def _object_store(self) -> S3Store:
+        with self._store_lock:
+            if self._store is None:
+                self._store = object_store(self.client, self.target.bucket, self.settings)
+            return self._store
+
+    def _put(self, file: PublishedFile, body: bytes, digest: Digest) -> str:
+        """PutObject through obstore; the ETag the object got, without quotes."""
+        import obstore
+        from obstore.exceptions import BaseError as StoreError
+
+        attributes = {
+            "Content-Type": file.content_type,
+            "Cache-Control": file.cache_control,
+            "sha256": digest.sha256,
+        }
+        try:
+            result = obstore.put(
+                self._object_store(), file.key, body, attributes=attributes, use_multipart=False
+            )
+        # obstore raises FileNotFoundError for a 404 (no such bucket) and ValueError for a key it
+        # cannot parse (none passes check_relative_key); anything else derives from BaseError.
+        except (StoreError, FileNotFoundError, ValueError) as error:
+            raise GlofnetError(
+                f"s3://{self.target.bucket}/{file.key}", f"PutObject failed: {store_error_message(error)}"
+            ) from None
+        return unquote_etag(result["e_tag"] or "")
 
     def _check(self, file: PublishedFile, etag: str) -> None:
         if etag != _known(file).etag:
@@ -109,16 +144,7 @@ class Uploader:
                 self._check(file, md5.hexdigest())
                 if hashlib.sha256(body).hexdigest() != digest.sha256:
                     raise ChangedError(file, "changed after it was hashed; publish again")
-            response = self.client.put_object(
-                Bucket=self.target.bucket,
-                Key=file.key,
-                Body=body,
-                ContentType=file.content_type,
-                CacheControl=file.cache_control,
-                ContentMD5=_md5_header(md5.digest()),
-                Metadata={"sha256": digest.sha256},
-            )
-            return Uploaded(unquote_etag(response["ETag"]), digest)
+            return Uploaded(self._put(file, body, digest), digest)
 
     def refresh(self, file: PublishedFile, etag: str) -> Uploaded:
         """Give the object of ``file``, whose content is already right, this file's headers: copy it
