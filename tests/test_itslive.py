@@ -437,3 +437,20 @@ def test_a_datacube_layer_reaches_its_job_as_a_small_file(
 def test_no_scratch_layer_is_left_in_the_collection(collection: pystac.Collection) -> None:
     folder = Path(collection.get_self_href() or "").parent
     assert not [p for p in folder.rglob("*") if p.name.startswith(".layers-") or p.suffix == ".pickle"]
+
+
+def test_a_datacube_with_an_unreadable_chunk_is_one_line_naming_it(
+    small_sample: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source" / "itslive"
+    shutil.copytree(small_sample / "itslive", source)
+    (cube,) = source.glob("*.zarr")
+    for chunk in (cube / "v").iterdir():
+        if not chunk.name.startswith("."):
+            chunk.write_bytes(b"not a compressed chunk")
+    dest = tmp_path / "dest"
+    result = _run("create-collection", "itslive", str(source.parent), str(dest), "--workers", "0")
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(cube) in lines[0] and "is unreadable" in lines[0], result.output
+    assert not dest.exists()

@@ -175,7 +175,13 @@ def cube_layers(window: CubeWindow) -> Iterator[Granule]:
         n for n in (*LAYER_VARIABLES, "date_center", "mid_date", "roi_valid_percentage") if n in ds.variables
     ]
     with tempfile.TemporaryDirectory(prefix="glofnet-cube-") as scratch:
-        staged = _stage(window, variables, Path(scratch) / "window.zarr", block)
+        try:
+            staged = _stage(window, variables, Path(scratch) / "window.zarr", block)
+        except Exception as error:  # codecs and zarr raise many types for a chunk they cannot decode
+            raise GlofnetError(
+                window.path,
+                f"a chunk of the window over the AOI is unreadable ({type(error).__name__}: {error})",
+            ) from None
         for start in range(0, window.layers, block):
             stop = min(start + block, window.layers)
             arrays = {name: staged[name].isel(mid_date=slice(start, stop)).values for name in variables}
