@@ -4,9 +4,9 @@ Cubes are Zarr v2 (consolidated), the format GDAL, xarray and zarr all read. Eac
 grid mapping as a ``spatial_ref`` coordinate with pyproj's CF attributes plus ``crs_wkt``,
 ``spatial_ref`` (WKT) and GDAL's ``GeoTransform``, and every gridded variable names it in
 ``grid_mapping``; so ``xr.open_zarr(href).rio.crs`` and GDAL both find the CRS without help.
-:class:`CubeWriter` appends one layer (a date, an image pair) at a time to a staging store and
+:class:`CubeWriter` appends one layer (a date, an image pair) at a time to raw staging files and
 then writes the final cube sorted and rechunked for time-series reads: memory holds one block of
-layers (at most 64 MiB) while appending and one chunk per task while rechunking.
+layers (at most 64 MiB) while appending and one read of at most 64 MiB per thread while writing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import dask.array as da
+import numpy as np
 import xarray as xr
+from numpy.typing import NDArray
 from pyproj import CRS as ProjCRS
 
 from stactools_glofnet.core.grids import Grid
@@ -51,11 +54,34 @@ def georeference(dataset: xr.Dataset, grid: Grid) -> xr.Dataset:
     return dataset
 
 
+class _StagedLayers:
+    """One variable's staged layers (a raw file of ``(layers, y, x)`` values), read in ``order``.
+
+    ``dask.array.from_array`` slices it a chunk at a time: each read takes the chunk's layers in
+    sorted order and only its rows, so memory holds one chunk, never the whole variable.
+    """
+
+    def __init__(
+        self, path: Path, dtype: np.dtype[Any], shape: tuple[int, int, int], order: NDArray[np.intp]
+    ):
+        self.path, self.dtype, self.order = path, dtype, order
+        self.shape = (len(order), shape[1], shape[2])
+        self.ndim = 3
+        self.layers = shape[0]
+
+    def __getitem__(self, key: tuple[slice, slice, slice]) -> NDArray[Any]:
+        time, rows, columns = key
+        staged = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.layers, *self.shape[1:]))
+        values: NDArray[Any] = np.array(staged[self.order[time], rows, columns])
+        return values
+
+
 class CubeWriter:
     """Builds one (time, y, x) cube from layers appended one at a time.
 
-    ``staging_encoding`` fixes how layers are stored while staging (time units, spatial blocks
-    so that the rechunk reads one block of every date at a time, never whole layers).
+    Gridded variables are staged as raw values on disk (one file each, appended a block at a
+    time); the per-layer variables and the time coordinate stay in memory (a few bytes a layer).
+    ``staging_encoding`` gives the per-layer variables' encodings (time units, dtype).
     """
 
     def __init__(
@@ -63,18 +89,22 @@ class CubeWriter:
     ) -> None:
         """Prepare to write the cube at ``final`` (staged beside it) on ``grid`` along ``time``."""
         self.final, self.grid, self.time = final, grid, time
-        self.staging = final.with_name(final.stem + "-staging.zarr")
-        self.staging_encoding = {name: dict(value) for name, value in staging_encoding.items()}
+        self.staging = final.with_name(final.stem + "-staging")
+        self.encoding = {
+            name: {key: value for key, value in encoding.items() if key != "chunks"}
+            for name, encoding in staging_encoding.items()
+        }
         self.count = 0
         self.pending: list[xr.Dataset] = []
         self.pending_bytes = 0
-        self.staged = 0
+        self.layer_blocks: list[xr.Dataset] = []
+        self.gridded: dict[str, np.dtype[Any]] = {}
 
     def append(self, layer: xr.Dataset) -> None:
         """Add one layer (length 1 along the time dimension).
 
         Layers are written a block at a time (:data:`BLOCK_LAYERS` or :data:`BLOCK_BYTES`,
-        whichever comes first): one Zarr append per layer would cost more than the layer's work.
+        whichever comes first): one write per layer would cost more than the layer's work.
         """
         self.pending.append(layer)
         self.pending_bytes += layer.nbytes
@@ -86,14 +116,30 @@ class CubeWriter:
         if not self.pending:
             return
         block = self.pending[0] if len(self.pending) == 1 else xr.concat(self.pending, dim=self.time)
-        if self.staged == 0:
-            block.to_zarr(
-                self.staging, mode="w", zarr_format=2, consolidated=False, encoding=self.staging_encoding
-            )
-        else:
-            block.to_zarr(self.staging, append_dim=self.time, zarr_format=2, consolidated=False)
-        self.staged += len(self.pending)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        gridded = [str(name) for name, array in block.data_vars.items() if _is_gridded(array, self.time)]
+        for name in gridded:
+            values = np.ascontiguousarray(block[name].transpose(self.time, *SPATIAL_DIMS).values)
+            if self.gridded.setdefault(name, values.dtype) != values.dtype:
+                raise ValueError(f"{name}: layers of dtype {self.gridded[name]} and {values.dtype}")
+            with (self.staging / f"{name}.raw").open("ab") as staged:
+                staged.write(values.tobytes())
+        self.layer_blocks.append(block.drop_vars([*gridded, *SPATIAL_DIMS], errors="ignore").load())
         self.pending, self.pending_bytes = [], 0
+
+    def _sorted_layers(self, sort_by: Sequence[str]) -> tuple[xr.Dataset, NDArray[np.intp]]:
+        """The per-layer variables in sorted order, and each sorted layer's position as staged."""
+        layers = (
+            xr.concat(self.layer_blocks, dim=self.time)
+            if len(self.layer_blocks) > 1
+            else self.layer_blocks[0]
+        )
+        position = "__position__"
+        layers[position] = (self.time, np.arange(layers.sizes[self.time]))
+        if sort_by:
+            layers = layers.sortby(list(sort_by))
+        order = np.asarray(layers[position].values, dtype=np.intp)
+        return layers.drop_vars(position), order
 
     def finish(
         self,
@@ -109,25 +155,52 @@ class CubeWriter:
         Returns the written cube, opened lazily.
         """
         self._flush()
-        staged = xr.open_zarr(self.staging, consolidated=False)
-        cube = staged.sortby(list(sort_by)) if sort_by else staged
+        layers, order = self._sorted_layers(sort_by)
+        shape = (len(order), self.grid.height, self.grid.width)
+        sizes = {
+            dim: min(shape_of, size) if size else shape_of
+            for (dim, size), shape_of in zip(
+                ((self.time, chunks[self.time]), ("y", chunks["y"]), ("x", chunks["x"])), shape, strict=True
+            )
+        }
+        cube = layers.chunk({self.time: sizes[self.time]})
+        for name, dtype in self.gridded.items():
+            staged = _StagedLayers(self.staging / f"{name}.raw", dtype, shape, order)
+            cube[name] = (
+                (self.time, *SPATIAL_DIMS),
+                da.from_array(  # type: ignore[no-untyped-call]
+                    staged, chunks=_read_chunks(sizes, self.time, shape, dtype), lock=False, asarray=False
+                ),
+            )
         if derive is not None:
             cube = derive(cube)
-        sizes = {dim: min(cube.sizes[dim], size) if size else cube.sizes[dim] for dim, size in chunks.items()}
-        cube = cube.chunk(sizes)
         for name, values in variable_attrs.items():
             cube[name].attrs = dict(values)
-        cube = georeference(cube.drop_vars(["x", "y"]), self.grid)
+        for name, layer_encoding in self.encoding.items():
+            if name in cube.variables:
+                cube[name].encoding = dict(layer_encoding)
+        cube = georeference(cube, self.grid)
         cube[self.time].attrs = {"standard_name": "time", **cube[self.time].attrs}
         cube.attrs = {"Conventions": "CF-1.8", **attrs}
         encoding: dict[str, dict[str, Any]] = {}
-        for variable in cube.variables.values():
-            variable.encoding.pop("chunks", None)
-            variable.encoding.pop("preferred_chunks", None)
         for key, array in cube.data_vars.items():
-            if self.time in array.dims and set(SPATIAL_DIMS) <= set(array.dims):
+            if _is_gridded(array, self.time):
                 encoding[str(key)] = {"chunks": tuple(sizes[str(dim)] for dim in array.dims)}
         cube.to_zarr(self.final, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
         shutil.rmtree(self.staging, ignore_errors=True)
         written: xr.Dataset = xr.open_zarr(self.final, consolidated=True)
         return written
+
+
+def _is_gridded(array: xr.DataArray, time: str) -> bool:
+    return time in array.dims and set(SPATIAL_DIMS) <= set(array.dims)
+
+
+def _read_chunks(
+    sizes: Mapping[str, int], time: str, shape: tuple[int, int, int], dtype: np.dtype[Any]
+) -> tuple[int, int, int]:
+    """Chunks to read staged values in: the cube's time chunk, whole rows of its chunks, at most
+    :data:`BLOCK_BYTES` (a whole number of the cube's row chunks, so each read fills whole chunks)."""
+    row_bytes = sizes[time] * sizes["y"] * shape[2] * dtype.itemsize
+    rows = sizes["y"] * max(1, BLOCK_BYTES // max(1, row_bytes))
+    return (sizes[time], min(rows, shape[1]), shape[2])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +51,38 @@ def _read_valid(dataset: Any, band: int) -> tuple[NDArray[Any], NDArray[np.bool_
     return values, valid
 
 
-def add_statistics(owner: pystac.Item | pystac.Collection) -> None:
-    """Add statistics to every ``raster:bands`` entry of ``owner``'s COG assets, read from the files.
+def written_statistics(values: NDArray[Any], nodata: float | None) -> dict[str, float]:
+    """The statistics of a single-band COG written from ``values`` with ``nodata``, from memory.
 
-    Call it while asset hrefs are local paths (in a wing, before the catalog is laid out). One
-    band is in memory at a time.
+    COGs are lossless, so the file holds exactly ``values``; valid is what GDAL's mask of that
+    file says (not nodata, and finite for floats).
     """
-    for asset in owner.assets.values():
+    if np.issubdtype(values.dtype, np.floating):
+        valid: NDArray[np.bool_] = np.isfinite(values)
+        if nodata is not None and not np.isnan(nodata):
+            valid &= values != nodata
+    elif nodata is None:
+        valid = np.ones(values.shape, dtype=bool)
+    else:
+        valid = values != nodata
+    return band_statistics(values, valid)
+
+
+def add_statistics(
+    owner: pystac.Item | pystac.Collection, measured: Mapping[str, dict[str, float]] | None = None
+) -> None:
+    """Add statistics to every ``raster:bands`` entry of ``owner``'s COG assets.
+
+    A single-band asset whose key is in ``measured`` (see :func:`written_statistics`) takes those;
+    every other is read from its file. Call it while asset hrefs are local paths (in a wing,
+    before the catalog is laid out). One band is in memory at a time.
+    """
+    for key, asset in owner.assets.items():
         bands = asset.extra_fields.get("raster:bands")
         if asset.media_type != COG or not bands:
+            continue
+        if measured is not None and key in measured and len(bands) == 1:
+            asset.extra_fields["raster:bands"] = [dict(bands[0], statistics=measured[key])]
             continue
         with rasterio.open(asset.get_absolute_href() or asset.href) as dataset:
             # New band dicts: an asset made from an item-asset definition shares the definition's.

@@ -173,7 +173,7 @@ def _layer(result: FilteredGranule, grid: Grid) -> xr.Dataset:
 
 
 def _staging_encoding() -> dict[str, dict[str, Any]]:
-    times = {"units": "microseconds since 2000-01-01T00:00:00", "dtype": "int64"}
+    times = {"units": "microseconds since 2000-01-01", "dtype": "int64"}
     encoding: dict[str, dict[str, Any]] = {
         name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")
     }

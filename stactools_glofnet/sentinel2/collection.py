@@ -49,6 +49,7 @@ from stactools_glofnet.core.preview import (
     add_thumbnail,
     copy_thumbnail,
     render,
+    written_statistics,
 )
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
@@ -194,10 +195,10 @@ def _to_dn(reflectance: NDArray[np.float32]) -> NDArray[np.uint16]:
 
 
 def _thumbnail(scene: ProcessedScene, path: Path) -> None:
-    rgb = np.stack([scene.reflectance[k] for k in ("red", "green", "blue")], axis=-1)
+    step = max(1, -(-max(scene.grid.shape) // THUMBNAIL_MAX_PX))
+    rgb = np.stack([scene.reflectance[k][::step, ::step] for k in ("red", "green", "blue")], axis=-1)
     image = np.clip(np.nan_to_num(rgb / 0.9, nan=0.0) * 255, 0, 255).astype(np.uint8)
-    step = max(1, -(-max(image.shape[:2]) // THUMBNAIL_MAX_PX))
-    Image.fromarray(image[::step, ::step]).save(path, format="PNG")
+    Image.fromarray(image).save(path, format="PNG")
 
 
 def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: Path) -> pystac.Item:
@@ -219,21 +220,24 @@ def item_from_scene(scene: ProcessedScene, content: CatalogContent, directory: P
     common.instruments = ["msi"]
     common.gsd = 10
     files: dict[str, Path] = {}
+    measured: dict[str, dict[str, float]] = {}
+
+    def write(key: str, name: str, values: NDArray[Any], nodata: float | None) -> None:
+        files[key] = directory / f"{name}.tif"
+        write_cog(files[key], values, grid, nodata=nodata)
+        measured[key] = written_statistics(values, nodata)
+
     for band in BANDS:
-        files[band.key] = directory / f"{band.band_id}.tif"
-        write_cog(files[band.key], _to_dn(scene.reflectance[band.key]), grid, nodata=0)
-    files["scl"] = directory / "SCL.tif"
-    write_cog(files["scl"], scene.scl, grid, nodata=0)
-    files["cloud_mask"] = directory / "cloud_mask.tif"
-    write_cog(files["cloud_mask"], scene.masked.astype(np.uint8), grid, nodata=None)
+        write(band.key, band.band_id, _to_dn(scene.reflectance[band.key]), 0)
+    write("scl", "SCL", scene.scl, 0)
+    write("cloud_mask", "cloud_mask", scene.masked.astype(np.uint8), None)
     for name in ("ndwi", "mndwi"):
-        files[name] = directory / f"{name.upper()}.tif"
-        write_cog(files[name], scene.indices[name], grid, nodata=float("nan"))
+        write(name, name.upper(), scene.indices[name], float("nan"))
     files["thumbnail"] = directory / "thumbnail.png"
     _thumbnail(scene, files["thumbnail"])
     for key, definition in ITEM_ASSETS.items():
         item.add_asset(key, file_asset(definition, files[key]))
-    add_statistics(item)
+    add_statistics(item, measured)
 
     stamp_projection(item, grid)
     eo = EOExtension.ext(item, add_if_missing=True)

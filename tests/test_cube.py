@@ -1,0 +1,81 @@
+"""The cube writer: layers appended in any order come out sorted, rechunked, read a chunk at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401 - registers the .rio accessor
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+
+from stactools_glofnet.core import cube as cube_module
+from stactools_glofnet.core.cube import CubeWriter
+from stactools_glofnet.core.grids import Grid
+
+GRID = Grid(CRS.from_epsg(32643), Affine(100.0, 0.0, 450000.0, 0.0, -100.0, 4040000.0), 37, 29)
+
+
+def _layer(day: int, name: str) -> xr.Dataset:
+    rows, columns = np.meshgrid(np.arange(GRID.height), np.arange(GRID.width), indexing="ij")
+    values = (day * 10000 + rows * 100 + columns).astype(np.float32)
+    values[day % GRID.height, :] = np.nan
+    return xr.Dataset(
+        {
+            "v": (("t", "y", "x"), values[None]),
+            "flag": (("t", "y", "x"), (values[None] > 5e5).astype(np.uint8)),
+            "name": ("t", np.array([name], dtype="<U16")),
+        },
+        coords={"t": [np.datetime64("2020-01-01", "ns") + np.timedelta64(day, "D")]},
+    )
+
+
+def test_layers_in_any_order_come_out_sorted_and_equal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cube_module, "BLOCK_LAYERS", 4)  # several staged blocks
+    monkeypatch.setattr(cube_module, "BLOCK_BYTES", 3 * 29 * 37 * 4)  # reads of a few rows
+    reads: list[int] = []
+    original = cube_module._StagedLayers.__getitem__
+
+    def counting(self: Any, key: Any) -> Any:
+        values = original(self, key)
+        reads.append(values.nbytes)
+        return values
+
+    monkeypatch.setattr(cube_module._StagedLayers, "__getitem__", counting)
+    days = list(np.random.default_rng(5).permutation(23))
+    writer = CubeWriter(
+        tmp_path / "cube.zarr",
+        GRID,
+        "t",
+        staging_encoding={"t": {"units": "days since 2000-01-01", "dtype": "int32"}},
+    )
+    for day in days:
+        writer.append(_layer(int(day), f"layer-{day:02d}"))
+    written = writer.finish(
+        chunks={"t": 8, "y": 4, "x": None},
+        variable_attrs={"v": {"units": "m"}},
+        attrs={"title": "test"},
+        sort_by=["t"],
+        derive=lambda cube: cube.assign(valid=cube["v"].notnull().astype(np.uint8)),
+    )
+    assert not (tmp_path / "cube-staging").exists()
+    opened = xr.open_zarr(tmp_path / "cube.zarr")
+    assert list(opened["name"].values) == [f"layer-{day:02d}" for day in range(23)]
+    for day in range(23):
+        expected = _layer(day, "")
+        np.testing.assert_array_equal(opened["v"].isel(t=day).values, expected["v"].values[0])
+        np.testing.assert_array_equal(opened["flag"].isel(t=day).values, expected["flag"].values[0])
+        np.testing.assert_array_equal(opened["valid"].isel(t=day).values, ~np.isnan(expected["v"].values[0]))
+    assert opened["v"].encoding["chunks"] == (8, 4, 37)
+    assert opened["t"].encoding["units"] == "days since 2000-01-01"
+    assert opened["v"].attrs["units"] == "m" and opened.attrs["title"] == "test"
+    assert opened.rio.crs == GRID.crs
+    assert written["v"].shape == (23, 29, 37)
+    # Staged values are read a time chunk and a few of the cube's row chunks at a time, never more
+    # than one block's bytes (here 2 of the 8 row chunks: 8 layers x 8 rows x 37 columns).
+    assert reads and max(reads) == 8 * 8 * 37 * 4 <= cube_module.BLOCK_BYTES
