@@ -37,7 +37,7 @@ def test_layers_in_any_order_come_out_sorted_and_equal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cube_module, "BLOCK_LAYERS", 4)  # several staged blocks
-    monkeypatch.setattr(cube_module, "BLOCK_BYTES", 3 * 29 * 37 * 4)  # reads of a few rows
+    monkeypatch.setattr(cube_module, "READ_BYTES", 3 * 29 * 37 * 4)  # reads of a few rows
     reads: list[int] = []
     original = cube_module._StagedLayers.__getitem__
 
@@ -78,4 +78,4 @@ def test_layers_in_any_order_come_out_sorted_and_equal(
     assert written["v"].shape == (23, 29, 37)
     # Staged values are read a time chunk and a few of the cube's row chunks at a time, never more
     # than one block's bytes (here 2 of the 8 row chunks: 8 layers x 8 rows x 37 columns).
-    assert reads and max(reads) == 8 * 8 * 37 * 4 <= cube_module.BLOCK_BYTES
+    assert reads and max(reads) == 8 * 8 * 37 * 4 <= cube_module.READ_BYTES

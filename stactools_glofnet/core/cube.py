@@ -6,7 +6,7 @@ grid mapping as a ``spatial_ref`` coordinate with pyproj's CF attributes plus ``
 ``grid_mapping``; so ``xr.open_zarr(href).rio.crs`` and GDAL both find the CRS without help.
 :class:`CubeWriter` appends one layer (a date, an image pair) at a time to raw staging files and
 then writes the final cube sorted and rechunked for time-series reads: memory holds one block of
-layers (at most 64 MiB) while appending and one read of at most 64 MiB per thread while writing.
+layers (at most 64 MiB) while appending and one read of at most 16 MiB per thread while writing.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ GRID_MAPPING: Final = "spatial_ref"
 BLOCK_LAYERS: Final = 64
 BLOCK_BYTES: Final = 64 * 2**20
 """Layers buffered before one append to the staging store: at most this many, or this many bytes."""
+READ_BYTES: Final = 16 * 2**20
+"""Staged values read at once while writing the final cube (at least one of its chunks)."""
 SPATIAL_DIMS: Final = ("y", "x")
 
 
@@ -200,7 +202,7 @@ def _read_chunks(
     sizes: Mapping[str, int], time: str, shape: tuple[int, int, int], dtype: np.dtype[Any]
 ) -> tuple[int, int, int]:
     """Chunks to read staged values in: the cube's time chunk, whole rows of its chunks, at most
-    :data:`BLOCK_BYTES` (a whole number of the cube's row chunks, so each read fills whole chunks)."""
+    :data:`READ_BYTES` (a whole number of the cube's row chunks, so each read fills whole chunks)."""
     row_bytes = sizes[time] * sizes["y"] * shape[2] * dtype.itemsize
-    rows = sizes["y"] * max(1, BLOCK_BYTES // max(1, row_bytes))
+    rows = sizes["y"] * max(1, READ_BYTES // max(1, row_bytes))
     return (sizes[time], min(rows, shape[1]), shape[2])
