@@ -103,12 +103,17 @@ def _glofnet_rows(scratch: Path, env: dict[str, str], fractions: list[float]) ->
         "| build peak RSS (MiB) | DEST (MiB) | build s per scene |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    stages: list[tuple[float, float, dict[str, float]]] = []
     for fraction in fractions:
         source, dest = scratch / f"glofnet-{fraction}", scratch / f"glofnet-{fraction}-catalog"
         sample_seconds, _, _ = run_case(
             [STAC, "glofnet", "sample", str(source), "--size", "glofnet", "--fraction", str(fraction)], env
         )
-        seconds, mib, cpu = run_case([STAC, "glofnet", "create-catalog", str(source), str(dest)], env)
+        log = scratch / f"glofnet-{fraction}.log"
+        seconds, mib, cpu = run_case(
+            [STAC, "glofnet", "-v", "create-catalog", str(source), str(dest)], env, log
+        )
+        stages.append((fraction, seconds, _stage_seconds(log)))
         truth = json.loads((source / "truth.json").read_text())
         scenes = len(truth["sentinel2"]["scenes"])
         pairs = len(truth["itslive"]["granules"])
@@ -120,6 +125,32 @@ def _glofnet_rows(scratch: Path, env: dict[str, str], fractions: list[float]) ->
         print(rows[-1], flush=True)
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(dest, ignore_errors=True)
+    return [*rows, "", *_stage_table(stages)]
+
+
+STAGE_LINE = re.compile(r"stage (\S+): ([0-9.]+) s$")
+
+
+def _stage_seconds(log: Path) -> dict[str, float]:
+    """The seconds of each stage a ``-v`` build logged (``stage NAME: S s``)."""
+    found = (STAGE_LINE.search(line) for line in log.read_text().splitlines())
+    return {match[1]: float(match[2]) for match in found if match}
+
+
+def _stage_table(stages: list[tuple[float, float, dict[str, float]]]) -> list[str]:
+    """Seconds per stage of each fraction's build; *other*: start-up, the cluster, moving into DEST."""
+    names = list(dict.fromkeys(name for _, _, by_stage in stages for name in by_stage))
+    rows = [
+        "Seconds per stage of the same builds (from their `-v` log; *other*: start-up, the local "
+        "cluster, the build record and the move into DEST):",
+        "",
+        "| fraction | " + " | ".join(names) + " | other | build |",
+        "|---|" + "---|" * (len(names) + 2),
+    ]
+    for fraction, seconds, by_stage in stages:
+        cells = [f"{by_stage[name]:.1f}" if name in by_stage else "n/a" for name in names]
+        other = seconds - sum(by_stage.values())
+        rows.append(f"| {fraction:g} | " + " | ".join(cells) + f" | {other:.1f} | {seconds:.1f} |")
     return rows
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,6 +123,14 @@ def _summary(wing: Wing, collection: pystac.Collection) -> str:
     return Skips(wing.modality, entries=list(skipped)).summary(kept, wing.unit)
 
 
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Log how long one stage of a build took (``-v``; ``scripts/bench`` reads these lines)."""
+    start = time.perf_counter()
+    yield
+    logger.info("stage %s: %.1f s", name, time.perf_counter() - start)
+
+
 def _build_wings(
     directory: Path, inputs: SourceInputs, options: BuildOptions, wings: Sequence[Wing], *, published: bool
 ) -> dict[Modality, pystac.Collection]:
@@ -143,7 +153,10 @@ def _build_wings(
             wing_inputs = WingInputs(
                 collections={m: built[m] for m in wing.needs}, collections_published=published
             )
-        built[wing.modality] = _create_wing(wing, wing_inputs, directory / WORKDIR / wing.modality, options)
+        with stage(wing.modality):
+            built[wing.modality] = _create_wing(
+                wing, wing_inputs, directory / WORKDIR / wing.modality, options
+            )
     return built
 
 
@@ -301,8 +314,10 @@ def _create_catalog(
         root = root_catalog(options.content)
         for collection in built.values():
             root.add_child(collection, title=collection.title)
-        _finish(root, staging)
-        report = _validate(staging, settings, options)
+        with stage("layout"):
+            _finish(root, staging)
+        with stage("validation"):
+            report = _validate(staging, settings, options)
         return [c.id for c in built.values()], report, _summaries(built)
 
     try:

@@ -98,6 +98,8 @@ def test_main_command_builds_from_the_bundled_sample(
         result = CliRunner(env={"GLOFNET_WORKERS": None}).invoke(cli, command)
     assert result.exit_code == 0, result.output
     assert (f"running on a local dask cluster of {cores} workers" in caplog.text) == (cores > 1)
+    stages = re.findall(r"stage (\S+): [0-9.]+ s", caplog.text)  # what scripts/bench reads
+    assert stages == ["sentinel2", "itslive", "modis", "harmonized", "events", "layout", "validation"]
     assert "Traceback" not in result.output
     assert "glofnet-events" in result.output and "valid" in result.output
     whole = "sentinel2, itslive, modis, events taken whole"
