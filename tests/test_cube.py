@@ -52,7 +52,7 @@ def test_layers_in_any_order_come_out_sorted_and_equal(
         tmp_path / "cube.zarr",
         GRID,
         "t",
-        staging_encoding={"t": {"units": "days since 2000-01-01", "dtype": "int32"}},
+        layer_encoding={"t": {"units": "days since 2000-01-01", "dtype": "int32"}},
     )
     for day in days:
         writer.append(_layer(int(day), f"layer-{day:02d}"))

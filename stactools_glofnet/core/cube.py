@@ -22,6 +22,7 @@ import xarray as xr
 from numpy.typing import NDArray
 from pyproj import CRS as ProjCRS
 
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 
 GRID_MAPPING: Final = "spatial_ref"
@@ -83,19 +84,16 @@ class CubeWriter:
 
     Gridded variables are staged as raw values on disk (one file each, appended a block at a
     time); the per-layer variables and the time coordinate stay in memory (a few bytes a layer).
-    ``staging_encoding`` gives the per-layer variables' encodings (time units, dtype).
+    ``layer_encoding`` gives the per-layer variables' encodings in the cube (time units, dtype).
     """
 
     def __init__(
-        self, final: Path, grid: Grid, time: str, *, staging_encoding: Mapping[str, Mapping[str, Any]]
+        self, final: Path, grid: Grid, time: str, *, layer_encoding: Mapping[str, Mapping[str, Any]]
     ) -> None:
         """Prepare to write the cube at ``final`` (staged beside it) on ``grid`` along ``time``."""
         self.final, self.grid, self.time = final, grid, time
         self.staging = final.with_name(final.stem + "-staging")
-        self.encoding = {
-            name: {key: value for key, value in encoding.items() if key != "chunks"}
-            for name, encoding in staging_encoding.items()
-        }
+        self.encoding = {name: dict(encoding) for name, encoding in layer_encoding.items()}
         self.count = 0
         self.pending: list[xr.Dataset] = []
         self.pending_bytes = 0
@@ -123,7 +121,9 @@ class CubeWriter:
         for name in gridded:
             values = np.ascontiguousarray(block[name].transpose(self.time, *SPATIAL_DIMS).values)
             if self.gridded.setdefault(name, values.dtype) != values.dtype:
-                raise ValueError(f"{name}: layers of dtype {self.gridded[name]} and {values.dtype}")
+                raise GlofnetError(
+                    self.final, f"{name}: layers of dtype {self.gridded[name]} and {values.dtype}"
+                )
             with (self.staging / f"{name}.raw").open("ab") as staged:
                 staged.write(values.tobytes())
         self.layer_blocks.append(block.drop_vars([*gridded, *SPATIAL_DIMS], errors="ignore").load())
@@ -160,10 +160,8 @@ class CubeWriter:
         layers, order = self._sorted_layers(sort_by)
         shape = (len(order), self.grid.height, self.grid.width)
         sizes = {
-            dim: min(shape_of, size) if size else shape_of
-            for (dim, size), shape_of in zip(
-                ((self.time, chunks[self.time]), ("y", chunks["y"]), ("x", chunks["x"])), shape, strict=True
-            )
+            dim: min(length, chunks[dim] or length)
+            for dim, length in zip((self.time, *SPATIAL_DIMS), shape, strict=True)
         }
         cube = layers.chunk({self.time: sizes[self.time]})
         for name, dtype in self.gridded.items():

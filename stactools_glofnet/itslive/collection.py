@@ -75,7 +75,6 @@ DESCRIPTIONS = {
 }
 CUBE_CHUNK = 16
 CUBE_TIME_CHUNK = 1024
-STAGING_CHUNK = 64
 
 
 def _definition(name: str) -> pystac.ItemAssetDefinition:
@@ -172,14 +171,9 @@ def _layer(result: FilteredGranule, grid: Grid) -> xr.Dataset:
     )
 
 
-def _staging_encoding() -> dict[str, dict[str, Any]]:
+def _layer_encoding() -> dict[str, dict[str, Any]]:
     times = {"units": "microseconds since 2000-01-01", "dtype": "int64"}
-    encoding: dict[str, dict[str, Any]] = {
-        name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")
-    }
-    for name in VELOCITY_VARIABLES:
-        encoding[name] = {"chunks": (1, STAGING_CHUNK, STAGING_CHUNK)}
-    return encoding
+    return {name: dict(times) for name in ("mid_date", "acquisition_date_img1", "acquisition_date_img2")}
 
 
 def _variable_attrs() -> dict[str, dict[str, Any]]:
@@ -290,7 +284,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     grid = target_grid(content)
     workdir.mkdir(parents=True, exist_ok=True)
     cube = CubeWriter(
-        workdir / f"{VELOCITY_CUBE.key}.zarr", grid, "mid_date", staging_encoding=_staging_encoding()
+        workdir / f"{VELOCITY_CUBE.key}.zarr", grid, "mid_date", layer_encoding=_layer_encoding()
     )
     items: list[pystac.Item] = []
     skips = Skips("itslive", options.strict)

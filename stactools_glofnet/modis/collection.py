@@ -274,7 +274,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         cube_path,
         grid,
         LST_CUBE.time,
-        staging_encoding={"time": {"units": "days since 2000-01-01", "dtype": "int32"}},
+        layer_encoding={"time": {"units": "days since 2000-01-01", "dtype": "int32"}},
     )
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
