@@ -274,6 +274,13 @@ def main() -> None:
         "dask workers (~1 h)",
     )
     parser.add_argument(
+        "--full-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --full: use the GLOFNet-size sample at fraction F instead of the full sample",
+    )
+    parser.add_argument(
         "--scratch", type=Path, default=None, help="where to write (the full sample is a few GB)"
     )
     parser.add_argument(
@@ -316,7 +323,15 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="with --tools: the first N of the small sample's kept scenes (default: all)",
+        help="with --tools: the first N of the sample's kept scenes (default: all)",
+    )
+    parser.add_argument(
+        "--tools-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --tools: take the scenes from the GLOFNet-size sample at fraction F (whole-AOI "
+        "scenes) instead of the small sample",
     )
     options = parser.parse_args()
     rows = []
@@ -349,18 +364,23 @@ def main() -> None:
             ),
             ("validate", [*glofnet, "validate", str(work / "cat")], None, False, options.repeat),
         ]
+        if options.full_fraction > 0:
+            label = f"GLOFNet-size sample at {options.full_fraction:g}"
+            full_args = ["--size", "glofnet", "--fraction", str(options.full_fraction)]
+        else:
+            label, full_args = "full sample", ["--size", "full"]
         if options.full:
             cases += [
                 (
-                    "sample --size full",
-                    [*glofnet, "sample", str(work / "full"), "--size", "full"],
+                    f"sample {' '.join(full_args)}",
+                    [*glofnet, "sample", str(work / "full"), *full_args],
                     work / "full",
                     False,
                     1,
                 ),
                 *(
                     (
-                        f"create-collection {modality}, full sample, {workers} worker{'s' * (workers > 1)}",
+                        f"create-collection {modality}, {label}, {workers} worker{'s' * (workers > 1)}",
                         [
                             *glofnet,
                             "create-collection",
@@ -378,7 +398,7 @@ def main() -> None:
                     for workers in (1, 2)
                 ),
                 (
-                    "create-collection harmonized, full sample (builds the three modalities first)",
+                    f"create-collection harmonized, {label} (builds the three modalities first)",
                     [*glofnet, "create-collection", "harmonized", str(work / "full"), str(work / "harm")],
                     work / "harm",
                     False,
@@ -418,7 +438,7 @@ def main() -> None:
         if options.glofnet:
             rebuild_rows += ["", *_glofnet_rows(work, env, options.glofnet)]
         if options.tools:
-            tools = tools_rows(work, env, options.repeat, options.tools_scenes)
+            tools = tools_rows(work, env, options.repeat, options.tools_scenes, options.tools_fraction)
             rebuild_rows = [*rebuild_rows, *([""] if rebuild_rows else []), *tools]
         publish_rows = []
         if options.publish:
@@ -437,8 +457,8 @@ def main() -> None:
     speedups = [
         f"- {modality}: 2 workers {timings[one] / timings[two]:.2f}x as fast as 1"
         for modality in ("sentinel2", "itslive", "modis")
-        if (one := f"create-collection {modality}, full sample, 1 worker") in timings
-        and (two := f"create-collection {modality}, full sample, 2 workers") in timings
+        if (one := f"create-collection {modality}, {label}, 1 worker") in timings
+        and (two := f"create-collection {modality}, {label}, 2 workers") in timings
     ]
     cases_part = [*table, *rows, "", *speedups, *([""] if speedups else [])] if rows else []
     extra = [*rebuild_rows, *([""] if rebuild_rows else []), *publish_rows, *([""] if publish_rows else [])]

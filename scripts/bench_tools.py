@@ -332,12 +332,25 @@ def _last_json(path: Path) -> dict[str, Any]:
     return result
 
 
-def _tools_inputs(work: Path, env: dict[str, str], limit: int) -> tuple[Path, Path, list[dict[str, Any]]]:
-    """The tools case's SOURCE (the small sample's scenes ours keeps, or the first ``limit``), the
+def _sample_args(fraction: float) -> list[str]:
+    """``sample`` options of the tools case's sample: the small one, or the GLOFNet-size one at
+    ``fraction`` (whole-AOI scenes) when it is above 0."""
+    return ["--size", "glofnet", "--fraction", str(fraction)] if fraction > 0 else []
+
+
+def _sample_name(fraction: float) -> str:
+    """The tools case's sample as the section names it."""
+    return f"the GLOFNet-size sample at fraction {fraction:g}" if fraction > 0 else "the small sample"
+
+
+def _tools_inputs(
+    work: Path, env: dict[str, str], limit: int, fraction: float
+) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """The tools case's SOURCE (the sample's scenes ours keeps, or the first ``limit``), the
     reference build of ours they are compared with, and each scene's plan (in ``work/plans.json``).
     All untimed."""
     sample, reference, source = work / "tools-sample", work / "tools-reference", work / "tools-source"
-    run_case([STAC, "glofnet", "sample", str(sample)], env)
+    run_case([STAC, "glofnet", "sample", str(sample), *_sample_args(fraction)], env)
     run_case(
         [STAC, "glofnet", "create-collection", "sentinel2", str(sample), str(reference), "--workers", "0"],
         env,
@@ -377,13 +390,13 @@ def _tools_commands(work: Path, source: Path, plans: list[dict[str, Any]]) -> di
     }
 
 
-def tools_rows(work: Path, env: dict[str, str], repeat: int, limit: int) -> list[str]:
+def tools_rows(work: Path, env: dict[str, str], repeat: int, limit: int, fraction: float = 0.0) -> list[str]:
     """Time ours against the per-file tools and the GDAL floor on the same Sentinel-2 scenes.
 
     The five cases run interleaved (one of each per round, ``repeat`` rounds, each a fresh process
     writing into a new directory) so background load hits them alike; the best round is kept.
     """
-    source, reference, plans = _tools_inputs(work, env, limit)
+    source, reference, plans = _tools_inputs(work, env, limit, fraction)
     commands = _tools_commands(work, source, plans)
     env = {key: value for key, value in env.items() if key != "GLOFNET_WORKERS"}
     best: dict[str, tuple[float, float, float]] = {}
@@ -420,7 +433,7 @@ def tools_rows(work: Path, env: dict[str, str], repeat: int, limit: int) -> list
         env,
         output=log,
     )
-    return _tools_section(plans, best, load, repeat, _last_json(log))
+    return _tools_section(plans, best, load, repeat, _last_json(log), _sample_name(fraction))
 
 
 def _verdict(ratio: float, target: float, at_least: bool) -> str:
@@ -434,6 +447,7 @@ def _tools_section(
     load: list[float],
     repeat: int,
     checks: dict[str, dict[str, Any]],
+    sample: str,
 ) -> list[str]:
     """The Markdown section of the tools case: what ran, the table, the pixel checks, the targets."""
     count, cores = len(plans), os.cpu_count()
@@ -442,7 +456,7 @@ def _tools_section(
     rows = [
         "### Sentinel-2 per scene: ours, the per-file tools and the GDAL floor",
         "",
-        f"The {count} scenes of the small sample that ours keeps (copied into a SOURCE of their own; "
+        f"The {count} scenes of {sample} that ours keeps (copied into a SOURCE of their own; "
         f"{', '.join(shapes)} px on the 10 m grid; 6 bands + SCL each, 10 COGs per item). Each case a "
         f"fresh process tree writing into a new directory, the five interleaved ({repeat} rounds, "
         f"best kept); CPU is user + system of the process and every child it waited for, peak RSS "
