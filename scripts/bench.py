@@ -28,21 +28,35 @@ def _flip_last_byte(path: Path) -> None:
         file.write(bytes([last ^ 0xFF]))
 
 
+def _sample_name(fraction: float) -> str:
+    """The rebuild cases' sample as the section names it."""
+    return f"The GLOFNet-size sample at fraction {fraction:g}" if fraction > 0 else "The bundled sample"
+
+
+def _acquired(scene: Path) -> tuple[str, str]:
+    """A scene folder's acquisition date (the first 8-digit run of its name in every naming), then
+    its name."""
+    found = re.search(r"\d{8}", scene.name)
+    return (found[0] if found else "", scene.name)
+
+
 REBUILD_CASES = ("from scratch", "unchanged", "inputs touched", "one new scene")
 
 
-def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
-    """Time rebuilds of the bundled catalog into the same DEST against a build from scratch.
+def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int, fraction: float = 0.0) -> list[str]:
+    """Time rebuilds of a catalog into the same DEST against a build from scratch.
 
-    SOURCE is the small sample less one Sentinel-2 scene. *unchanged*: the same SOURCE again;
+    SOURCE is the small sample (or the GLOFNet-size one at ``fraction`` above 0) less its newest
+    Sentinel-2 scene. *unchanged*: the same SOURCE again;
     *inputs touched*: every SOURCE file's mtime renewed, bytes the same; *one new scene*: the
     held-back scene added (it is taken out and the catalog rebuilt, untimed, before each run).
     """
     source, held, dest = scratch / "rebuild-source", scratch / "held", scratch / "rebuild-dest"
     glofnet = [STAC, "glofnet"]
-    run_case([*glofnet, "sample", str(source)], env)
+    size = ["--size", "glofnet", "--fraction", str(fraction)] if fraction > 0 else []
+    run_case([*glofnet, "sample", str(source), *size], env)
     (source / "sample.json").unlink()  # a SOURCE as users have it: scenes may come and go
-    scene = sorted((source / "sentinel2").iterdir())[-1]
+    scene = max((source / "sentinel2").iterdir(), key=_acquired)  # the newest, as an update brings
     held.mkdir()
     scene.rename(held / scene.name)
     build = [*glofnet, "create-catalog", str(source), str(dest)]
@@ -71,7 +85,8 @@ def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int) -> list[str]:
     rows = [
         "### Rebuilding into the same DEST",
         "",
-        "The bundled sample less one Sentinel-2 scene as SOURCE; each case a fresh `stac glofnet "
+        f"{_sample_name(fraction)} "
+        "less its newest Sentinel-2 scene as SOURCE; each case a fresh `stac glofnet "
         "create-catalog SOURCE DEST` into the DEST of the case before (*from scratch*: "
         "`--from-scratch`; *inputs touched*: every SOURCE file's mtime renewed; *one new scene*: "
         "the held-back scene added). Validation included.",
@@ -297,6 +312,13 @@ def main() -> None:
         help="also time rebuilds into the same DEST (unchanged, inputs touched, one new scene)",
     )
     parser.add_argument(
+        "--rebuild-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --rebuild: rebuild the GLOFNet-size sample at fraction F instead of the small one",
+    )
+    parser.add_argument(
         "--glofnet",
         action="append",
         type=float,
@@ -434,7 +456,9 @@ def main() -> None:
             timings[name] = best[0]
             rows.append(f"| {name} | {best[0]:.2f} | {best[1]:.0f} | {size} | {rate} |")
             print(rows[-1], flush=True)
-        rebuild_rows = _rebuild_rows(work, env, options.repeat) if options.rebuild else []
+        rebuild_rows = []
+        if options.rebuild:
+            rebuild_rows = _rebuild_rows(work, env, options.repeat, options.rebuild_fraction)
         if options.glofnet:
             rebuild_rows += ["", *_glofnet_rows(work, env, options.glofnet)]
         if options.tools:
