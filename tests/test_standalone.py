@@ -252,6 +252,45 @@ def recent_catalogs(
     return {"own": own, "referenced": referenced, "reference": built_catalog}
 
 
+def test_a_variable_without_train_values_is_left_unnormalized_and_named(
+    tmp_path: Path, small_sample: Path, dask_cluster: DaskCluster
+) -> None:
+    """Sentinel-2 scenes of 2022 only, every ITS_LIVE pair and MODIS day: the train days have
+    speeds and temperatures but no lake, so the lake and water variables are not normalized
+    (and said to be), the rest are, with train statistics."""
+    source = tmp_path / "source"
+    for item_file in sorted((small_sample / "sentinel2").glob("*/*.json")):
+        if json.loads(item_file.read_text())["properties"]["datetime"].startswith("2022"):
+            shutil.copytree(item_file.parent, source / "sentinel2" / item_file.parent.name)
+    for modality in ("itslive", "modis"):
+        shutil.copytree(small_sample / modality, source / modality)
+    dest = create_catalog(
+        tmp_path / "dest", source, settings=BuildSettings(scheduler=dask_cluster.address)
+    ).dest
+    harmonized = _collections(dest)["harmonized"]
+    table = pd.read_parquet(harmonized.assets["table"].get_absolute_href())
+    train = table["split"] == "train"
+    assert train.any() and table.loc[train, "lake_area_km2"].isna().all()
+    normalization = GlofnetExtension.ext(harmonized).normalization or {}
+    assert normalization["method"] == "z-score"
+    assert set(normalization["statistics"]) == {
+        "glacier_mean_m_per_yr",
+        "glacier_p90_m_per_yr",
+        "lst_day_k",
+        "lst_night_k",
+    }
+    assert "lake_area_km2: fewer than two distinct train values" in normalization["reason"]
+    for column, stats in normalization["statistics"].items():
+        values = table.loc[train, column].dropna()
+        assert stats["count"] == len(values) and stats["mean"] == pytest.approx(values.mean())
+        assert table[f"{column}_norm"].equals((table[column] - stats["mean"]) / stats["std"])
+    assert "lake_area_km2_norm" not in table.columns
+    cube = GlofnetExtension.ext(harmonized.assets["cube"]).normalization or {}
+    assert cube["method"] == "z-score" and set(cube["statistics"]) == {"velocity", "lst_day", "lst_night"}
+    assert "water_fraction" in cube["reason"] and "clear_fraction" in cube["reason"]
+    _clean(check_catalog(dest))
+
+
 def test_a_source_without_train_data_builds_every_modality_without_normalization(
     recent_catalogs: dict[str, Path],
 ) -> None:

@@ -28,6 +28,26 @@ def omitted(reason: str) -> dict[str, Any]:
     return {"method": "none", "reason": reason}
 
 
+def from_train(
+    statistics: dict[str, dict[str, float | int]], unusable: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    """The build's own z-score normalization from the train statistics of each variable.
+
+    ``unusable`` names the variables whose train values cannot be normalized with (e.g. a source
+    with no input on a train day), each with why: they get no statistics and no normalized
+    values, and ``reason`` says so. When no variable is left, nothing is normalized (``none``).
+    """
+    why = "; ".join(f"{name}: {text}" for name, text in sorted(unusable.items()))
+    if unusable:
+        logger.warning("not normalized: %s", why)
+    if not statistics:
+        return omitted(f"no variable can be normalized with the train days ({why})")
+    own = {"method": "z-score", "split": "train", **fields, "statistics": statistics}
+    if unusable:
+        own["reason"] = f"not normalized ({why})"
+    return own
+
+
 def is_applied(normalization: dict[str, Any] | None) -> bool:
     """Whether ``normalization`` carries statistics to normalize with."""
     return bool(normalization) and normalization.get("method") != "none"  # type: ignore[union-attr]

@@ -37,7 +37,7 @@ from stactools_glofnet.core.extension import GlofnetExtension
 from stactools_glofnet.core.files import sha256_file
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
-from stactools_glofnet.core.normalization import choose
+from stactools_glofnet.core.normalization import choose, from_train
 from stactools_glofnet.core.raster import intersect, reproject_onto
 from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
 from stactools_glofnet.core.wing import BuildOptions
@@ -274,16 +274,19 @@ class _TrainStatistics:
             for index, value in enumerate(values):
                 total[index] += value
 
-    def result(self) -> dict[str, dict[str, float | int]]:
-        """Mean, population std and count per variable; ValueError when one cannot be normalized."""
+    def result(self) -> tuple[dict[str, dict[str, float | int]], dict[str, str]]:
+        """Mean, population std and count per variable, and the variables that cannot be
+        normalized (fewer than two distinct train values), each with why."""
         out: dict[str, dict[str, float | int]] = {}
+        unusable: dict[str, str] = {}
         for name, (count, total, squares) in sorted(self.sums.items()):
             mean = total / count if count else 0.0
             std = float(np.sqrt(max(squares / count - mean * mean, 0.0))) if count else 0.0
             if count < 2 or std == 0:
-                raise ValueError(f"{name}: fewer than two distinct train values to normalize with")
-            out[name] = {"mean": mean, "std": std, "count": int(count)}
-        return out
+                unusable[name] = "fewer than two distinct train values"
+            else:
+                out[name] = {"mean": mean, "std": std, "count": int(count)}
+        return out, unusable
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -566,7 +569,7 @@ def grid_cube(
             statistics.merge(result.sums)
         own = None
         if options.normalization is None and shared.train.any():
-            own = {"method": "z-score", "split": "train", "statistics": statistics.result()}
+            own = from_train(*statistics.result())
     except ValueError as error:
         raise GlofnetError(path, f"cannot write the cube: {error}") from None
     zarr.consolidate_metadata(str(path))

@@ -62,7 +62,7 @@ def train_statistics(values: pd.Series, split: pd.Series) -> dict[str, float | i
     """Mean, population std and count of the non-null ``values`` on train days."""
     train = values[(split == "train").fillna(False).to_numpy()].dropna().astype(np.float64)
     if len(train) < 2 or float(train.std(ddof=0)) == 0:
-        raise ValueError(f"{values.name}: fewer than two distinct train values to normalize with")
+        raise ValueError("fewer than two distinct train values")
     return {"mean": float(train.mean()), "std": float(train.std(ddof=0)), "count": len(train)}
 
 

@@ -19,7 +19,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.contract import LAKE_AREA, LST_DAILY, VELOCITY_DAILY
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
-from stactools_glofnet.core.normalization import Reference, choose, is_applied
+from stactools_glofnet.core.normalization import Reference, choose, from_train, is_applied
 from stactools_glofnet.core.series import to_daily
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels, period, train_statistics
 from stactools_glofnet.harmonized.inputs import HarmonizationInputs
@@ -166,20 +166,21 @@ def daily_table(
     encodings, declared = cyclical_encodings(content, days)
     frame = pd.concat([frame, encodings, labels(content, days)], axis=1)
     own: dict[str, Any] | None = None
+    unusable: dict[str, str] = {}
     if reference is None and bool((frame["split"] == "train").fillna(False).any()):
         statistics: dict[str, Any] = {}
         for column in NORMALIZED:
             try:
                 statistics[column] = train_statistics(frame[column], frame["split"])
             except ValueError as error:
-                raise GlofnetError(
-                    "glofnet-harmonized", f"cannot normalize the train days: {error}"
-                ) from None
-        own = {"method": "z-score", "split": "train", "suffix": NORM_SUFFIX, "statistics": statistics}
+                unusable[column] = str(error)
+        own = from_train(statistics, unusable, suffix=NORM_SUFFIX)
     normalization = choose("harmonized", reference, own)
     if is_applied(normalization):
         for column in NORMALIZED:
             stats = normalization["statistics"].get(column)
+            if stats is None and column in unusable:
+                continue
             if stats is None:
                 raise GlofnetError(column, "the normalization statistics lack this column")
             frame[f"{column}{NORM_SUFFIX}"] = (frame[column] - stats["mean"]) / stats["std"]
