@@ -52,3 +52,29 @@ def test_a_worker_killed_mid_build_is_survived_with_the_same_output(
     for path in files:
         relative = path.relative_to(dest)
         assert path.read_bytes() == (serial / relative).read_bytes(), relative
+
+
+class _Job:
+    """A job whose copies in this process can be counted (the local cluster's scheduler runs here)."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.payload = list(range(1000))
+
+
+def _number(job: _Job) -> int:
+    return job.number
+
+
+def test_the_local_cluster_does_not_keep_the_jobs_it_sent() -> None:
+    import gc
+
+    from stactools_glofnet.core.engine import MESSAGE_LOG_LENGTH, open_engine
+
+    jobs = 200
+    with open_engine(workers=1) as engine:
+        assert list(engine.imap(_number, (_Job(n) for n in range(jobs)))) == list(range(jobs))
+        gc.collect()
+        kept = sum(isinstance(thing, _Job) for thing in gc.get_objects())
+    # Dask's default log of recent messages would keep the last 1000 here: every one of them
+    assert kept <= 2 * MESSAGE_LOG_LENGTH, kept

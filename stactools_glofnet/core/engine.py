@@ -24,6 +24,15 @@ J = TypeVar("J")
 R = TypeVar("R")
 logger = logging.getLogger(__name__)
 
+MESSAGE_LOG_LENGTH = 16
+"""Messages each dask connection of this process keeps for debugging (Dask's default: 1000).
+
+Every connection keeps its last messages, and a message that starts a job holds the job, so
+with the default the local cluster's scheduler (which runs in the build's process) and the
+client kept the last thousand jobs sent to each worker: about 200 MiB of ITS_LIVE pair jobs on
+two workers. The setting also bounds the scheduler's event and transition logs.
+"""
+
 
 class Engine(Protocol):
     """Runs a function over jobs and returns the results in job order."""
@@ -151,6 +160,14 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
     if scheduler is None and workers <= 0:
         yield SerialEngine()
         return
+    import dask
+
+    with dask.config.set({"distributed.admin.low-level-log-length": MESSAGE_LOG_LENGTH}):
+        yield from _distributed_engine(workers, scheduler)
+
+
+def _distributed_engine(workers: int, scheduler: str | None) -> Iterator[Engine]:
+    """The engine of :func:`open_engine` on an existing scheduler or a new local cluster."""
     from distributed import Client
 
     if scheduler is not None:
