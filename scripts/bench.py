@@ -418,11 +418,12 @@ def main() -> None:
                             "create-collection",
                             modality,
                             str(work / "full"),
-                            str(work / modality),
+                            str(work / f"{modality}-{workers}"),
                             "--workers",
                             str(workers),
+                            "--from-scratch",  # the memo of the other worker count is not reused
                         ],
-                        work / modality,
+                        work / f"{modality}-{workers}",
                         False,
                         1,
                     )
