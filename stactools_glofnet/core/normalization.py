@@ -29,9 +29,9 @@ def omitted(reason: str) -> dict[str, Any]:
 
 
 def from_train(
-    statistics: dict[str, dict[str, float | int]], unusable: dict[str, str], **fields: Any
+    owner: str, statistics: dict[str, dict[str, float | int]], unusable: dict[str, str], **fields: Any
 ) -> dict[str, Any]:
-    """The build's own z-score normalization from the train statistics of each variable.
+    """``owner``'s own z-score normalization from the train statistics of each variable.
 
     ``unusable`` names the variables whose train values cannot be normalized with (e.g. a source
     with no input on a train day), each with why: they get no statistics and no normalized
@@ -39,7 +39,7 @@ def from_train(
     """
     why = "; ".join(f"{name}: {text}" for name, text in sorted(unusable.items()))
     if unusable:
-        logger.warning("not normalized: %s", why)
+        logger.warning("%s: not normalized: %s", owner, why)
     if not statistics:
         return omitted(f"no variable can be normalized with the train days ({why})")
     own = {"method": "z-score", "split": "train", **fields, "statistics": statistics}

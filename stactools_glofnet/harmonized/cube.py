@@ -569,7 +569,7 @@ def grid_cube(
             statistics.merge(result.sums)
         own = None
         if options.normalization is None and shared.train.any():
-            own = from_train(*statistics.result())
+            own = from_train("harmonized cube", *statistics.result())
     except ValueError as error:
         raise GlofnetError(path, f"cannot write the cube: {error}") from None
     zarr.consolidate_metadata(str(path))

@@ -174,7 +174,7 @@ def daily_table(
                 statistics[column] = train_statistics(frame[column], frame["split"])
             except ValueError as error:
                 unusable[column] = str(error)
-        own = from_train(statistics, unusable, suffix=NORM_SUFFIX)
+        own = from_train("harmonized table", statistics, unusable, suffix=NORM_SUFFIX)
     normalization = choose("harmonized", reference, own)
     if is_applied(normalization):
         for column in NORMALIZED:
