@@ -15,7 +15,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from bench_process import ROOT, STAC, run_case, size_kib
+from bench_process import ROOT, STAC, run_case, sample_size, size_kib
 from bench_tools import tools_rows
 
 
@@ -53,8 +53,7 @@ def _rebuild_rows(scratch: Path, env: dict[str, str], repeat: int, fraction: flo
     """
     source, held, dest = scratch / "rebuild-source", scratch / "held", scratch / "rebuild-dest"
     glofnet = [STAC, "glofnet"]
-    size = ["--size", "glofnet", "--fraction", str(fraction)] if fraction > 0 else []
-    run_case([*glofnet, "sample", str(source), *size], env)
+    run_case([*glofnet, "sample", str(source), *sample_size(fraction)], env)
     (source / "sample.json").unlink()  # a SOURCE as users have it: scenes may come and go
     scene = max((source / "sentinel2").iterdir(), key=_acquired)  # the newest, as an update brings
     held.mkdir()
@@ -122,9 +121,7 @@ def _glofnet_rows(scratch: Path, env: dict[str, str], fractions: list[float]) ->
     stages: list[tuple[float, float, dict[str, float]]] = []
     for fraction in fractions:
         source, dest = scratch / f"glofnet-{fraction}", scratch / f"glofnet-{fraction}-catalog"
-        sample_seconds, _, _ = run_case(
-            [STAC, "glofnet", "sample", str(source), "--size", "glofnet", "--fraction", str(fraction)], env
-        )
+        sample_seconds, _, _ = run_case([STAC, "glofnet", "sample", str(source), *sample_size(fraction)], env)
         log = scratch / f"glofnet-{fraction}.log"
         truth = json.loads((source / "truth.json").read_text())
         try:
@@ -398,7 +395,7 @@ def main() -> None:
         ]
         if options.full_fraction > 0:
             label = f"GLOFNet-size sample at {options.full_fraction:g}"
-            full_args = ["--size", "glofnet", "--fraction", str(options.full_fraction)]
+            full_args = sample_size(options.full_fraction)
         else:
             label, full_args = "full sample", ["--size", "full"]
         if options.full:

@@ -32,3 +32,9 @@ def run_case(args: list[str], env: dict[str, str], output: Path | None = None) -
 def size_kib(path: Path) -> float:
     """Bytes of every file under ``path``, in KiB."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1024
+
+
+def sample_size(fraction: float) -> list[str]:
+    """``stac glofnet sample`` options of the GLOFNet-size sample at ``fraction``; none (the small
+    sample) when ``fraction`` is 0."""
+    return ["--size", "glofnet", "--fraction", str(fraction)] if fraction > 0 else []

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_process import STAC, run_case
+from bench_process import STAC, run_case, sample_size
 
 BENCH = [sys.executable, str(Path(__file__).resolve())]
 """This module in a fresh process (for the :data:`CHILDREN`)."""
@@ -332,12 +332,6 @@ def _last_json(path: Path) -> dict[str, Any]:
     return result
 
 
-def _sample_args(fraction: float) -> list[str]:
-    """``sample`` options of the tools case's sample: the small one, or the GLOFNet-size one at
-    ``fraction`` (whole-AOI scenes) when it is above 0."""
-    return ["--size", "glofnet", "--fraction", str(fraction)] if fraction > 0 else []
-
-
 def _sample_name(fraction: float) -> str:
     """The tools case's sample as the section names it."""
     return f"the GLOFNet-size sample at fraction {fraction:g}" if fraction > 0 else "the small sample"
@@ -350,7 +344,7 @@ def _tools_inputs(
     reference build of ours they are compared with, and each scene's plan (in ``work/plans.json``).
     All untimed."""
     sample, reference, source = work / "tools-sample", work / "tools-reference", work / "tools-source"
-    run_case([STAC, "glofnet", "sample", str(sample), *_sample_args(fraction)], env)
+    run_case([STAC, "glofnet", "sample", str(sample), *sample_size(fraction)], env)
     run_case(
         [STAC, "glofnet", "create-collection", "sentinel2", str(sample), str(reference), "--workers", "0"],
         env,

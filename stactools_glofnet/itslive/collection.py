@@ -2,8 +2,8 @@
 
 Item COGs hold float32 m/yr on the AOI's 120 m grid (NaN where filtered or outside the pair).
 Pairs are filtered as tasks on the build's engine (a bounded number in flight); their layers are
-appended in input order to a staging Zarr store, a block at a time, then sorted by mid_date and
-rechunked for time-series reads (all dates x 16 x 16 pixels).
+handed to :class:`~stactools_glofnet.core.cube.CubeWriter` in input order and written sorted by
+mid_date, chunked for time-series reads (up to 1024 dates x 16 x 16 pixels).
 """
 
 from __future__ import annotations
