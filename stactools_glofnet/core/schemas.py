@@ -4,6 +4,11 @@ Schema URLs resolve, in order, from the directories named by ``--schema-dir`` or
 ``$GLOFNET_SCHEMA_DIR`` (laid out by URL: ``https://host/path`` is ``DIR/host/path``), from the
 package's own schemas, from the user cache, and last from the network; schemas fetched from the
 network are saved into the user cache so the next run works offline.
+
+jsonschema judges every document. A draft-04/06/07 schema used for many documents is also
+compiled to Python code by fastjsonschema, about twenty times faster; a document it passes is
+valid, and one it fails goes to jsonschema, which decides and says why (fastjsonschema also
+checks ``format``, which jsonschema leaves alone by default, so it can only be the stricter).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Final
+from urllib.parse import urldefrag, urlparse
 
+import fastjsonschema
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
@@ -28,8 +34,16 @@ from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.errors import GlofnetError
 
+logger = logging.getLogger(__name__)
 SCHEMA_DIR_ENV = "GLOFNET_SCHEMA_DIR"
 PACKAGE_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+COMPILE_AFTER: Final = 32
+"""Documents checked against a schema before it is compiled (compiling costs ~10-200 ms)."""
+COMPILED_DRAFTS: Final = {
+    (cls.META_SCHEMA.get("$id") or cls.META_SCHEMA["id"]).rstrip("#"): cls.META_SCHEMA
+    for cls in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, jsonschema.Draft7Validator)
+}
+"""The JSON Schema drafts fastjsonschema implements, by meta-schema URL, with their meta-schemas."""
 
 
 def schema_cache_dir() -> Path:
@@ -75,6 +89,8 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         self._loaded = frozenset(self.schema_cache)  # as constructed; _preloaded grows with saved fetches
         self._digest: str | None = None
         self._validators: dict[str, Any] = {}
+        self._uses: dict[str, int] = {}
+        self._compiled: dict[str, Any] = {}
 
     def schemas_digest(self) -> str:
         """SHA-256 over the schemas pre-loaded at construction: each URL and its canonical JSON, sorted."""
@@ -101,11 +117,13 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         schema_uri: str,
         href: str | None = None,
     ) -> None:
-        """Validate against ``schema_uri`` with a validator built (and the schema checked) once.
+        """Validate against ``schema_uri``: compiled code first, else a validator built once.
 
         pystac checks the schema against its meta-schema and builds a registry of every cached
         schema for each document and schema: most of a catalog's validation time.
         """
+        if self._passes_compiled(stac_dict, schema_uri):
+            return
         validator = self._validators.get(schema_uri)
         if validator is None:
             schema = self._get_schema(schema_uri)
@@ -122,6 +140,42 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         if best is not None:
             message += "\n" + str(best)
         raise STACValidationError(message, source=errors) from best
+
+    def _passes_compiled(self, stac_dict: dict[str, Any], schema_uri: str) -> bool:
+        """Whether the compiled ``schema_uri`` passes the document (False: not compiled yet, or fails)."""
+        compiled = self._compiled.get(schema_uri)
+        if compiled is None:
+            uses = self._uses[schema_uri] = self._uses.get(schema_uri, 0) + 1
+            if uses < COMPILE_AFTER:
+                return False
+            compiled = self._compiled[schema_uri] = self._compile(schema_uri)
+        if compiled is False:
+            return False
+        try:
+            compiled(stac_dict)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
+
+    def _compile(self, schema_uri: str) -> Any:
+        """fastjsonschema's validator for ``schema_uri``, or False when it cannot be compiled.
+
+        Only schemas of the drafts it implements are compiled; a reference it cannot resolve or
+        a construct it does not support leaves the schema to jsonschema alone.
+        """
+        schema = self._get_schema(schema_uri)
+        if str(schema.get("$schema", "")).rstrip("#") not in COMPILED_DRAFTS:
+            return False
+        try:
+            return fastjsonschema.compile(schema, handlers={"https": self._resolve, "http": self._resolve})
+        except Exception as error:  # fastjsonschema raises many types for what it cannot compile
+            logger.debug("not compiling %s: %s: %s", schema_uri, type(error).__name__, error)
+            return False
+
+    def _resolve(self, uri: str) -> Any:
+        """A referenced schema: a draft's meta-schema, else as pystac finds it (cache, then network)."""
+        url = urldefrag(uri).url
+        return COMPILED_DRAFTS.get(url) or self._get_schema(url)
 
     def save_fetched(self, cache: Path) -> list[str]:
         """Save schemas fetched from the network during validation into ``cache``."""

@@ -1,10 +1,17 @@
-"""Validate a whole catalog: walk it once, run every check on each object, gather the problems."""
+"""Validate a whole catalog: walk it once, run every check on each object, gather the problems.
+
+The files of the next few documents are read (digests, rio-cogeo) on a thread pool, one thread
+per CPU, while the documents before them are checked in walk order: hashing and GDAL release
+the GIL, and the report lists the same problems in the same order as one thread would.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from stactools_glofnet.core.errors import GlofnetError
@@ -18,6 +25,29 @@ from stactools_glofnet.validation.schema import check_schemas
 from stactools_glofnet.validation.walk import StacDocument, read_root, walk
 
 logger = logging.getLogger(__name__)
+
+DOCUMENTS_AHEAD_PER_THREAD = 4
+"""Documents whose files are being read ahead of the one being checked, per thread."""
+
+
+def reading_threads() -> int:
+    """Threads that read asset files: the CPUs this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _walked(
+    root: StacDocument, report: ValidationReport
+) -> Iterator[tuple[list[Problem], StacDocument | None]]:
+    """Each document of :func:`walk` with the problems the walk found just before it.
+
+    The problems are held back so that a check running behind the walk can add them in their
+    place; the last pair (document None) holds what the walk found after the last document.
+    """
+    walked = ValidationReport(catalog=report.catalog)
+    for document in walk(root, walked):
+        before, walked.problems = walked.problems, []
+        yield before, document
+    yield walked.problems, None
 
 
 def _schema_problem(
@@ -54,11 +84,16 @@ def check_catalog(
     """
     root = read_root(path)
     report = ValidationReport(catalog=str(path))
-    assets = AssetChecker(root.path.parent, cache)
-    with offline_first_validation(schema_dirs) as validator:
+    threads = reading_threads()
+    with offline_first_validation(schema_dirs) as validator, ThreadPoolExecutor(threads) as pool:
         if cache is not None:
             cache.for_schemas(validation_key(validator))
-        for document in progress(walk(root, report), desc="validate", unit="object"):
+        assets = AssetChecker(root.path.parent, cache, pool)
+
+        def check(before: list[Problem], document: StacDocument | None) -> None:
+            report.problems.extend(before)
+            if document is None:
+                return
             report.objects += 1
             problem = _schema_problem(document, validator, cache)
             if problem is not None:
@@ -66,6 +101,16 @@ def check_catalog(
             for finding in lint(document):
                 report.add(finding)
             assets.check(document, report)
+
+        ahead: deque[tuple[list[Problem], StacDocument | None]] = deque()
+        for before, document in progress(_walked(root, report), desc="validate", unit="object"):
+            if document is not None:
+                assets.prefetch(document)
+            ahead.append((before, document))
+            if len(ahead) > DOCUMENTS_AHEAD_PER_THREAD * threads:
+                check(*ahead.popleft())
+        while ahead:
+            check(*ahead.popleft())
     return report
 
 

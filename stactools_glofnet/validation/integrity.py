@@ -9,9 +9,13 @@ only a warning, see :func:`_variables`). Parquet files must have exactly the col
 else from its Item's properties or its Collection. Remote assets (http, s3...) are counted and
 skipped. A file several assets share is read once.
 
+Reading a file (its digest, rio-cogeo's validation) is the costly part and runs on a thread
+pool when one is given: :meth:`AssetChecker.prefetch` starts a document's file reads ahead of
+:meth:`AssetChecker.check`, which gathers them in document order, so the report is the same.
+
 With a :class:`~stactools_glofnet.validation.cache.ValidationCache`, rio-cogeo's result for a COG
 is remembered by the file's SHA-256, known when its ``file:checksum`` is a SHA-256 multihash
-that matches and when it has no sidecar files (see :meth:`AssetChecker._cache_digest`).
+that matches and when it has no sidecar files (see :meth:`AssetChecker._cache_key`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import os
 import re
 from collections.abc import Collection, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -173,28 +178,80 @@ def _variables(
         )
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """What reading one file found: its multihash (function of ``checksum``) and rio-cogeo's result."""
+
+    checksum: str
+    """The ``file:checksum`` the digest was taken for (its function)."""
+    digest: str | None
+    cog: CogResult | None
+
+
 class AssetChecker:
     """Checks the assets of one document after another; remembers what it learnt about each file.
 
-    Assets outside the catalog's directory (``root``) are reported, never read.
+    Assets outside the catalog's directory (``root``) are reported, never read. With a thread
+    pool (``executor``), :meth:`prefetch` reads a document's files on it ahead of :meth:`check`.
     """
 
-    def __init__(self, root: Path, cache: ValidationCache | None = None) -> None:
+    def __init__(
+        self, root: Path, cache: ValidationCache | None = None, executor: Executor | None = None
+    ) -> None:
         """Start with nothing read, for the catalog in directory ``root``; COG results go in ``cache``."""
         self.root = root
         self._cache = cache
+        self._executor = executor
+        self._reads: dict[Path, Future[FileRead]] = {}
+        self._requested: set[Path] = set()
         self._digests: dict[tuple[Path, str], str | None] = {}
         self._cogs: dict[Path, CogResult] = {}
         self._zarrs: dict[Path, ZarrContent | str] = {}
         self._parquets: dict[Path, list[str] | str] = {}
 
-    def check(self, document: StacDocument, report: ValidationReport) -> None:
-        """Check every asset of ``document``, adding its problems and counts to ``report``."""
+    def _local_assets(self, document: StacDocument) -> Iterator[tuple[str, dict[str, Any], str, Path | None]]:
+        """Each asset with an href, sorted by key, with its local path (None: remote)."""
         for key, asset in sorted(document.assets.items()):
             href = asset.get("href")
-            if not isinstance(href, str):
-                continue  # the schema check reports an asset without an href
-            path = local_path(href, document.path.parent)
+            if isinstance(href, str):  # the schema check reports an asset without an href
+                yield key, asset, href, local_path(href, document.path.parent)
+
+    def prefetch(self, document: StacDocument) -> None:
+        """Start reading, on the executor, every file of ``document`` that :meth:`check` will read.
+
+        A file is read for its ``file:checksum`` (when its size matches ``file:size``) and, for
+        a COG, by rio-cogeo; each file once. Without an executor this does nothing.
+        """
+        if self._executor is None:
+            return
+        for _, asset, href, path in self._local_assets(document):
+            if path is None or path in self._requested or asset.get("type") == ZARR:
+                continue
+            if href_problem(href, document.path.parent, self.root) is not None or not path.is_file():
+                continue
+            checksum = asset.get("file:checksum")
+            size = asset.get("file:size")
+            if not isinstance(checksum, str) or (isinstance(size, int) and path.stat().st_size != size):
+                continue
+            cog = "profile=cloud-optimized" in str(asset.get("type", ""))
+            self._requested.add(path)
+            self._reads[path] = self._executor.submit(self._read_file, path, checksum, cog)
+
+    def _read_file(self, path: Path, checksum: str, cog: bool) -> FileRead:
+        digest = _multihash(path, checksum)
+        result = None
+        if cog:
+            cached = self._cache_key(checksum, digest, path)
+            result = _cog_problems(path) if cached is None else self._remembered_cog(path, cached)
+        return FileRead(checksum, digest, result)
+
+    def _prefetched(self, path: Path) -> FileRead | None:
+        future = self._reads.pop(path, None)
+        return None if future is None else future.result()
+
+    def check(self, document: StacDocument, report: ValidationReport) -> None:
+        """Check every asset of ``document``, adding its problems and counts to ``report``."""
+        for key, asset, href, path in self._local_assets(document):
             if path is None:
                 report.remote_assets += 1
                 continue
@@ -204,6 +261,11 @@ class AssetChecker:
             if outside is not None:
                 report.add(Problem("error", INTEGRITY, "href", str(document.path), f"{where} {outside}"))
                 continue
+            read = self._prefetched(path)
+            if read is not None:
+                self._digests[(path, read.checksum[:4].lower())] = read.digest
+                if read.cog is not None:
+                    self._cogs[path] = read.cog
             for severity, rule, message in self._asset(document, asset, path):
                 report.add(Problem(severity, INTEGRITY, rule, str(path), f"{where} {message}"))
 
@@ -254,25 +316,25 @@ class AssetChecker:
 
     def _cog(self, asset: dict[str, Any], path: Path) -> Iterator[tuple[Severity, str, str]]:
         if path not in self._cogs:
-            digest = self._cache_digest(asset, path)
-            self._cogs[path] = _cog_problems(path) if digest is None else self._remembered_cog(path, digest)
+            checksum = asset.get("file:checksum")
+            digest = self._digests.get((path, "1220"))
+            cached = self._cache_key(checksum, digest, path) if isinstance(checksum, str) else None
+            self._cogs[path] = _cog_problems(path) if cached is None else self._remembered_cog(path, cached)
         errors, warnings = self._cogs[path]
         if errors:
             yield "error", "cog", f"is not a valid COG: {'; '.join(errors)}"
         if warnings:
             yield "warning", "cog", f"is a COG with warnings: {'; '.join(warnings)}"
 
-    def _cache_digest(self, asset: dict[str, Any], path: Path) -> str | None:
+    def _cache_key(self, checksum: str, digest: str | None, path: Path) -> str | None:
         """The hex SHA-256 to look the COG's result up by in the cache, if it may be.
 
         Only with a cache, for a file whose ``file:checksum`` is a SHA-256 multihash that
-        :meth:`_file` found to match (so this is the digest of its bytes now) and that has no
+        matches the file's ``digest`` (so this is the digest of its bytes now) and that has no
         sidecar files (:func:`has_sidecars`).
         """
-        checksum = asset.get("file:checksum")
-        if self._cache is None or not isinstance(checksum, str) or not checksum.lower().startswith("1220"):
+        if self._cache is None or not checksum.lower().startswith("1220"):
             return None
-        digest = self._digests.get((path, "1220"))
         if digest is None or digest != checksum.lower() or has_sidecars(path):
             return None
         return digest[4:]

@@ -1,0 +1,188 @@
+"""What makes validation fast changes no finding: files read on threads, schemas compiled.
+
+The reference in each test is the plain way: one thread walking the catalog and checking each
+document in turn, every schema judged by jsonschema alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+from pystac.errors import STACValidationError
+from pystac.validation import validate_dict
+from rasterio.enums import Resampling
+
+from stactools_glofnet.core import schemas
+from stactools_glofnet.core.files import multihash_sha256
+from stactools_glofnet.core.schemas import offline_first_validation
+from stactools_glofnet.validation import catalog as validation_catalog
+from stactools_glofnet.validation.catalog import check_catalog
+from stactools_glofnet.validation.integrity import AssetChecker
+from stactools_glofnet.validation.lint import lint
+from stactools_glofnet.validation.problems import ValidationReport
+from stactools_glofnet.validation.schema import check_schemas
+from stactools_glofnet.validation.walk import read_root, walk
+
+NEVER = 10**9
+
+
+def _serial_report(path: Path, schema_dirs: list[Path]) -> ValidationReport:
+    """The catalog checked by one thread, document after document, schemas by jsonschema only."""
+    report = ValidationReport(catalog=str(path))
+    root = read_root(path)
+    assets = AssetChecker(root.path.parent)
+    with offline_first_validation(schema_dirs):
+        for document in walk(root, report):
+            report.objects += 1
+            problem = check_schemas(document)
+            if problem is not None:
+                report.add(problem)
+            for finding in lint(document):
+                report.add(finding)
+            assets.check(document, report)
+    return report
+
+
+def _read(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2))
+
+
+def _damage(catalog: Path) -> None:
+    """Break the catalog in one way per kind, spread over the walk, some in neighbouring documents."""
+    collection = catalog / "glofnet-sentinel2" / "collection.json"
+    document = _read(collection)
+    item_links = [link for link in document["links"] if link["rel"] == "item"]
+    first = collection.parent / item_links[0]["href"]
+    last = collection.parent / item_links[-1]["href"]
+    position = document["links"].index(item_links[0])
+    document["links"].insert(
+        position, {"rel": "item", "href": "./gone/gone.json"}
+    )  # found just before `first`
+    _write(collection, document)
+    (first.parent / "B03.tif").unlink()  # a missing file
+    with (last.parent / "B04.tif").open("r+b") as band:  # same size, other bytes
+        band.seek(-1, 2)
+        byte = band.read(1)
+        band.seek(-1, 2)
+        band.write(bytes([byte[0] ^ 1]))
+    document = _read(last)
+    document["properties"]["proj:code"] = 32643  # a schema error
+    _write(last, document)
+    pairs = sorted(catalog.glob("glofnet-itslive/**/*.json"))
+    pair = next(p for p in reversed(pairs) if _read(p).get("type") == "Feature")
+    speed = pair.parent / "v.tif"
+    with rasterio.open(speed) as source:
+        data, profile = source.read(), source.profile
+    profile.update(driver="GTiff", tiled=True, blockxsize=256, blockysize=256)
+    speed.unlink()
+    with rasterio.open(speed, "w", **profile) as target:
+        target.write(data)
+    with rasterio.open(speed, "r+") as target:  # overviews after the image: not a COG
+        target.build_overviews([2], Resampling.nearest)
+    document = _read(pair)
+    document["assets"]["v"].update(
+        {"file:size": speed.stat().st_size, "file:checksum": multihash_sha256(speed)}
+    )
+    document["assets"]["speed"] = dict(document["assets"]["v"])  # two assets, one file
+    _write(pair, document)
+
+
+@pytest.fixture
+def damaged(tmp_path: Path, built_catalog: Path) -> Path:
+    copy_ = tmp_path / "catalog"
+    shutil.copytree(built_catalog, copy_)
+    _damage(copy_)
+    return copy_
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_reads_and_compiled_schemas_give_the_serial_report(
+    damaged: Path, schema_dir: Path, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", NEVER)
+    expected = _serial_report(damaged, [schema_dir])
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", 1)
+    monkeypatch.setattr(validation_catalog, "reading_threads", lambda: threads)
+    report = check_catalog(damaged, [schema_dir])
+    assert report == expected
+    rules = {(p.severity, p.check, p.rule) for p in report.problems}
+    assert {
+        ("error", "integrity", "missing"),
+        ("error", "integrity", "checksum"),
+        ("error", "schema", "schema"),
+        ("error", "structure", "broken-link"),
+    } <= rules
+    assert any(p.rule == "cog" for p in report.problems), report.problems
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _nodes(inner, (*path, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _nodes(inner, (*path, index))
+    if path:
+        yield path
+
+
+def _mutated(document: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """``document`` with one value anywhere in it replaced by another type, or removed."""
+    changed = copy.deepcopy(document)
+    where = rng.choice(list(_nodes(changed)))
+    parent = changed
+    for key in where[:-1]:
+        parent = parent[key]
+    replacement: Any = rng.choice(["x", 1.5, -1, None, True, [], {}, "remove"])
+    if replacement == "remove":
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = replacement
+    if changed.get("stac_extensions") != document.get("stac_extensions"):
+        changed["stac_extensions"] = document.get("stac_extensions", [])  # schemas stay the same
+    return changed
+
+
+def _verdict(document: dict[str, Any]) -> str:
+    try:
+        validate_dict(document)
+    except STACValidationError as error:
+        return f"invalid: {str(error).splitlines()[0]}"
+    except Exception as error:  # pystac raises others for documents it cannot identify as STAC
+        return f"{type(error).__name__}"
+    return "valid"
+
+
+def test_compiled_schemas_judge_every_document_as_jsonschema_does(
+    built_catalog: Path, schema_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(20261201)
+    documents = []
+    for path in sorted(built_catalog.rglob("*.json")):
+        document = _read(path)
+        if "stac_version" in document:
+            documents += [document, *(_mutated(document, rng) for _ in range(6))]
+    verdicts = {}
+    for compile_after in (NEVER, 1):
+        monkeypatch.setattr(schemas, "COMPILE_AFTER", compile_after)
+        with offline_first_validation([schema_dir]) as validator:
+            verdicts[compile_after] = [_verdict(d) for d in documents]
+            compiled = {uri for uri, code in validator._compiled.items() if code is not False}
+    assert verdicts[1] == verdicts[NEVER]
+    invalid = sum(v.startswith("invalid") for v in verdicts[NEVER])
+    assert 0.1 * len(documents) < invalid < 0.9 * len(documents)
+    item_schema = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+    assert item_schema in compiled and len(compiled) >= 8
