@@ -270,3 +270,24 @@ def test_scene_read_over_http_equals_local_read(small_sample: Path, tmp_path: Pa
         local = read_scene(small_sample / "sentinel2" / scene_id / f"{scene_id}.json")
         assert remote.asset("nir").href.startswith("http://127.0.0.1")
         np.testing.assert_array_equal(read_reflectance(remote, "nir"), read_reflectance(local, "nir"))
+
+
+def test_published_dn_are_the_rounded_rescaled_reflectance_within_1_and_65535_and_0_for_nan() -> None:
+    from stactools_glofnet.sentinel2.collection import OFFSET, SCALE, _to_dn
+
+    rng = np.random.default_rng(5)
+    values = rng.uniform(-0.3, 7.0, 4000).astype(np.float32)
+    values[::7] = np.nan
+    edges = [np.inf, -np.inf, -0.1, -0.2, 0.0, 1.0, 6.4535, 6.4536, 6.6, 1.23456]
+    reflectance = np.concatenate([values, np.array(edges, dtype=np.float32)]).reshape(-1, 2)
+
+    def expected(r: float) -> int:
+        if np.isnan(r):
+            return 0
+        scaled = (float(r) - OFFSET) / SCALE
+        return int(min(65535, max(1, round(scaled))) if np.isfinite(scaled) else (65535 if scaled > 0 else 1))
+
+    dn = _to_dn(reflectance)
+    assert dn.dtype == np.uint16 and dn.shape == reflectance.shape
+    assert dn.ravel().tolist() == [expected(r) for r in reflectance.ravel()]
+    assert {0, 1, 65535} <= set(dn.ravel().tolist())

@@ -188,9 +188,16 @@ RENDERS = {
 
 
 def _to_dn(reflectance: NDArray[np.float32]) -> NDArray[np.uint16]:
-    dn = np.round((reflectance.astype(np.float64) - OFFSET) / SCALE)
-    dn = np.clip(np.nan_to_num(dn, nan=0.0), 0, 65535)
-    dn[~np.isnan(reflectance) & (dn < 1)] = 1
+    """Published DN: ``round((reflectance - OFFSET) / SCALE)`` within 1..65535, 0 (nodata) for NaN.
+
+    In place on one float64 copy (a whole-AOI band is 50 MB as float64; each temporary costs).
+    """
+    dn = reflectance.astype(np.float64)
+    dn -= OFFSET
+    dn /= SCALE
+    np.round(dn, out=dn)
+    np.clip(dn, 1, 65535, out=dn)  # NaN stays NaN; a valid pixel is never nodata
+    np.nan_to_num(dn, copy=False, nan=0.0)
     return dn.astype(np.uint16)
 
 
