@@ -499,10 +499,10 @@ def _tools_section(
         "",
         "Targets (issue 14), judged on the default command (local cluster): per scene ≥ 5x faster "
         "than the per-file tools — tools / ours = "
-        f"{tools / ours:.1f} (local cluster), {tools / one:.1f} (one process): "
+        f"{tools / ours:.2f} (local cluster), {tools / one:.2f} (one process): "
         f"{_verdict(tools / ours, 5, at_least=True)}. The whole Sentinel-2 stage within 1.3x "
-        f"of the GDAL floor on all cores — ours / floor = {ours / floor:.1f} (local cluster), "
-        f"{one / floor:.1f} (one process): {_verdict(ours / floor, 1.3, at_least=False)}; "
+        f"of the GDAL floor on all cores — ours / floor = {ours / floor:.2f} (local cluster), "
+        f"{one / floor:.2f} (one process): {_verdict(ours / floor, 1.3, at_least=False)}; "
         f"the per-scene part alone (imports excluded) is {per_scene / floor_loop:.1f}x the floor's "
         "loop (imports excluded).",
     ]

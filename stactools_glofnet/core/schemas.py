@@ -13,6 +13,7 @@ checks ``format``, which jsonschema leaves alone by default, so it can only be t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -167,7 +168,10 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         if str(schema.get("$schema", "")).rstrip("#") not in COMPILED_DRAFTS:
             return False
         try:
-            return fastjsonschema.compile(schema, handlers={"https": self._resolve, "http": self._resolve})
+            # Copies: fastjsonschema rewrites the $refs of the schemas it is given, in place. And no
+            # defaults: by default it writes a schema's `default` values into the document it checks.
+            handlers = {"https": self._resolve, "http": self._resolve}
+            return fastjsonschema.compile(copy.deepcopy(schema), handlers=handlers, use_default=False)
         except Exception as error:  # fastjsonschema raises many types for what it cannot compile
             logger.debug("not compiling %s: %s: %s", schema_uri, type(error).__name__, error)
             return False
@@ -175,7 +179,7 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
     def _resolve(self, uri: str) -> Any:
         """A referenced schema: a draft's meta-schema, else as pystac finds it (cache, then network)."""
         url = urldefrag(uri).url
-        return COMPILED_DRAFTS.get(url) or self._get_schema(url)
+        return copy.deepcopy(COMPILED_DRAFTS.get(url) or self._get_schema(url))
 
     def save_fetched(self, cache: Path) -> list[str]:
         """Save schemas fetched from the network during validation into ``cache``."""
