@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol, TypeVar
 
+from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
 
 J = TypeVar("J")
@@ -117,7 +117,7 @@ def _lost_workers_reported() -> Iterator[None]:
 
 def default_workers() -> int:
     """One worker per core this process may use; 0 (no cluster) on a single core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return cores if cores > 1 else 0
 
 

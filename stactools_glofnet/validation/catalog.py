@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.schemas import OfflineFirstValidator, offline_first_validation
@@ -32,7 +33,7 @@ DOCUMENTS_AHEAD_PER_THREAD = 4
 
 def reading_threads() -> int:
     """Threads that read asset files: the CPUs this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)))
+    return usable_cores()
 
 
 def _walked(
