@@ -122,17 +122,23 @@ def test_missing_asset_file_is_named(catalog: Path, schema_dir: Path) -> None:
     assert f"asset 'green' of {scene.stem} is missing" in line
 
 
-def test_tiff_that_is_not_a_cog_fails_cog_validation(catalog: Path, schema_dir: Path) -> None:
-    scene = _first_scene(catalog)
-    band = scene.parent / "B04.tif"
+def rewrite_as_plain_tiff(band: Path) -> None:
+    """Write ``band``'s pixels again as a tiled GeoTIFF with its overviews after the image: the
+    classic layout that is not a COG."""
     with rasterio.open(band) as source:
         data, profile = source.read(), source.profile
     profile.update(driver="GTiff", tiled=True, blockxsize=256, blockysize=256)
     band.unlink()
     with rasterio.open(band, "w", **profile) as target:
         target.write(data)
-    with rasterio.open(band, "r+") as target:  # overviews after the image: the classic non-COG layout
+    with rasterio.open(band, "r+") as target:
         target.build_overviews([2, 4], Resampling.nearest)
+
+
+def test_tiff_that_is_not_a_cog_fails_cog_validation(catalog: Path, schema_dir: Path) -> None:
+    scene = _first_scene(catalog)
+    band = scene.parent / "B04.tif"
+    rewrite_as_plain_tiff(band)
     document = _read(scene)
     _refresh_file_fields(document, "red", band)  # the file is what the item says: only its layout is wrong
     _write(scene, document)

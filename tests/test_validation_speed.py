@@ -7,7 +7,6 @@ document in turn, every schema judged by jsonschema alone.
 from __future__ import annotations
 
 import copy
-import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -15,13 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rasterio
 from pystac.errors import STACValidationError
 from pystac.validation import validate_dict
-from rasterio.enums import Resampling
 
 from stactools_glofnet.core import schemas
-from stactools_glofnet.core.files import multihash_sha256
 from stactools_glofnet.core.schemas import offline_first_validation
 from stactools_glofnet.validation import catalog as validation_catalog
 from stactools_glofnet.validation.catalog import check_catalog
@@ -30,6 +26,7 @@ from stactools_glofnet.validation.lint import lint
 from stactools_glofnet.validation.problems import ValidationReport
 from stactools_glofnet.validation.schema import check_schemas
 from stactools_glofnet.validation.walk import read_root, walk
+from tests.test_validate import _read, _refresh_file_fields, _write, rewrite_as_plain_tiff
 
 NEVER = 10**9
 
@@ -49,15 +46,6 @@ def _serial_report(path: Path, schema_dirs: list[Path]) -> ValidationReport:
                 report.add(finding)
             assets.check(document, report)
     return report
-
-
-def _read(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(path.read_text())
-    return document
-
-
-def _write(path: Path, document: dict[str, Any]) -> None:
-    path.write_text(json.dumps(document, indent=2))
 
 
 def _damage(catalog: Path) -> None:
@@ -84,18 +72,9 @@ def _damage(catalog: Path) -> None:
     pairs = sorted(catalog.glob("glofnet-itslive/**/*.json"))
     pair = next(p for p in reversed(pairs) if _read(p).get("type") == "Feature")
     speed = pair.parent / "v.tif"
-    with rasterio.open(speed) as source:
-        data, profile = source.read(), source.profile
-    profile.update(driver="GTiff", tiled=True, blockxsize=256, blockysize=256)
-    speed.unlink()
-    with rasterio.open(speed, "w", **profile) as target:
-        target.write(data)
-    with rasterio.open(speed, "r+") as target:  # overviews after the image: not a COG
-        target.build_overviews([2], Resampling.nearest)
+    rewrite_as_plain_tiff(speed)
     document = _read(pair)
-    document["assets"]["v"].update(
-        {"file:size": speed.stat().st_size, "file:checksum": multihash_sha256(speed)}
-    )
+    _refresh_file_fields(document, "v", speed)
     document["assets"]["speed"] = dict(document["assets"]["v"])  # two assets, one file
     _write(pair, document)
 
