@@ -239,11 +239,7 @@ class AssetChecker:
 
     def _read_file(self, path: Path, checksum: str, cog: bool) -> FileRead:
         digest = _multihash(path, checksum)
-        result = None
-        if cog:
-            cached = self._cache_key(checksum, digest, path)
-            result = _cog_problems(path) if cached is None else self._remembered_cog(path, cached)
-        return FileRead(checksum, digest, result)
+        return FileRead(checksum, digest, self._cog_result(path, checksum, digest) if cog else None)
 
     def _prefetched(self, path: Path) -> FileRead | None:
         future = self._reads.pop(path, None)
@@ -318,13 +314,17 @@ class AssetChecker:
         if path not in self._cogs:
             checksum = asset.get("file:checksum")
             digest = self._digests.get((path, "1220"))
-            cached = self._cache_key(checksum, digest, path) if isinstance(checksum, str) else None
-            self._cogs[path] = _cog_problems(path) if cached is None else self._remembered_cog(path, cached)
+            self._cogs[path] = self._cog_result(path, checksum if isinstance(checksum, str) else "", digest)
         errors, warnings = self._cogs[path]
         if errors:
             yield "error", "cog", f"is not a valid COG: {'; '.join(errors)}"
         if warnings:
             yield "warning", "cog", f"is a COG with warnings: {'; '.join(warnings)}"
+
+    def _cog_result(self, path: Path, checksum: str, digest: str | None) -> CogResult:
+        """rio-cogeo's result for ``path``: from the cache when :meth:`_cache_key` allows, else computed."""
+        cached = self._cache_key(checksum, digest, path)
+        return _cog_problems(path) if cached is None else self._remembered_cog(path, cached)
 
     def _cache_key(self, checksum: str, digest: str | None, path: Path) -> str | None:
         """The hex SHA-256 to look the COG's result up by in the cache, if it may be.
