@@ -35,13 +35,9 @@ from stactools_glofnet.core.files import dumps_json, multihash_sha256
 from stactools_glofnet.core.output import MARKER
 from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, parse_target, publish_catalog
 from stactools_glofnet.publish.cache import RACY_NS, cache_file
-from stactools_glofnet.publish.client import (
-    BotocoreCredentials,
-    object_store,
-    s3_client,
-    store_error_message,
-)
+from stactools_glofnet.publish.client import BotocoreCredentials, object_store, s3_client
 from stactools_glofnet.publish.digest import digest_file
+from stactools_glofnet.publish.failures import store_error_message
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import ASSET_CACHE_CONTROL, STAC_CACHE_CONTROL
 from stactools_glofnet.publish.run import Event, PublishReport

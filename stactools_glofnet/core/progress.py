@@ -1,11 +1,16 @@
-"""Progress bars for batch work: shown on a terminal, silent in pipes, logs and tests."""
+"""Progress bars for batch work: shown on a terminal, silent in pipes, logs and tests.
+
+tqdm is imported on first use: it reads its own version through importlib.metadata on import
+(~40 ms), which commands that show no bar (an unchanged republish) need not pay.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 T = TypeVar("T")
 
@@ -15,9 +20,13 @@ def progress(items: Iterable[T], *, desc: str, unit: str, total: int | None = No
 
     ``total`` gives the bar its length when ``items`` has none (a generator).
     """
+    from tqdm import tqdm
+
     yield from tqdm(items, desc=desc, unit=unit, total=total, disable=None, leave=False)
 
 
 def counter(*, desc: str, unit: str, total: int | None = None, unit_scale: bool = False) -> tqdm[Any]:
     """A progress bar advanced by hand with ``update(n)`` (files, bytes), shown like :func:`progress`."""
+    from tqdm import tqdm
+
     return tqdm(desc=desc, unit=unit, total=total, unit_scale=unit_scale, disable=None, leave=False)

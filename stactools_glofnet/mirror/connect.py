@@ -15,7 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.mirror.location import effective_endpoint
-from stactools_glofnet.publish.client import redact_url, s3_client
+from stactools_glofnet.publish.client import s3_client
+from stactools_glofnet.publish.endpoint import redact_url
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import Target
 

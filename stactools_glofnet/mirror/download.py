@@ -27,7 +27,7 @@ from stactools_glofnet.core.files import CHUNK
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.mirror.etag import local_etag
 from stactools_glofnet.mirror.state import Entry, MirrorState
-from stactools_glofnet.publish.client import s3_errors
+from stactools_glofnet.publish.failures import s3_errors
 from stactools_glofnet.publish.plan import format_size
 from stactools_glofnet.publish.remote import RemoteObject, list_objects
 from stactools_glofnet.publish.settings import TransferSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.cache import user_cache_dir
-from stactools_glofnet.publish.client import redact_url
+from stactools_glofnet.publish.endpoint import redact_url
 from stactools_glofnet.publish.target import Target
 
 FOLDER: Final = "source-mirrors"

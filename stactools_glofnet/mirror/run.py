@@ -15,7 +15,7 @@ from stactools_glofnet.mirror.download import download_changes
 from stactools_glofnet.mirror.location import mirror_location
 from stactools_glofnet.mirror.state import MirrorState
 from stactools_glofnet.mirror.upload import upload_changes
-from stactools_glofnet.publish.client import check_endpoint_url
+from stactools_glofnet.publish.endpoint import check_endpoint_url
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import parse_target
 

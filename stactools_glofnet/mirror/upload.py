@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from stactools_glofnet.core.digests import signature
 from stactools_glofnet.mirror.download import local_files
 from stactools_glofnet.mirror.state import Entry, MirrorState
+from stactools_glofnet.publish.connection import Connection
 from stactools_glofnet.publish.digest import digest_file
 from stactools_glofnet.publish.media import MANIFEST_CACHE_CONTROL, content_type
 from stactools_glofnet.publish.plan import PublishedFile, format_size
@@ -90,7 +91,7 @@ def upload_changes(
 
     try:
         if changed:
-            with uploader(client, target, settings) as up:
+            with uploader(Connection(target.bucket, settings, client=client), target, settings) as up:
                 up.upload_phase("source", changed, record)
     finally:
         state.save()  # what was uploaded before a failure is not uploaded again

@@ -108,12 +108,14 @@ def _header_safe(media_type: Any) -> str | None:
     return None
 
 
-def _resolve(owner: Path, relative: str, href: str) -> str:
-    """The catalog-relative path a relative href of document ``relative`` points to; refuses
-    hrefs leaving the catalog."""
+def _resolve(directory: Path, relative: str, href: str) -> str:
+    """The catalog-relative path a relative href of document ``relative`` (in ``directory``)
+    points to; refuses hrefs leaving the catalog."""
     target = posixpath.normpath(posixpath.join(posixpath.dirname(relative), unquote(urlsplit(href).path)))
     if target == ".." or target.startswith("../"):
-        raise GlofnetError(owner, f"href {href!r} leaves the catalog directory, so it cannot be published")
+        raise GlofnetError(
+            directory / relative, f"href {href!r} leaves the catalog directory, so it cannot be published"
+        )
     return "" if target == "." else target
 
 
@@ -162,13 +164,17 @@ class _Scan:
         """Publish one file, if it can be published safely."""
         if relative in self.files:
             return
-        check_relative_key(relative)
-        if relative == MANIFEST_NAME:
-            raise GlofnetError(path, "this name is reserved for the publish manifest")
         if not self._inside(path):
             raise GlofnetError(path, "symbolic link points outside the catalog directory")
         if not path.is_file():
             raise GlofnetError(path, "not a regular file (or a broken symbolic link)")
+        self._add_regular(relative, path)
+
+    def _add_regular(self, relative: str, path: Path) -> None:
+        """Publish a file known to be a regular file inside the catalog, if its name is safe."""
+        check_relative_key(relative)
+        if relative == MANIFEST_NAME:
+            raise GlofnetError(path, "this name is reserved for the publish manifest")
         self.files[relative] = path
 
     def add_directory(self, owner: Path, href: str, relative: str) -> None:
@@ -179,42 +185,64 @@ class _Scan:
         path = self.directory / relative
         if path.is_symlink() or not path.resolve().is_relative_to(self.directory):
             raise GlofnetError(path, "symbolic links to directories are not published")
-        count = 0
-        for current, dirnames, filenames in os.walk(path, followlinks=False):
-            here = Path(current)
-            for name in dirnames:
-                if (here / name).is_symlink():
-                    raise GlofnetError(here / name, "symbolic links to directories are not published")
-            folder = here.relative_to(self.directory).as_posix()
-            for name in filenames:
-                self.add_file(f"{folder}/{name}", here / name)
-                count += 1
-        if not count:
+        if not self._add_tree(path, relative):
             raise GlofnetError(owner, f"href {href!r} points to an empty directory")
+
+    def _add_tree(self, folder: Path, relative: str) -> int:
+        """Publish the files under ``folder`` (os.walk's order: a folder's files, then its
+        subfolders); return how many. The directory entries say which are regular files, so
+        those cost no system call beyond the listing."""
+        files: list[os.DirEntry[str]] = []
+        folders: list[os.DirEntry[str]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():  # follows symbolic links, as os.walk does
+                    if entry.is_symlink():
+                        raise GlofnetError(
+                            Path(entry.path), "symbolic links to directories are not published"
+                        )
+                    folders.append(entry)
+                else:
+                    files.append(entry)
+        for entry in files:
+            name = f"{relative}/{entry.name}"
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                self.add_file(name, Path(entry.path))
+            elif name not in self.files:
+                self._add_regular(name, Path(entry.path))
+        return len(files) + sum(
+            self._add_tree(Path(entry.path), f"{relative}/{entry.name}") for entry in folders
+        )
 
     def follow(self, owner: str, relation: str, href: Any, media_type: Any) -> None:
         """Publish what one link or asset href of document ``owner`` points to."""
-        owner_path = self.directory / owner
         if not isinstance(href, str) or not href:
-            raise GlofnetError(owner_path, f"a {relation} link has no href")
+            raise GlofnetError(self.directory / owner, f"a {relation} link has no href")
         kind = href_kind(href)
         if kind == "absolute":
             self.absolute.append((relation, owner))
         if kind != "relative":
             return
-        target = _resolve(owner_path, owner, href)
-        path = self.directory / target
-        if not target or not path.exists():
-            what = "the catalog directory itself" if not target else "nothing in the catalog"
-            raise GlofnetError(owner_path, f"{relation} href {href!r} points to {what}")
-        if relation in HIERARCHY and (path.is_dir() or target in self.plain):
+        target = _resolve(self.directory, owner, href)
+        if target in self.walked:  # a directory asset already published
+            is_directory = True
+        elif target in self.files:  # most links: root, parent, collection, self
+            is_directory = False
+        else:
+            path = self.directory / target
+            if not target or not path.exists():
+                what = "the catalog directory itself" if not target else "nothing in the catalog"
+                raise GlofnetError(self.directory / owner, f"{relation} href {href!r} points to {what}")
+            is_directory = path.is_dir()
+        if relation in HIERARCHY and (is_directory or target in self.plain):
             raise GlofnetError(
-                owner_path, f"{relation} href {href!r} is not a STAC Catalog, Collection or Item"
+                self.directory / owner, f"{relation} href {href!r} is not a STAC Catalog, Collection or Item"
             )
-        if path.is_dir():
-            self.add_directory(owner_path, href, target)
+        if is_directory:
+            self.add_directory(self.directory / owner, href, target)
             return
-        self.add_file(target, path)
+        if target not in self.files:
+            self.add_file(target, self.directory / target)
         safe = _header_safe(media_type)
         if relation == "asset":
             if safe:

@@ -247,6 +247,8 @@ def prepare_files(
             cache.put(file.relative, sig, file.part_size, digest)
         return replace(file, size=digest.size, digest=digest)
 
+    if not to_hash:
+        return prepared, 0
     with ThreadPoolExecutor(settings.concurrency) as pool:
         results = pool.map(hashed, to_hash)
         for (index, _), done in zip(

@@ -2,6 +2,8 @@
 
 No object is HEAD-requested: the listing gives each key's size and ETag, the manifest gives the
 SHA-256 and headers each object was uploaded with, and the ETag it got.
+Listing through botocore is here; :mod:`stactools_glofnet.publish.published` lists through
+obstore while the catalog is scanned.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from stactools_glofnet.core.files import dumps_json
-from stactools_glofnet.publish.client import s3_errors
-from stactools_glofnet.publish.target import MANIFEST_NAME, Target
+from stactools_glofnet.publish.failures import s3_errors
+from stactools_glofnet.publish.target import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +52,11 @@ class Manifest:
     version: Literal[1] = 1
 
     def to_json(self) -> bytes:
-        """The manifest as published: deterministic JSON."""
+        """The manifest as published: deterministic JSON, sorted keys, one line (made on every
+        run to compare with the published one; indented JSON takes the pure-Python encoder)."""
         objects = {key: vars(entry) for key, entry in self.objects.items()}
         data = {"version": self.version, "generator": self.generator, "objects": objects}
-        return dumps_json(data).encode("utf-8")
+        return (json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def _entry(key: str, value: Any) -> ManifestEntry:
@@ -111,19 +114,3 @@ def list_objects(client: S3Client, target: Target) -> dict[str, RemoteObject]:
                     listed.get("Size", 0), unquote_etag(listed.get("ETag", ""))
                 )
     return found
-
-
-def read_manifest(client: S3Client, target: Target, listing: dict[str, RemoteObject]) -> Manifest | None:
-    """The published manifest, or None when there is none or it cannot be read.
-
-    A missing or unreadable manifest only makes the comparison fall back to ETags.
-    """
-    if MANIFEST_NAME not in listing:
-        return None
-    with s3_errors(f"s3://{target.bucket}/{target.manifest_key}"):
-        body = client.get_object(Bucket=target.bucket, Key=target.manifest_key)["Body"].read()
-    try:
-        return parse_manifest(body)
-    except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
-        logger.warning("ignoring the unreadable manifest %s: %s", target.manifest_key, error)
-        return None

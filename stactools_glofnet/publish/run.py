@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stactools_glofnet.publish.cache import DigestCache
-from stactools_glofnet.publish.client import check_endpoint_url, s3_client
+from stactools_glofnet.publish.connection import Connection
 from stactools_glofnet.publish.digest import digest_bytes
+from stactools_glofnet.publish.endpoint import check_endpoint_url
 from stactools_glofnet.publish.local import scan_catalog
 from stactools_glofnet.publish.media import JSON, MANIFEST_CACHE_CONTROL
 from stactools_glofnet.publish.plan import (
@@ -22,14 +23,13 @@ from stactools_glofnet.publish.plan import (
     prepare_files,
 )
 from stactools_glofnet.publish.public import CatalogType, public_copy
-from stactools_glofnet.publish.remote import list_objects, read_manifest
+from stactools_glofnet.publish.published import PublishedFetch
 from stactools_glofnet.publish.settings import TransferSettings
 from stactools_glofnet.publish.target import MANIFEST_NAME, Target, parse_target
 from stactools_glofnet.publish.upload import ChangedError, Event, uploader
 
 if TYPE_CHECKING:
     import boto3
-    from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
 
@@ -132,10 +132,11 @@ def publish_catalog(
     if delete:
         target.check_delete()
     public = public_copy(public_url, catalog_type) if public_url else None
+    connection = Connection(target.bucket, settings, endpoint_url, session)
+    fetch = PublishedFetch(connection, target, exact=delete)
     local = scan_catalog(catalog)
-    client = s3_client(settings, endpoint_url, session)
-    listing = list_objects(client, target)
-    manifest = read_manifest(client, target, listing)
+    published = fetch.result()
+    listing, manifest = published.objects, published.manifest
     cache = DigestCache.load(local.directory, enabled=digest_cache)
     try:
         files, hashed = prepare_files(
@@ -159,7 +160,7 @@ def publish_catalog(
         )
         if dry_run:
             return PublishReport(target, plan, True, (), 0, (), hashed=hashed, cached=cache.hits)
-        report = _execute(client, plan, cache, on_event)
+        report = _execute(connection, plan, cache, on_event)
     except ChangedError as error:
         cache.forget(error.relative)
         raise
@@ -170,7 +171,9 @@ def publish_catalog(
     return report
 
 
-def _execute(client: S3Client, plan: Plan, cache: DigestCache, on_event: EventHook | None) -> PublishReport:
+def _execute(
+    connection: Connection, plan: Plan, cache: DigestCache, on_event: EventHook | None
+) -> PublishReport:
     """Run ``plan``: its phases, the manifest, the deletes; record new digests in ``cache``."""
     target, settings = plan.target, plan.settings
     uploaded: list[str] = []
@@ -183,7 +186,7 @@ def _execute(client: S3Client, plan: Plan, cache: DigestCache, on_event: EventHo
         if on_event is not None:
             on_event(event, relative)
 
-    with uploader(client, target, settings) as up:
+    with uploader(connection, target, settings) as up:
         done: dict[str, Uploaded] = {}
         for phase in plan.phases:
             results = up.upload_phase(phase.name, phase.uploads, record, phase.refreshes)

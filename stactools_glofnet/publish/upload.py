@@ -16,20 +16,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.publish.cache import signature
-from stactools_glofnet.publish.client import object_store, s3_errors, store_error_message
+from stactools_glofnet.publish.connection import Connection
 from stactools_glofnet.publish.digest import Digest, multipart_etag
+from stactools_glofnet.publish.failures import s3_errors, store_error_message
 from stactools_glofnet.publish.plan import PublishedFile, Uploaded
 from stactools_glofnet.publish.remote import unquote_etag
 from stactools_glofnet.publish.settings import TransferSettings
@@ -38,7 +36,6 @@ from stactools_glofnet.publish.target import Target
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-    from obstore.store import S3Store
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +65,24 @@ def _known(file: PublishedFile) -> Digest:
 
 
 class Uploader:
-    """Publishes files to one target with a botocore client and, for single-request uploads, an
-    obstore store made from it on first use (both thread-safe, shared by the workers)."""
+    """Publishes files to one target through a connection's obstore store (single-request uploads)
+    and botocore client (the rest), both made on first use and shared by the workers."""
 
-    def __init__(self, client: S3Client, target: Target, settings: TransferSettings) -> None:
-        """Upload to ``target`` with ``client``, as parallel as ``settings`` allow."""
-        self.client = client
+    def __init__(self, connection: Connection, target: Target, settings: TransferSettings) -> None:
+        """Upload to ``target`` through ``connection``, as parallel as ``settings`` allow."""
+        self.connection = connection
         self.target = target
         self.settings = settings
         self._parts = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="glofnet-part")
-        self._store: S3Store | None = None
-        self._store_lock = threading.Lock()
+
+    @property
+    def client(self) -> S3Client:
+        """The connection's botocore client."""
+        return self.connection.client
 
     def close(self) -> None:
         """Stop the part workers."""
         self._parts.shutdown(wait=True, cancel_futures=True)
-
-    def _object_store(self) -> S3Store:
-        with self._store_lock:
-            if self._store is None:
-                self._store = object_store(self.client, self.target.bucket, self.settings)
-            return self._store
 
     def _put(self, file: PublishedFile, body: bytes, digest: Digest) -> str:
         """PutObject through obstore; the ETag the object got, without quotes."""
@@ -102,7 +96,7 @@ class Uploader:
         }
         try:
             result = obstore.put(
-                self._object_store(), file.key, body, attributes=attributes, use_multipart=False
+                self.connection.store, file.key, body, attributes=attributes, use_multipart=False
             )
         # obstore raises FileNotFoundError for a 404 (no such bucket) and ValueError for a key it
         # cannot parse (none passes check_relative_key); anything else derives from BaseError.
@@ -205,6 +199,8 @@ class Uploader:
             )
             return unquote_etag(response["ETag"])
         except BaseException:
+            from botocore.exceptions import BotoCoreError, ClientError
+
             for future in futures:
                 future.cancel()
             with suppress(BotoCoreError, ClientError):
@@ -273,9 +269,9 @@ class Uploader:
 
 
 @contextmanager
-def uploader(client: S3Client, target: Target, settings: TransferSettings) -> Iterator[Uploader]:
+def uploader(connection: Connection, target: Target, settings: TransferSettings) -> Iterator[Uploader]:
     """An :class:`Uploader` whose part workers stop when the block ends."""
-    instance = Uploader(client, target, settings)
+    instance = Uploader(connection, target, settings)
     try:
         yield instance
     finally:
