@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
+import boto3
 import obstore
 import pystac
 import pytest
@@ -36,6 +37,7 @@ from stactools_glofnet.core.output import MARKER
 from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, parse_target, publish_catalog
 from stactools_glofnet.publish.cache import RACY_NS, cache_file
 from stactools_glofnet.publish.client import BotocoreCredentials, object_store, s3_client
+from stactools_glofnet.publish.connection import environment_settings
 from stactools_glofnet.publish.digest import digest_file
 from stactools_glofnet.publish.failures import store_error_message
 from stactools_glofnet.publish.local import scan_catalog
@@ -946,3 +948,117 @@ def test_the_store_takes_botocore_credentials_and_asks_again_for_temporary_ones(
     given = BotocoreCredentials(temporary)()
     assert (given["access_key_id"], given["secret_access_key"], given.get("token")) == ("AK2", "S2", "T2")
     assert given["expires_at"] is not None and given["expires_at"] <= datetime.now(UTC) + timedelta(minutes=5)
+
+
+def test_an_unchanged_republish_configured_by_the_environment_never_imports_botocore(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    # Static keys, an endpoint and no shared AWS files: obstore alone lists and reads the manifest.
+    command = [sys.executable, "-X", "importtime", "-m", "stactools_glofnet", "publish"]
+    target = f"s3://{PUBLIC_BUCKET}/sample"
+    result = subprocess.run(
+        [*command, str(built_catalog), target, "--endpoint-url", s3_server.endpoint],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith(f"{target}: 0 uploaded (0.0 KiB), ")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "obstore" in imported and not {name for name in imported if name.startswith(("botocore", "boto3"))}
+
+
+def test_a_boto3_session_publishes_the_same_objects_through_botocore_s_settings(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    session = boto3.session.Session(
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        region_name="us-east-1",
+    )
+    first = _publish(s3_server, built_catalog, "session", session=session)
+    client = s3_server.client()
+    assert len(first.uploaded) == len(published[0].uploaded)
+    assert _listing(client, "session") == _listing(client, "sample")
+    assert _publish(s3_server, built_catalog, "session", session=session).uploaded == ()
+
+
+def test_keys_obstore_cannot_give_exactly_are_listed_and_deleted_as_stored(
+    s3_server: SeaweedFS, tmp_path: Path
+) -> None:
+    # obstore lists a console's "folder/" object as "folder" and refuses a key with a tab.
+    root = _write_collection(tmp_path / "cat", b"data")
+    client = s3_server.client()
+    _publish(s3_server, root, "odd")
+    client.put_object(Bucket=PUBLIC_BUCKET, Key="odd/folder/", Body=b"")
+    kept = _publish(s3_server, root, "odd")
+    assert kept.uploaded == () and len(kept.plan.stale) == 1
+    deleted = _publish(s3_server, root, "odd", delete=True)
+    assert deleted.deleted == ("folder/",)
+    client.put_object(Bucket=PUBLIC_BUCKET, Key="odd/notes\tx.txt", Body=b"x")
+    listed = _publish(s3_server, root, "odd")
+    assert listed.uploaded == () and listed.plan.stale == ("notes\tx.txt",)
+    assert _publish(s3_server, root, "odd", delete=True).deleted == ("notes\tx.txt",)
+    assert set(_listing(client, "odd")) == {"collection.json", "big.bin", MANIFEST_NAME}
+
+
+@pytest.mark.parametrize(
+    ("changes", "decided"),
+    [
+        ({}, True),
+        ({"AWS_DEFAULT_REGION": "eu-central-1", "AWS_SESSION_TOKEN": "TOKEN"}, True),
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2"}, True),
+        ({"AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}, True),
+        ({"AWS_CONFIG_FILE": "{home}/elsewhere/config"}, True),
+        ({"AWS_PROFILE": "other"}, False),
+        ({"AWS_SECRET_ACCESS_KEY": None}, False),
+        ({"AWS_ENDPOINT_URL": None}, False),
+        (
+            {
+                "AWS_ENDPOINT_URL": "https://127.0.0.1:3",
+                "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+            },
+            False,
+        ),
+        ({"shared file": "{home}/.aws/credentials"}, False),
+        ({"shared file": "{home}/elsewhere/config", "AWS_CONFIG_FILE": "{home}/elsewhere/config"}, False),
+    ],
+)
+def test_the_environment_decides_the_connection_only_where_botocore_would_decide_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, changes: dict[str, str | None], decided: bool
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    environment = {
+        "AWS_ACCESS_KEY_ID": "AKIDTEST",
+        "AWS_SECRET_ACCESS_KEY": "SECRET",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name, value in changes.items():
+        value = value.format(home=tmp_path) if value else value
+        if name == "shared file":
+            assert value is not None
+            Path(value).parent.mkdir(parents=True, exist_ok=True)
+            Path(value).write_text("[default]\nregion = ap-south-1\n")
+        else:
+            environment[name] = value  # type: ignore[assignment]
+    for name, value in environment.items():
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    settings = environment_settings(None)
+    assert (settings is not None) == decided
+    if settings is None:
+        return
+    # Where the environment decides, botocore takes the same endpoint, region and keys from it.
+    client = s3_client(TransferSettings())
+    credentials = cast("Any", client)._get_credentials().get_frozen_credentials()
+    assert settings.endpoint == client.meta.endpoint_url
+    assert settings.region == client.meta.region_name
+    assert settings() == {
+        "access_key_id": credentials.access_key,
+        "secret_access_key": credentials.secret_key,
+        "token": credentials.token,
+        "expires_at": None,
+    }
