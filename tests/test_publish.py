@@ -631,7 +631,7 @@ def test_keys_that_escape_the_prefix_are_refused() -> None:
         ("child-not-stac", "but it is not a STAC Catalog, Collection or Item"),
     ],
 )
-def test_unsafe_or_broken_catalogs_are_refused_before_any_request(
+def test_unsafe_or_broken_catalogs_are_refused_before_the_bucket_changes(
     tmp_path: Path, problem: str, message: str
 ) -> None:
     root = _write_collection(tmp_path / "cat", b"data")

@@ -2,8 +2,11 @@
 
 One module per job: ``target`` (``s3://BUCKET/PREFIX`` and key safety), ``local`` (the files the
 root reaches, links checked), ``public`` (self links for ``--public-url``), ``digest`` (SHA-256
-and ETags), ``media`` (Content-Type, Cache-Control), ``remote`` (listing and manifest), ``plan``
-(upload/refresh/skip/delete in phases), ``client`` (boto3, retries), ``upload`` (parallel and
+and ETags), ``media`` (Content-Type, Cache-Control), ``remote`` (the manifest, listing through
+botocore), ``published`` (listing and manifest through obstore while the catalog is scanned),
+``plan`` (upload/refresh/skip/delete in phases), ``endpoint`` (endpoint URLs), ``connection``
+(the obstore store and the botocore client, each made on first use), ``store`` (obstore),
+``client`` (botocore, retries), ``failures`` (errors as one line), ``upload`` (parallel and
 multipart uploads, server-side header refreshes, deletes) and ``run`` (:func:`publish_catalog`,
 which ties them together).
 """
