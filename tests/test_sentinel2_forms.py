@@ -11,7 +11,9 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+from affine import Affine
 from click.testing import CliRunner
+from rasterio.enums import Resampling
 
 from stactools_glofnet.core.config import CatalogContent, RadiometricCheck, bundled_content_dir, load_content
 from stactools_glofnet.core.grids import Grid
@@ -19,7 +21,7 @@ from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.sentinel2.bands import BANDS
 from stactools_glofnet.sentinel2.process import ProcessedScene, Skipped, process_scene
 from stactools_glofnet.sentinel2.radiometry import assess
-from stactools_glofnet.sentinel2.read import read_reflectance, read_scene
+from stactools_glofnet.sentinel2.read import read_dn, read_reflectance, read_scene, source_window
 from stactools_glofnet.sentinel2.sample_items import SceneForm, SceneNames, band_files, item_document
 
 S2 = ("real-data", "sentinel2")
@@ -146,6 +148,45 @@ def test_v1_cog_with_its_item_gives_esa_reflectance(shared_dir: Path, tmp_path: 
     assert assess({"red": reflectance}, clear, check, offset_exists=True).problem is None
     doubled = assess({"red": reflectance - 0.1}, clear, check, offset_exists=True)
     assert doubled.problem == "doubled_offset" and doubled.negative_fraction > 0.03
+
+
+def test_a_grid_that_is_a_window_of_the_real_cog_reads_the_warped_view_s_pixels(
+    shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 11's COG: aligned grids are read as windows, any other grid through the warped view,
+    and both give the same pixels where a window applies."""
+    cog = _real(shared_dir, "earthsearch-v1-cog-vs-jp2", "e84_b04_cog.tif")
+    document = json.loads(
+        _real(shared_dir, "earthsearch-v1-items", "S2B_24MUA_20250731_0_L2A.json").read_text()
+    )
+    document["properties"]["proj:epsg"] = 32633
+    scene = read_scene(_with_local_bands(document, {"red": cog}, tmp_path / "item.json"))
+    with rasterio.open(cog) as source:
+        own = Grid(source.crs, source.transform, source.width, source.height)
+    step = own.transform.a
+
+    def grid(columns: float, rows: float, width: int, height: int, scale: float = 1) -> Grid:
+        origin = own.transform * (columns, rows)
+        transform = Affine(step * scale, 0, origin[0], 0, -step * scale, origin[1])
+        return Grid(own.crs, transform, width, height)
+
+    cases = {
+        "the whole file": (own, True),
+        "inside, whole-pixel offset": (grid(37, 53, 100, 120), True),
+        "half a pixel off": (grid(37.5, 53, 100, 120), False),
+        "past the right edge": (grid(own.width - 90, 0, 100, 120), False),
+        "twice the pixel size": (grid(0, 0, 50, 60, scale=2), False),
+    }
+    with rasterio.open(cog) as source:
+        assert {name: source_window(source, g) is not None for name, (g, _) in cases.items()} == {
+            name: windowed for name, (_, windowed) in cases.items()
+        }
+    direct = {name: read_dn(scene, "red", g, Resampling.nearest) for name, (g, _) in cases.items()}
+    monkeypatch.setattr("stactools_glofnet.sentinel2.read.source_window", lambda source, grid: None)
+    for name, (g, _) in cases.items():
+        warped, nodata = read_dn(scene, "red", g, Resampling.nearest)
+        assert direct[name][1] == nodata and direct[name][0].dtype == warped.dtype, name
+        assert np.array_equal(direct[name][0], warped), name
 
 
 def scene_check() -> RadiometricCheck:

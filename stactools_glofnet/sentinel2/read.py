@@ -1,9 +1,10 @@
 """Reader for Sentinel-2 L2A STAC items (every provider form of :mod:`.forms`) and their band COGs.
 
 Bands are read through a warped view onto a target grid, so only the blocks over that grid are
-fetched, never whole tiles. DN become reflectance by the rule of the item's provider form
-(:func:`.forms.nominal_rule`, docs/sources.md); the per-scene radiometric check may later
-correct it (:mod:`.radiometry`). The offset is never applied twice.
+fetched, never whole tiles; a grid that is a window of the file (same CRS and pixel size, whole
+pixels in) is read as that window, the same pixels at less cost. DN become reflectance by the
+rule of the item's provider form (:func:`.forms.nominal_rule`, docs/sources.md); the per-scene
+radiometric check may later correct it (:mod:`.radiometry`). The offset is never applied twice.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from numpy.typing import NDArray
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioError
+from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import require_regular_file
@@ -41,6 +44,8 @@ from stactools_glofnet.sentinel2.forms import (
 from stactools_glofnet.sentinel2.radiometry import Radiometry
 
 HrefModifier = Callable[[str], str]
+ALIGNMENT_TOLERANCE = 1e-6
+"""Pixels: how far a grid's offset in a file may be from a whole number for a direct window read."""
 
 
 @dataclass(frozen=True)
@@ -225,10 +230,38 @@ def own_grid(scene: SourceScene, key: str) -> Grid:
         raise GlofnetError(band.href, f"unreadable raster ({error})") from None
 
 
+def source_window(source: DatasetReader, grid: Grid) -> Window | None:
+    """The window of ``source`` that is exactly ``grid``: same CRS and pixel size, whole-pixel
+    offset, inside the file; None when ``grid`` is any other grid."""
+    transform = source.transform
+    if source.crs != grid.crs or transform.b or transform.d or grid.transform.b or grid.transform.d:
+        return None
+    if (transform.a, transform.e) != (grid.transform.a, grid.transform.e):
+        return None
+    window = from_bounds(*grid.bounds, transform=transform)
+    exact = window.round_offsets().round_lengths()
+    if any(
+        abs(float(value) - float(rounded)) > ALIGNMENT_TOLERANCE
+        for value, rounded in zip(window.flatten(), exact.flatten(), strict=True)
+    ):
+        return None
+    inside = exact.col_off >= 0 and exact.row_off >= 0
+    inside = inside and exact.col_off + exact.width <= source.width
+    inside = inside and exact.row_off + exact.height <= source.height
+    if not inside or (exact.height, exact.width) != grid.shape:
+        return None
+    return exact
+
+
 def read_dn(
     scene: SourceScene, key: str, grid: Grid, resampling: Resampling
 ) -> tuple[NDArray[Any], float | None]:
-    """The band's DN on ``grid`` and the nodata value used (the file's, else the item's)."""
+    """The band's DN on ``grid`` and the nodata value used (the file's, else the item's).
+
+    With nearest-neighbour resampling onto a grid that is a window of the file (a 10 m band on
+    the 10 m AOI grid), the window is read directly: the same pixels as through a warped view,
+    at less than half the cost.
+    """
     band = scene.asset(key)
     try:
         with rasterio.open(band.href) as source:
@@ -237,6 +270,9 @@ def read_dn(
                     band.href, f"band {key!r} is in {source.crs}, but its item {scene.id} says {scene.crs}"
                 )
             nodata = source.nodata if source.nodata is not None else band.nodata
+            window = source_window(source, grid) if resampling == Resampling.nearest else None
+            if window is not None:
+                return source.read(1, window=window), nodata
             with WarpedVRT(
                 source,
                 crs=grid.crs,
