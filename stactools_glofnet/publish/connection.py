@@ -128,11 +128,6 @@ class Connection:
         self._store_lock = threading.Lock()
 
     @property
-    def from_environment(self) -> bool:
-        """Whether the store was configured from the environment alone, without botocore."""
-        return self._environment is not None
-
-    @property
     def client(self) -> S3Client:
         """The botocore client (see :func:`stactools_glofnet.publish.client.s3_client`)."""
         with self._client_lock:

@@ -2,6 +2,7 @@
 
 No object is HEAD-requested: the listing gives each key's size and ETag, the manifest gives the
 SHA-256 and headers each object was uploaded with, and the ETag it got.
+
 Listing through botocore is here; :mod:`stactools_glofnet.publish.published` lists through
 obstore while the catalog is scanned.
 """
@@ -18,7 +19,6 @@ from stactools_glofnet.publish.target import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
 
 logger = logging.getLogger(__name__)
 
