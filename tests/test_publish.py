@@ -363,20 +363,26 @@ def test_real_process_dry_run_reads_the_standard_aws_environment(
     assert "Example: stac glofnet publish" in help_text.stdout
 
 
-def test_python_m_runs_the_same_publish_without_the_stac_start_up(
-    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
-) -> None:
+def _python_m_publish(server: SeaweedFS, catalog: Path, target: str, *options: str) -> tuple[str, set[str]]:
+    """`python -X importtime -m stactools_glofnet publish`: its last line and the modules it imported."""
     command = [sys.executable, "-X", "importtime", "-m", "stactools_glofnet", "publish"]
-    target = f"s3://{PUBLIC_BUCKET}/sample"
     result = subprocess.run(
-        [*command, str(built_catalog), target, "--endpoint-url", s3_server.endpoint, "--dry-run"],
+        [*command, str(catalog), target, "--endpoint-url", server.endpoint, *options],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith(f"{target}: dry run, 0 to upload")
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    return result.stdout.strip().splitlines()[-1], imported
+
+
+def test_python_m_runs_the_same_publish_without_the_stac_start_up(
+    published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
+) -> None:
+    target = f"s3://{PUBLIC_BUCKET}/sample"
+    last, imported = _python_m_publish(s3_server, built_catalog, target, "--dry-run")
+    assert last.startswith(f"{target}: dry run, 0 to upload")
     assert "stactools_glofnet.publish" in imported
     assert not {"stactools.cli", "stactools.core", "rasterio", "pystac", "boto3"} & imported
 
@@ -954,17 +960,9 @@ def test_an_unchanged_republish_configured_by_the_environment_never_imports_boto
     published: tuple[PublishReport, list[tuple[Event, str]]], s3_server: SeaweedFS, built_catalog: Path
 ) -> None:
     # Static keys, an endpoint and no shared AWS files: obstore alone lists and reads the manifest.
-    command = [sys.executable, "-X", "importtime", "-m", "stactools_glofnet", "publish"]
     target = f"s3://{PUBLIC_BUCKET}/sample"
-    result = subprocess.run(
-        [*command, str(built_catalog), target, "--endpoint-url", s3_server.endpoint],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith(f"{target}: 0 uploaded (0.0 KiB), ")
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    last, imported = _python_m_publish(s3_server, built_catalog, target)
+    assert last.startswith(f"{target}: 0 uploaded (0.0 KiB), ")
     assert "obstore" in imported and not {name for name in imported if name.startswith(("botocore", "boto3"))}
 
 
