@@ -397,6 +397,32 @@ def test_fill_gaps_interpolates_linearly_up_to_the_maximum() -> None:
     np.testing.assert_array_equal(filled[flags == MEASURED], stacked[flags == MEASURED].astype(np.float32))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_fill_gaps_agrees_with_numpy_interp_on_every_cell(seed: int) -> None:
+    """Sparse and dense measured days, gaps at the ends, columns never or always measured: each
+    cell as ``np.interp`` over its measured days (float64, then float32), kept where the gap is
+    at most the maximum."""
+    rng = np.random.default_rng(seed)
+    days, cells, max_gap = int(rng.integers(1, 400)), int(rng.integers(1, 50)), int(rng.integers(1, 40))
+    values = rng.normal(300, 80, (days, cells))
+    values[rng.random((days, cells)) > (0.03, 0.2, 0.6, 0.95)[seed]] = np.nan
+    values[:, 0] = np.nan
+    filled, flags = fill_gaps(values.reshape(days, cells, 1), max_gap)
+    filled, flags = filled[:, :, 0], flags[:, :, 0]
+    for cell in range(cells):
+        known = np.flatnonzero(np.isfinite(values[:, cell]))
+        expected = np.full(days, np.nan, dtype=np.float32)
+        expected_flags = np.full(days, MISSING, dtype=np.uint8)
+        expected[known], expected_flags[known] = values[known, cell], MEASURED
+        for before, after in itertools.pairwise(known):
+            if 1 < after - before <= max_gap:
+                inside = np.arange(before + 1, after)
+                expected[inside] = np.interp(inside, known, values[known, cell])
+                expected_flags[inside] = INTERPOLATED
+        np.testing.assert_array_equal(flags[:, cell], expected_flags)
+        np.testing.assert_allclose(filled[:, cell], expected, rtol=1e-6)  # NaN where NaN
+
+
 # ------------------------------------------------------------------ STAC round trips
 def test_table_and_cube_assets_describe_their_files(
     harmonized: pystac.Collection, table: pd.DataFrame, cube: xr.Dataset

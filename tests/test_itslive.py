@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from stactools.cli.cli import cli
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.wing import BuildOptions, WingInputs
-from stactools_glofnet.itslive.process import Skipped, filter_granule
+from stactools_glofnet.itslive.process import Skipped, filter_granule, local_median
 from stactools_glofnet.itslive.read import read_granule
 from stactools_glofnet.sample.framework import SIZES, make_timeline
 
@@ -30,6 +31,26 @@ REAL_V2 = (
 REAL_V1 = (
     "LE07_L1GT_001113_20121118_20161127_01_T2_X_LE07_L1GT_232113_20121104_20161127_01_T2_G0240V01_P059.nc"
 )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_median_is_numpy_s_nanmedian_of_each_window(seed: int) -> None:
+    """Odd and even counts of finite values, ties, all-NaN windows and edges: the same float32
+    values as ``np.nanmedian`` over the padded windows."""
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 60, 2)
+    values = rng.normal(500, 300, (height, width)).astype(np.float32)
+    if seed % 2:
+        values = (np.round(values / 50) * 50).astype(np.float32)  # many ties
+    values[rng.random(values.shape) < (0.1, 0.5, 0.9)[seed % 3]] = np.nan
+    padded = np.pad(values, 2, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (5, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN windows
+        expected = np.nanmedian(windows, axis=(-2, -1)).astype(np.float32)
+    got = local_median(values, 5)
+    assert got.dtype == np.float32 and np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got).sum() == (~np.isfinite(windows).any(axis=(-2, -1))).sum()
 
 
 @pytest.fixture(scope="module")

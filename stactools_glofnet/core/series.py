@@ -59,17 +59,25 @@ def fill_gaps(
     count = values.shape[0]
     flat = values.reshape(count, -1)
     measured = np.isfinite(flat)
-    index = np.arange(count, dtype=np.int32)[:, None]
-    last = np.where(measured, index, np.int32(-1))
-    np.maximum.accumulate(last, axis=0, out=last)
-    following = np.minimum.accumulate(np.where(measured, index, np.int32(count))[::-1], axis=0)[::-1]
+    day = np.arange(count, dtype=np.int32)[:, None]
+    # each value's last and next measured day and their values, carried one day at a time (a row
+    # of cells per step): numpy's accumulate along the first axis walks the array column by column
+    last, start = np.where(measured, day, np.int32(-1)), np.where(measured, flat, np.nan)
+    following, end = np.where(measured, day, np.int32(count)), start.copy()
+    for today in range(1, count):
+        gap = ~measured[today]
+        np.copyto(last[today], last[today - 1], where=gap)
+        np.copyto(start[today], start[today - 1], where=gap)
+    for today in range(count - 2, -1, -1):
+        gap = ~measured[today]
+        np.copyto(following[today], following[today + 1], where=gap)
+        np.copyto(end[today], end[today + 1], where=gap)
     fillable = ~measured & (last >= 0) & (following < count) & (following - last <= max_gap_days)
     filled = np.where(measured, flat, np.nan).astype(np.float32)
-    days, cells = np.nonzero(fillable)  # only the gaps are interpolated (in float64)
-    if days.size:
-        before, after = last[days, cells], following[days, cells]
-        start = flat[before, cells].astype(np.float64)
-        weight = (days - before) / (after - before)
-        filled[days, cells] = start + weight * (flat[after, cells].astype(np.float64) - start)
+    with np.errstate(invalid="ignore", divide="ignore"):  # the values not filled are discarded
+        first = start.astype(np.float64)
+        weight = (day - last) / (following - last)
+        between = first + weight * (end.astype(np.float64) - first)
+    np.copyto(filled, between, where=fillable, casting="unsafe")  # interpolated in float64
     flags = np.where(measured, MEASURED, np.where(fillable, INTERPOLATED, MISSING)).astype(np.uint8)
     return filled.reshape(values.shape), flags.reshape(values.shape)

