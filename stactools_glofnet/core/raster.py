@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,29 @@ def reproject_onto(
         **options,
     )
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def nearest_source_index(source: Grid, target: Grid, tolerance: float | None = None) -> NDArray[np.int64]:
+    """For each ``target`` pixel, the flat index of the ``source`` pixel nearest resampling takes
+    (-1 where none): rasterio's choice, found once for every array on the same two grids.
+
+    ``tolerance`` goes to :func:`rasterio.warp.reproject` (0: an exact transformation). The
+    result is read-only and cached per pair of grids.
+    """
+    index = np.arange(source.width * source.height, dtype=np.float64).reshape(source.shape)
+    options = {} if tolerance is None else {"tolerance": tolerance}
+    mapped = reproject_onto(index, source, target, "nearest", dtype=np.float64, **options)
+    found: NDArray[np.int64] = np.where(np.isfinite(mapped), mapped, -1).astype(np.int64)
+    found.flags.writeable = False
+    return found
+
+
+def take_nearest(values: NDArray[np.floating[Any]], index: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
+    """``values`` (on the source grid of ``index``) at each target pixel's nearest source pixel:
+    what nearest resampling with NaN as nodata gives, NaN where no source pixel maps."""
+    picked = values.reshape(-1)[np.maximum(index, 0)]
+    return np.where(index >= 0, picked, np.nan).astype(values.dtype, copy=False)
 
 
 def intersect(grid: Grid, bounds: tuple[float, float, float, float]) -> Grid | None:

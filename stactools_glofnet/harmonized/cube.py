@@ -38,7 +38,7 @@ from stactools_glofnet.core.files import sha256_file
 from stactools_glofnet.core.grids import Grid, aoi_grid
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.normalization import choose, from_train
-from stactools_glofnet.core.raster import intersect, reproject_onto
+from stactools_glofnet.core.raster import intersect, nearest_source_index, reproject_onto
 from stactools_glofnet.core.series import FLAG_MEANINGS, fill_gaps
 from stactools_glofnet.core.wing import BuildOptions
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels
@@ -90,13 +90,6 @@ def declared_grid_of(collection: Any) -> Grid:
         raise GlofnetError(collection.id, "declares no glofnet:grid to harmonize onto")
     height, width = declared["shape"]
     return Grid(CRS.from_user_input(declared["crs"]), Affine(*declared["transform"]), width, height)
-
-
-def _index_map(source: Grid, target: Grid) -> NDArray[np.int64]:
-    """For each target pixel, the flat index of its nearest source pixel (-1 outside)."""
-    index = np.arange(source.width * source.height, dtype=np.float64).reshape(source.shape)
-    mapped = reproject_onto(index, source, target, "nearest", dtype=np.float64)
-    return np.where(np.isfinite(mapped), mapped, -1).astype(np.int64)
 
 
 def _day_positions(times: Any, days: pd.DatetimeIndex) -> NDArray[np.int64]:
@@ -564,7 +557,7 @@ def grid_cube(
         shared = replace(shared, identities=_identities(shared, grid, days[0].date().isoformat(), scenes))
     statistics = _TrainStatistics()
     try:
-        jobs = _tiles(shared, grid, _index_map(lst_grid, grid))
+        jobs = _tiles(shared, grid, np.array(nearest_source_index(lst_grid, grid)))
         for result in run_jobs(options, _harmonize_tile, jobs, _tile_fingerprint, path):
             statistics.merge(result.sums)
         own = None

@@ -17,7 +17,7 @@ from rasterio.warp import transform_bounds
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.grids import Grid, aoi_grid
-from stactools_glofnet.core.raster import polygon_mask, reproject_onto
+from stactools_glofnet.core.raster import nearest_source_index, polygon_mask, take_nearest
 from stactools_glofnet.core.wing import SkipKind
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.read import Float32, Granule
@@ -131,10 +131,11 @@ def filter_granule(granule: Granule, content: CatalogContent) -> FilteredGranule
     removed["outlier"] = int(outlier.sum())
     valid &= ~outlier
     velocity: dict[str, Float32] = {}
+    nearest = nearest_source_index(source_grid, grid)  # one warp for every variable
     for name in VELOCITY_VARIABLES:
         values = source_velocity[name].copy()
         values[~valid] = np.nan
-        velocity[name] = reproject_onto(values, source_grid, grid, "nearest")
+        velocity[name] = take_nearest(values, nearest).astype(np.float32, copy=False)
     glacier = glacier_mask(content, grid)
     on_glacier = velocity["v"][glacier]
     fraction = float(np.isfinite(on_glacier).mean()) if on_glacier.size else 0.0

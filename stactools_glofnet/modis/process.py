@@ -13,7 +13,7 @@ from rasterio.warp import transform_bounds
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, snapped_grid, tile_windows_over
-from stactools_glofnet.core.raster import reproject_onto
+from stactools_glofnet.core.raster import nearest_source_index, reproject_onto, take_nearest
 from stactools_glofnet.modis.qc import accepted
 from stactools_glofnet.modis.read import LST_SCALE, Tile, read_geotiffs, read_hdf4
 
@@ -92,7 +92,10 @@ def process_day(content: CatalogContent, day: dt.date, sources: dict[str, TileSo
     out = {}
     for part, values in mosaic.items():
         # tolerance=0: an exact coordinate transformation, so each value is one source pixel's.
-        out[part] = reproject_onto(values, mosaic_grid, target, params.resampling, tolerance=0)
+        if params.resampling == "nearest":  # the same source pixels every day: found once
+            out[part] = take_nearest(values, nearest_source_index(mosaic_grid, target, tolerance=0))
+        else:
+            out[part] = reproject_onto(values, mosaic_grid, target, params.resampling, tolerance=0)
     return Day(
         day=day,
         lst_day=out["Day"],
