@@ -290,7 +290,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
     pairs = _filtered_pairs(found, skips, source_dir, workdir, options)
-    for done in progress(pairs, total=len(found), desc="itslive pairs", unit="pair"):
+    for done in progress(pairs, total=len(found), desc="itslive pairs", unit="pair", timed=True):
         if done.error is not None:
             skips.add_error(done.pair_id, done.error, source_dir)
         elif done.skipped is not None:

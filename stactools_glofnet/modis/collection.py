@@ -283,7 +283,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     jobs = (_DaysJob(content, ordered[i : i + DAYS_PER_JOB]) for i in range(0, len(ordered), DAYS_PER_JOB))
     batches = run_jobs(options, _days_job, jobs, _days_inputs, workdir)
     done_days = (done for batch in batches for done in batch)
-    for day, result in progress(done_days, total=len(days), desc="modis days", unit="day"):
+    for day, result in progress(done_days, total=len(days), desc="modis days", unit="day", timed=True):
         if isinstance(result, GlofnetError):
             skips.add_error(day.isoformat(), result, source_dir)
             continue

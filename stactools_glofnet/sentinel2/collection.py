@@ -460,7 +460,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     skips = Skips("sentinel2", options.strict)
     jobs = _scene_jobs(paths, source_dir, workdir, options, skips)
     done_scenes = run_jobs(options, _scene_job, jobs, _scene_inputs, workdir)
-    for done in progress(done_scenes, total=len(paths), desc="sentinel2 scenes", unit="scene"):
+    for done in progress(done_scenes, total=len(paths), desc="sentinel2 scenes", unit="scene", timed=True):
         if done.error is not None:
             skips.add_error(done.path.parent.name, done.error, source_dir)
         elif done.skipped is not None:
