@@ -23,7 +23,7 @@ def test_a_timed_loop_logs_its_count_and_seconds(caplog: pytest.LogCaptureFixtur
     assert list(progress(_slow(4), desc="modis days", unit="day", timed=True)) == [0, 1, 2, 3]
     (message,) = caplog.messages
     found = re.fullmatch(r"modis days: 4 days in ([0-9.]+) s", message)
-    assert found and 0.2 <= float(found[1]) < 5  # from the first request: every item's wait
+    assert found and float(found[1]) >= 0.2  # from the first request: every item's wait counts
 
 
 def test_an_untimed_loop_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
