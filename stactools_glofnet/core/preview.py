@@ -151,6 +151,11 @@ def cog_thumbnail(cog: Path, definition: Render, path: Path) -> None:
     """A PNG thumbnail of the first band of ``cog`` drawn as ``definition`` says (rescale, colour map)."""
     with rasterio.open(cog) as dataset:
         values, valid = _read_valid(dataset, 1)
+    array_thumbnail(values, valid, definition, path)
+
+
+def array_thumbnail(values: NDArray[Any], valid: NDArray[np.bool_], definition: Render, path: Path) -> None:
+    """The thumbnail :func:`cog_thumbnail` draws, of ``values`` in memory (``valid``: GDAL's mask)."""
     low, high = definition.rescale[0] if definition.rescale else (values[valid].min(), values[valid].max())
     _save_png(
         colour_image(values, valid, (float(low), float(high)), definition.colormap_name or "gray"), path

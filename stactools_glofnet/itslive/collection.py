@@ -47,9 +47,10 @@ from stactools_glofnet.core.preview import (
     add_renders,
     add_statistics,
     add_thumbnail,
-    cog_thumbnail,
+    array_thumbnail,
     copy_thumbnail,
     render,
+    written_statistics,
 )
 from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
@@ -122,12 +123,15 @@ def item_from_granule(result: FilteredGranule, content: CatalogContent, director
     )
     item.common_metadata.platform = granule.platforms[0]
     item.common_metadata.gsd = 120
+    measured: dict[str, dict[str, float]] = {}
     for name in VELOCITY_VARIABLES:
         path = directory / f"{name}.tif"
         write_cog(path, result.velocity[name], grid, nodata=float("nan"))
         item.add_asset(name, file_asset(ITEM_ASSETS[name], path))
-    add_statistics(item)
-    cog_thumbnail(directory / "v.tif", RENDERS["speed"], directory / "thumbnail.png")
+        measured[name] = written_statistics(result.velocity[name], float("nan"))
+    add_statistics(item, measured)  # from the arrays written, not read back
+    speed = result.velocity["v"]
+    array_thumbnail(speed, np.isfinite(speed), RENDERS["speed"], directory / "thumbnail.png")
     add_thumbnail(item, directory / "thumbnail.png", "Speed thumbnail", "v, 0-3000 m/yr, viridis.")
     stamp_projection(item, grid)
     RasterExtension.add_to(item)
