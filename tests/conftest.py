@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from stactools_glofnet.build import cached_sample
 from stactools_glofnet.core.config import CatalogContent, load_content
-from stactools_glofnet.wings import write_sample
 from tests.processes import stop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,11 +72,10 @@ def content() -> CatalogContent:
 
 
 @pytest.fixture(scope="session")
-def small_sample(tmp_path_factory: pytest.TempPathFactory, content: CatalogContent) -> Path:
-    """The small sample with the default seed."""
-    dest = tmp_path_factory.mktemp("sample") / "small"
-    write_sample(dest, content)
-    return dest
+def small_sample(content: CatalogContent) -> Path:
+    """The small sample with the default seed: the bundled sample the build without SOURCE
+    generates into the session's cache (made once, by ``write_sample``; tests only read it)."""
+    return cached_sample(content)
 
 
 @pytest.fixture(scope="session")
@@ -161,10 +160,13 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
                 client.wait_for_workers(2, timeout=60)
             yield DaskCluster(address, scheduler, workers)
         finally:
-            for process in processes:  # all at once: each takes a few seconds to shut down
+            # the workers first, all at once: a worker whose scheduler has gone waits seconds
+            # for it before it exits
+            workers_first = processes[1:] + processes[:1]
+            for process in workers_first[:-1]:
                 if process.poll() is None:
                     process.terminate()
-            for process in reversed(processes):
+            for process in workers_first:
                 stop(process)
 
 

@@ -255,15 +255,21 @@ def recent_catalogs(
 def test_a_variable_without_train_values_is_left_unnormalized_and_named(
     tmp_path: Path, small_sample: Path, dask_cluster: DaskCluster
 ) -> None:
-    """Sentinel-2 scenes of 2022 only, every ITS_LIVE pair and MODIS day: the train days have
-    speeds and temperatures but no lake, so the lake and water variables are not normalized
-    (and said to be), the rest are, with train statistics."""
-    source = tmp_path / "source"
-    for item_file in sorted((small_sample / "sentinel2").glob("*/*.json")):
-        if json.loads(item_file.read_text())["properties"]["datetime"].startswith("2022"):
-            shutil.copytree(item_file.parent, source / "sentinel2" / item_file.parent.name)
-    for modality in ("itslive", "modis"):
-        shutil.copytree(small_sample / modality, source / modality)
+    """Sentinel-2 scenes of 2022 only, the ITS_LIVE pair files and MODIS days of 2020 (train) and
+    2022: the train days have speeds and temperatures but no lake, so the lake and water
+    variables are not normalized (and said to be), the rest are, with train statistics."""
+    from stactools_glofnet.itslive.read import read_granule
+
+    source = _recent(small_sample, tmp_path / "source")
+    shutil.rmtree(source / "itslive")  # the datacube's pairs (2021 on) are not needed
+    (source / "itslive").mkdir()
+    for granule in sorted((small_sample / "itslive").glob("*.nc")):
+        if all(when.year in (2020, 2022) for when in read_granule(granule).acquired):
+            shutil.copy(granule, source / "itslive" / granule.name)
+    for path in sorted((small_sample / "modis").rglob("MOD11A1.A2020*")):
+        target = source / "modis" / path.relative_to(small_sample / "modis")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
     dest = create_catalog(
         tmp_path / "dest", source, settings=BuildSettings(scheduler=dask_cluster.address)
     ).dest
