@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import pytest
 from pystac.errors import STACValidationError
 from pystac.validation import validate_dict
@@ -28,7 +29,7 @@ from stactools_glofnet.validation.schema import check_schemas
 from stactools_glofnet.validation.walk import read_root, walk
 from tests.test_validate import _read, _refresh_file_fields, _write, rewrite_as_plain_tiff
 
-NEVER = 10**9
+NEVER = schemas.NEVER
 
 
 def _serial_report(path: Path, schema_dirs: list[Path]) -> ValidationReport:
@@ -167,3 +168,49 @@ def test_compiled_schemas_judge_every_document_as_jsonschema_does(
     assert 0.1 * len(documents) < invalid < 0.9 * len(documents)
     item_schema = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
     assert item_schema in compiled and len(compiled) >= 8
+
+
+def test_compiled_code_is_kept_and_a_later_run_uses_it_from_the_first_document(
+    built_catalog: Path, schema_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run keeps the code it compiled in the user cache; a later run (a new validator) takes
+    it at each schema's first document and compiles nothing; a damaged file is compiled again
+    and replaced; other schemas make other keys."""
+    monkeypatch.setenv("GLOFNET_CACHE_DIR", str(tmp_path / "cache"))
+    rng = random.Random(7)
+    documents = []
+    for path in sorted(built_catalog.rglob("*.json"))[:40]:
+        document = _read(path)
+        if "stac_version" in document:
+            documents += [document, _mutated(document, rng)]
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", NEVER)
+    with offline_first_validation([schema_dir]):
+        expected = [_verdict(d) for d in documents]  # jsonschema alone, no kept code either
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", 1)
+    with offline_first_validation([schema_dir]) as first:
+        assert [_verdict(d) for d in documents] == expected
+    compiled = {uri for uri, code in first._compiled.items() if code is not False}
+    kept = sorted(schemas.compiled_cache_dir().glob("*.bytecode"))
+    assert len(compiled) >= 5 and len(kept) == len(compiled)
+
+    def no_compiling(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", no_compiling)
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", NEVER - 1)  # this run would compile nothing itself
+    with offline_first_validation([schema_dir]) as later:
+        assert [_verdict(d) for d in documents] == expected
+    assert {uri for uri, code in later._compiled.items() if code is not False} == compiled
+    assert all(later._uses[uri] == 1 for uri in compiled)  # taken at the first document
+
+    monkeypatch.undo()
+    monkeypatch.setenv("GLOFNET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(schemas, "COMPILE_AFTER", 1)
+    kept[0].write_bytes(b"not bytecode")
+    with offline_first_validation([schema_dir]) as again:
+        assert [_verdict(d) for d in documents] == expected
+        uri = next(u for u in compiled if again._code_path(u) == kept[0])
+        with offline_first_validation([]) as other:  # the package's schemas only: another set
+            assert other._code_path(uri) != kept[0]
+    assert kept[0].read_bytes() != b"not bytecode"
+    assert {uri for uri, code in again._compiled.items() if code is not False} == compiled

@@ -9,6 +9,9 @@ jsonschema judges every document. A draft-04/06/07 schema used for many document
 compiled to Python code by fastjsonschema, about twenty times faster; a document it passes is
 valid, and one it fails goes to jsonschema, which decides and says why (fastjsonschema also
 checks ``format``, which jsonschema leaves alone by default, so it can only be the stricter).
+The code is kept in the user cache, keyed by the schema, every schema it could reference and
+the fastjsonschema and Python versions, so later runs use it from a schema's first document
+without compiling again.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ import copy
 import hashlib
 import json
 import logging
+import marshal
 import os
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Final
 from urllib.parse import urldefrag, urlparse
 
@@ -28,6 +35,7 @@ import fastjsonschema
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
+from fastjsonschema.ref_resolver import RefResolver
 from pystac import STACObjectType
 from pystac.errors import STACValidationError
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
@@ -50,6 +58,11 @@ COMPILED_DRAFTS: Final = {
 def schema_cache_dir() -> Path:
     """Where schemas fetched from the network are kept."""
     return user_cache_dir() / "schemas"
+
+
+def compiled_cache_dir() -> Path:
+    """Where the Python code fastjsonschema wrote for a schema is kept."""
+    return user_cache_dir() / "compiled-schemas"
 
 
 def configured_schema_dirs(explicit: Sequence[Path] = ()) -> list[Path]:
@@ -147,9 +160,14 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
         compiled = self._compiled.get(schema_uri)
         if compiled is None:
             uses = self._uses[schema_uri] = self._uses.get(schema_uri, 0) + 1
-            if uses < COMPILE_AFTER:
-                return False
-            compiled = self._compiled[schema_uri] = self._compile(schema_uri)
+            if uses == 1 and COMPILE_AFTER < NEVER:
+                compiled = self._kept_code(schema_uri)
+                if compiled is not None:
+                    self._compiled[schema_uri] = compiled
+            if compiled is None:
+                if uses < COMPILE_AFTER:
+                    return False
+                compiled = self._compiled[schema_uri] = self._compile(schema_uri)
         if compiled is False:
             return False
         try:
@@ -171,10 +189,45 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
             # Copies: fastjsonschema rewrites the $refs of the schemas it is given, in place. And no
             # defaults: by default it writes a schema's `default` values into the document it checks.
             handlers = {"https": self._resolve, "http": self._resolve}
-            return fastjsonschema.compile(copy.deepcopy(schema), handlers=handlers, use_default=False)
+            code = fastjsonschema.compile_to_code(copy.deepcopy(schema), handlers=handlers, use_default=False)
+            name = RefResolver.from_schema(copy.deepcopy(schema), handlers=handlers).get_scope_name()
         except Exception as error:  # fastjsonschema raises many types for what it cannot compile
             logger.debug("not compiling %s: %s: %s", schema_uri, type(error).__name__, error)
             return False
+        # compile() gives the code Decimal itself; the code written out imports it only when no
+        # draft-04 pattern replaced fastjsonschema's list of imports (2.22: "import re" alone)
+        code = f"from decimal import Decimal\n{code}\n\n{ENTRY} = {name}\n"
+        module = ModuleType("glofnet_compiled_schema")
+        bytecode = compile(code, f"<compiled {schema_uri}>", "exec")
+        exec(bytecode, module.__dict__)
+        path = self._code_path(schema_uri)
+        if path is not None:  # only code made from preloaded schemas alone is kept
+            try:
+                _write_atomically(path, marshal.dumps(bytecode))
+            except OSError as error:
+                logger.debug("not keeping the compiled %s: %s", schema_uri, error)
+        return _entry(module)
+
+    def _code_path(self, schema_uri: str) -> Path | None:
+        """Where the compiled code of ``schema_uri`` is kept; None when it may depend on schemas
+        not pre-loaded (fetched, or resolved against a document's path)."""
+        if not self.only_preloaded():
+            return None
+        text = json.dumps(
+            [fastjsonschema.VERSION, sys.implementation.cache_tag, schema_uri, self.schemas_digest()]
+        )
+        return compiled_cache_dir() / f"{hashlib.sha256(text.encode()).hexdigest()}.bytecode"
+
+    def _kept_code(self, schema_uri: str) -> Any:
+        """The compiled validator of ``schema_uri`` kept by an earlier run; None when there is none."""
+        path = self._code_path(schema_uri)
+        if path is None or not path.is_file():
+            return None
+        try:
+            return _entry(_load_module(path))
+        except Exception as error:  # any unusable file is compiled again (and replaced)
+            logger.debug("ignoring the kept compiled schema %s: %s", path, error)
+            return None
 
     def _resolve(self, uri: str) -> Any:
         """A referenced schema: a draft's meta-schema, else as pystac finds it (cache, then network)."""
@@ -194,6 +247,40 @@ class OfflineFirstValidator(JsonSchemaSTACValidator):
             saved.append(url)
         self._preloaded.update(saved)
         return saved
+
+
+ENTRY: Final = "GLOFNET_VALIDATE"
+"""The name the kept code gives its validator (fastjsonschema names it after the schema's id)."""
+NEVER: Final = sys.maxsize
+"""``COMPILE_AFTER`` turning compilation off, kept code included."""
+
+
+def _entry(module: ModuleType) -> Any:
+    """The validator a kept or compiled module defines."""
+    entry = getattr(module, ENTRY)
+    if not callable(entry):
+        raise AttributeError(f"{ENTRY} is not a function")
+    return entry
+
+
+def _load_module(path: Path) -> ModuleType:
+    """The module whose bytecode (``marshal``, of this Python version) ``path`` holds, run."""
+    module = ModuleType(f"glofnet_compiled_{path.stem[:16]}")
+    exec(marshal.loads(path.read_bytes()), module.__dict__)
+    return module
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
