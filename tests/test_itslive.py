@@ -424,35 +424,43 @@ def test_every_family_name_gives_its_group_and_platform(image: str, group: str, 
     assert image_ids(f"{image}_X_{image}_G0120V02_P042") == (image, image)
 
 
-def test_a_datacube_layer_reaches_its_job_as_a_small_file(
+def test_a_datacube_layer_reaches_its_job_without_pixels_and_reads_its_own(
     small_sample: Path, content: CatalogContent, tmp_path: Path
 ) -> None:
-    """Jobs carry a path and a digest, never pixels: the driver and its scheduler hold nothing
-    per pair sent, so memory does not grow with the number of pairs."""
-    import hashlib
+    """Jobs carry a layer's metadata, where its pixels are staged and a digest, never pixels: the
+    driver and its scheduler hold nothing per pair sent. The layer a job reads is the cube's own
+    (read here with xarray alone), and the same cube staged again gives the same digests."""
     import pickle
 
     from stactools_glofnet.core.wing import Skips
-    from stactools_glofnet.itslive.cube import cube_layers
-    from stactools_glofnet.itslive.discover import StagedLayer, discover, load
+    from stactools_glofnet.itslive.discover import CubeLayer, discover, load
 
     found = discover(small_sample / "itslive", content)
-    assert found.cubes
-    expected = {granule.id: granule for cube in found.cubes for granule in cube_layers(cube)}
-    staged = [
-        pair
-        for pair in found.granules(Skips("itslive", False), small_sample / "itslive", tmp_path)
-        if isinstance(pair, StagedLayer)
-    ]
-    assert staged and {layer.id for layer in staged} <= set(expected)
-    for layer in staged:
-        assert len(pickle.dumps(layer)) < 1024
-        assert layer.digest == hashlib.sha256(layer.path.read_bytes()).hexdigest()
-        granule, truth = load(layer), expected[layer.id]
-        assert granule.acquired == truth.acquired and granule.path == truth.path == layer.source
-        for name, values in truth.velocity.items():
-            np.testing.assert_array_equal(granule.velocity[name], values)
-        np.testing.assert_array_equal(granule.interpolated, truth.interpolated)
+    (window,) = found.cubes
+    cube = xr.open_zarr(window.path, mask_and_scale=True, decode_timedelta=False)
+    runs = []
+    for run in ("first", "again"):
+        runs.append(
+            [
+                pair
+                for pair in found.granules(Skips("itslive", False), small_sample / "itslive", tmp_path / run)
+                if isinstance(pair, CubeLayer)
+            ]
+        )
+    layers = runs[0]
+    assert len(layers) == window.layers > 1
+    assert [layer.digest for layer in runs[1]] == [layer.digest for layer in layers]
+    assert len({layer.digest for layer in layers}) == len(layers)
+    for layer in layers[:: max(1, len(layers) // 12)]:
+        assert not layer.granule.velocity and len(pickle.dumps(layer)) < 16 * 1024
+        granule = load(layer)
+        assert granule.id == str(cube["granule_url"].values[layer.index]).rsplit("/", 1)[-1][:-3]
+        assert granule.path == layer.source == window.path
+        for name in ("v", "vx", "vy", "v_error"):
+            truth = cube[name].isel(mid_date=layer.index, y=window.rows, x=window.cols).values
+            np.testing.assert_array_equal(granule.velocity[name], truth.astype(np.float32))
+        mask = cube["interp_mask"].isel(mid_date=layer.index, y=window.rows, x=window.cols).values
+        np.testing.assert_array_equal(granule.interpolated, np.nan_to_num(mask) == 1)
 
 
 def test_no_scratch_layer_is_left_in_the_collection(collection: pystac.Collection) -> None:

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,7 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, SkipKind, Skips, WingInputs
-from stactools_glofnet.itslive.discover import Inputs, StagedLayer, discover, load
+from stactools_glofnet.itslive.discover import CubeLayer, Inputs, discover, load
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
 from stactools_glofnet.itslive.series import daily_series
@@ -196,7 +195,7 @@ def _variable_attrs() -> dict[str, dict[str, Any]]:
 class _PairJob:
     """One image pair to filter on the build's engine: a granule file, or a decoded cube layer."""
 
-    pair: Path | StagedLayer
+    pair: Path | CubeLayer
     content: CatalogContent
     workdir: Path
     grid: Grid
@@ -250,24 +249,17 @@ def _filtered_pairs(
 ) -> Iterator[_PairDone]:
     """Every pair's job result, in input order, from the build's engine (through its memo).
 
-    Cube layers reach their jobs through scratch files in ``workdir``, each removed once its
-    job is done, the folder when the last is.
+    Cube layers reach their jobs through the datacube windows staged in a scratch folder of
+    ``workdir``, removed when the last job is done.
     """
     grid = target_grid(options.content)
     scratch = Path(tempfile.mkdtemp(prefix=".layers-", dir=workdir))
     try:
-        sent: deque[Path | StagedLayer] = deque()
-
-        def jobs() -> Iterator[_PairJob]:
-            for pair in found.granules(skips, source_dir, scratch):
-                sent.append(pair)
-                yield _PairJob(pair, options.content, workdir, grid)
-
-        for done in run_jobs(options, _pair_job, jobs(), _pair_inputs, workdir):
-            finished = sent.popleft()  # results come in job order
-            if isinstance(finished, StagedLayer):
-                finished.path.unlink()
-            yield done
+        jobs = (
+            _PairJob(pair, options.content, workdir, grid)
+            for pair in found.granules(skips, source_dir, scratch)
+        )
+        yield from run_jobs(options, _pair_job, jobs, _pair_inputs, workdir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -9,33 +9,36 @@ Dimensions ``mid_date, y, x`` (x/y pixel centres); per layer ``v, vx, vy, v_erro
 
 Only the x/y window over the AOI (plus the outlier window's margin) is read. ITS_LIVE chunks the
 cube along time (a chunk holds thousands of layers of a 10 x 10 pixel tile), so the window is
-first copied once into a local staging store chunked by blocks of layers, then read one block at
-a time: memory stays one block whatever the cube's length.
+decoded once, a chunk at a time (on a thread per core), into raw float32 files, one per
+variable (:class:`StagedWindow`): each layer's job then reads its own layer from them. The
+driver reads only the per-layer metadata; memory stays a few chunks whatever the cube's length.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
+from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES, image_ids, platform, sensor_group
 from stactools_glofnet.itslive.read import Float32, Granule, pixel_centre_grid
 
 LAYER_VARIABLES: Final = ("acquisition_date_img1", "acquisition_date_img2", "date_dt", "granule_url")
-BLOCK_BYTES: Final = 2**26  # decoded float32 values of one block of layers (all variables)
+PIXEL_VARIABLES: Final = (*VELOCITY_VARIABLES, "interp_mask")
 
 
 @dataclass(frozen=True)
@@ -103,20 +106,45 @@ def open_cube(path: Path, target: Grid, pad: int) -> CubeWindow | None:
     )
 
 
-def _stage(window: CubeWindow, variables: list[str], staging: Path, block: int) -> xr.Dataset:
-    """Copy the window into ``staging``, chunked ``block`` layers x the store's own tile."""
-    source = window.dataset[variables].isel(y=window.rows, x=window.cols)
-    chunks = window.dataset["v"].encoding.get("chunks") or (block, source.sizes["y"], source.sizes["x"])
-    tile = {"mid_date": block, "y": int(chunks[1]), "x": int(chunks[2])}
-    subset = xr.Dataset(
-        {name: (source[name].dims, source[name].data.astype(np.float32)) for name in variables},
-        coords={"x": source["x"].values, "y": source["y"].values},
-    ).chunk(tile)
-    encoding = {name: {"chunks": tuple(tile.values())} for name in variables}
-    with dask.config.set(scheduler="synchronous"):
-        subset.to_zarr(staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
-    staged: xr.Dataset = xr.open_zarr(staging, consolidated=False)
-    return staged
+@dataclass(frozen=True)
+class StagedWindow:
+    """A datacube's window decoded to float32 and written raw: ``<variable>.f32`` in ``directory``,
+    each ``shape`` (layers, rows, columns) in store order."""
+
+    directory: Path
+    variables: tuple[str, ...]
+    shape: tuple[int, int, int]
+
+    def layer(self, index: int) -> dict[str, Float32]:
+        """Every variable's values in layer ``index`` (read from the files, nothing else)."""
+        values = {}
+        for name in self.variables:
+            staged = np.memmap(self.directory / f"{name}.f32", dtype=np.float32, mode="r", shape=self.shape)
+            values[name] = np.array(staged[index])
+        return values
+
+
+def stage_window(window: CubeWindow, directory: Path) -> StagedWindow:
+    """Decode the window's pixels into ``directory``, each chunk of the store read once."""
+    ds = window.dataset
+    variables = tuple(name for name in PIXEL_VARIABLES if name in ds.variables)
+    source = ds[list(variables)].isel(y=window.rows, x=window.cols)
+    shape = (window.layers, int(source.sizes["y"]), int(source.sizes["x"]))
+    directory.mkdir(parents=True, exist_ok=True)
+    targets = [
+        np.memmap(directory / f"{name}.f32", dtype=np.float32, mode="w+", shape=shape) for name in variables
+    ]
+    try:
+        # chunks go to disjoint parts of the files, so threads write them without a lock
+        with dask.config.set(scheduler="threads", num_workers=usable_cores()):
+            da.store([source[name].data.astype(np.float32) for name in variables], targets, lock=False)
+    except Exception as error:  # codecs and zarr raise many types for a chunk they cannot decode
+        raise GlofnetError(
+            window.path, f"a chunk of the window over the AOI is unreadable ({type(error).__name__}: {error})"
+        ) from None
+    for target in targets:
+        target.flush()
+    return StagedWindow(directory, variables, shape)
 
 
 def _when(value: np.datetime64) -> dt.datetime:
@@ -124,7 +152,8 @@ def _when(value: np.datetime64) -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(seconds))
 
 
-def _granule(window: CubeWindow, grid: Grid, meta: dict[str, Any], k: int, arrays: dict[str, Any]) -> Granule:
+def _granule(window: CubeWindow, grid: Grid, meta: dict[str, Any], k: int) -> Granule:
+    """Layer ``k`` as a granule without its pixels (:func:`with_pixels` adds them)."""
     url = str(meta["granule_url"][k])
     granule_id = url.rsplit("/", 1)[-1].removesuffix(".nc")
     ids = image_ids(granule_id)
@@ -135,14 +164,6 @@ def _granule(window: CubeWindow, grid: Grid, meta: dict[str, Any], k: int, array
         raise GlofnetError(window.path, f"layer {k}: unknown sensor for image pair {ids[0]!r} / {ids[1]!r}")
     acquired = (_when(meta["acquisition_date_img1"][k]), _when(meta["acquisition_date_img2"][k]))
     centre = _when(meta["date_center"][k]) if "date_center" in meta else _when(meta["mid_date"][k])
-    velocity: dict[str, Float32] = {name: arrays[name][k] for name in VELOCITY_VARIABLES if name in arrays}
-    if "v_error" not in velocity:
-        velocity["v_error"] = np.full_like(velocity["v"], np.nan)
-    interpolated = (
-        np.nan_to_num(arrays["interp_mask"][k], nan=0).astype(np.uint8) == 1
-        if "interp_mask" in arrays
-        else np.zeros(velocity["v"].shape, dtype=bool)
-    )
     valid = meta.get("roi_valid_percentage")
     return Granule(
         path=window.path,
@@ -156,35 +177,34 @@ def _granule(window: CubeWindow, grid: Grid, meta: dict[str, Any], k: int, array
         group=group,
         platforms=(platform(ids[0]), platform(ids[1])),
         valid_percentage=float("nan") if valid is None else float(valid[k]),
-        velocity=velocity,
-        interpolated=interpolated,
+        velocity={},
+        interpolated=np.zeros((0, 0), dtype=bool),
         attributes={**window.dataset.attrs, "datacube": window.path.name},
     )
 
 
+def with_pixels(granule: Granule, values: dict[str, Float32]) -> Granule:
+    """A layer's granule from :func:`cube_layers` with its values (from :meth:`StagedWindow.layer`)."""
+    velocity: dict[str, Float32] = {name: values[name] for name in VELOCITY_VARIABLES if name in values}
+    if "v_error" not in velocity:
+        velocity["v_error"] = np.full_like(velocity["v"], np.nan)
+    interpolated = (
+        np.nan_to_num(values["interp_mask"], nan=0).astype(np.uint8) == 1
+        if "interp_mask" in values
+        else np.zeros(velocity["v"].shape, dtype=bool)
+    )
+    return dataclasses.replace(granule, velocity=velocity, interpolated=interpolated)
+
+
 def cube_layers(window: CubeWindow) -> Iterator[Granule]:
-    """Every layer of the window as a :class:`Granule`, in store order, one block in memory."""
+    """Every layer of the window as a granule without pixels, in store order (metadata only)."""
     ds = window.dataset
-    variables = [n for n in (*VELOCITY_VARIABLES, "interp_mask") if n in ds.variables]
     xs = ds["x"].values[window.cols]
     ys = ds["y"].values[window.rows]
     grid = pixel_centre_grid(window.path, xs, ys, window.crs)
-    per_layer = xs.size * ys.size * len(variables) * 4
-    block = int(max(1, min(window.layers, BLOCK_BYTES // per_layer)))
     names = [
         n for n in (*LAYER_VARIABLES, "date_center", "mid_date", "roi_valid_percentage") if n in ds.variables
     ]
-    with tempfile.TemporaryDirectory(prefix="glofnet-cube-") as scratch:
-        try:
-            staged = _stage(window, variables, Path(scratch) / "window.zarr", block)
-        except Exception as error:  # codecs and zarr raise many types for a chunk they cannot decode
-            raise GlofnetError(
-                window.path,
-                f"a chunk of the window over the AOI is unreadable ({type(error).__name__}: {error})",
-            ) from None
-        for start in range(0, window.layers, block):
-            stop = min(start + block, window.layers)
-            arrays = {name: staged[name].isel(mid_date=slice(start, stop)).values for name in variables}
-            meta = {name: ds[name].isel(mid_date=slice(start, stop)).values for name in names}
-            for k in range(stop - start):
-                yield _granule(window, grid, meta, k, arrays)
+    meta = {name: ds[name].values for name in names}  # one value per layer: small whatever the length
+    for k in range(window.layers):
+        yield _granule(window, grid, meta, k)

@@ -5,9 +5,10 @@ granule id) is read from the file, and the layer is recorded as skipped; a cube 
 the AOI is recorded as skipped. Any other file (but ``acquire``'s manifest) is named in a warning,
 never ignored silently.
 
-Datacube layers are decoded here, a block at a time, and each is written to a scratch file that
-its job reads: a job's argument is then a path and a digest, never pixels, so the driver (and the
-scheduler living in it) holds nothing per pair sent.
+A datacube's window is decoded here once into scratch files (:func:`stage_window`), and each
+layer's job reads its own layer from them: a job's argument is the layer's metadata, where its
+pixels are and a digest, never pixels, so the driver (and the scheduler living in it) holds
+nothing per pair sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
 from stactools_glofnet.core.output import is_output
 from stactools_glofnet.core.wing import Skips
-from stactools_glofnet.itslive.cube import CubeWindow, cube_layers, open_cube
+from stactools_glofnet.itslive.cube import (
+    CubeWindow,
+    StagedWindow,
+    cube_layers,
+    open_cube,
+    stage_window,
+    with_pixels,
+)
 from stactools_glofnet.itslive.process import target_grid
 from stactools_glofnet.itslive.read import Granule, read_granule
 
@@ -32,15 +40,24 @@ SHOWN = 10
 
 
 @dataclass(frozen=True)
-class StagedLayer:
-    """A datacube layer decoded by the driver and pickled to ``path`` for its job to read."""
+class CubeLayer:
+    """A datacube layer for its job: its granule without pixels, and where they are staged."""
 
-    path: Path
-    source: Path
-    """The datacube it is a layer of."""
-    id: str
+    granule: Granule
+    staged: StagedWindow
+    index: int
     digest: str
-    """SHA-256 of the pickled layer: everything the pair's result depends on."""
+    """SHA-256 of the layer's metadata and values: everything the pair's result depends on."""
+
+    @property
+    def id(self) -> str:
+        """The pair's granule id."""
+        return self.granule.id
+
+    @property
+    def source(self) -> Path:
+        """The datacube it is a layer of."""
+        return self.granule.path
 
 
 @dataclass
@@ -55,42 +72,44 @@ class Inputs:
         """Image pairs to look at: one per file, one per cube layer."""
         return len(self.files) + sum(cube.layers for cube in self.cubes)
 
-    def granules(self, skips: Skips, source_dir: Path, scratch: Path) -> Iterator[Path | StagedLayer]:
+    def granules(self, skips: Skips, source_dir: Path, scratch: Path) -> Iterator[Path | CubeLayer]:
         """Every pair once, files first, as what :func:`load` reads (so on the build's engine).
 
-        Datacube layers are decoded and written to ``scratch``, one file each (the caller
-        removes a file once its job is done); a layer whose pair is also a file, and the inputs
-        discovery could not use, go to ``skips``.
+        A datacube's window is decoded into ``scratch`` before its first layer is given (the
+        caller removes ``scratch``); a layer whose pair is also a file, and the inputs discovery
+        could not use, go to ``skips``.
         """
         for missed in self.missed:
             skips.add(missed["id"], missed["reason"], kind="input", path=source_dir / missed["id"])
         seen = {path.stem: path.name for path in self.files}
         yield from self.files
-        for cube in self.cubes:
-            for granule in cube_layers(cube):
+        for number, cube in enumerate(self.cubes):
+            staged: StagedWindow | None = None
+            for index, granule in enumerate(cube_layers(cube)):
                 if granule.id in seen:
                     also = seen[granule.id]
                     reason = f"duplicate pair: the layer of {cube.path.name} is also {also}, which is read"
                     skips.add(granule.id, reason, kind="input", path=cube.path)
                     continue
                 seen[granule.id] = f"a layer of {cube.path.name}"
-                yield _staged(granule, scratch / f"{len(seen):08d}.pickle")
+                if staged is None:
+                    staged = stage_window(cube, scratch / f"cube-{number:04d}")
+                yield CubeLayer(granule, staged, index, _digest(granule, staged, index))
 
 
-def _staged(granule: Granule, path: Path) -> StagedLayer:
-    body = pickle.dumps(granule, protocol=pickle.HIGHEST_PROTOCOL)
-    path.write_bytes(body)
-    return StagedLayer(path, granule.path, granule.id, hashlib.sha256(body).hexdigest())
+def _digest(granule: Granule, staged: StagedWindow, index: int) -> str:
+    sha = hashlib.sha256(pickle.dumps(granule, protocol=pickle.HIGHEST_PROTOCOL))
+    for name, values in staged.layer(index).items():
+        sha.update(name.encode())
+        sha.update(values.tobytes())
+    return sha.hexdigest()
 
 
-def load(pair: Path | StagedLayer) -> Granule:
+def load(pair: Path | CubeLayer) -> Granule:
     """The granule of one pair from :meth:`Inputs.granules`: a granule file read, or a layer."""
     if isinstance(pair, Path):
         return read_granule(pair)
-    granule = pickle.loads(pair.path.read_bytes())
-    if not isinstance(granule, Granule):
-        raise TypeError(f"{pair.path} does not hold a granule")
-    return granule
+    return with_pixels(pair.granule, pair.staged.layer(pair.index))
 
 
 def discover(source_dir: Path, content: CatalogContent) -> Inputs:
