@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
@@ -31,6 +31,17 @@ Every connection keeps its last messages, and a message that starts a job holds 
 with the default the local cluster's scheduler (which runs in the build's process) and the
 client kept the last thousand jobs sent to each worker: about 200 MiB of ITS_LIVE pair jobs on
 two workers. The setting also bounds the scheduler's event and transition logs.
+"""
+
+
+WORKER_ENVIRONMENT: Final = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+"""Dask settings for the workers of a local cluster: glibc's default memory allocation.
+
+Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory goes back to
+the system; setting it also turns off glibc's growing mmap threshold, so every array above
+128 KiB is mapped afresh and its pages faulted in again. A build's jobs allocate and free such
+arrays all the time: ITS_LIVE's pairs took 29 % longer on one worker with it, for the same
+largest RSS (docs/benchmarks.md).
 """
 
 
@@ -162,7 +173,8 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
         return
     import dask
 
-    with dask.config.set({"distributed.admin.low-level-log-length": MESSAGE_LOG_LENGTH}):
+    settings = {"distributed.admin.low-level-log-length": MESSAGE_LOG_LENGTH, **WORKER_ENVIRONMENT}
+    with dask.config.set(settings):
         yield from _distributed_engine(workers, scheduler)
 
 
