@@ -107,18 +107,26 @@ class DaskCluster:
 
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
-    """``dask scheduler`` and two single-threaded ``dask worker`` processes (with nannies)."""
+    """``dask scheduler`` and two single-threaded ``dask worker`` processes (with nannies), set up
+    as the README advises: a Dask config file starts the workers without MALLOC_TRIM_THRESHOLD_."""
     from distributed import Client
 
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
+    (folder / "config").mkdir()
+    (folder / "config" / "glofnet.yaml").write_text(
+        "distributed: {nanny: {pre-spawn-environ: {MALLOC_TRIM_THRESHOLD_: null}}}\n"
+    )
+    environment = {**os.environ, "DASK_CONFIG": str(folder / "config")}
     processes: list[subprocess.Popen[bytes]] = []
     with ExitStack() as logs:
 
         def start(module: str, name: str, *arguments: str) -> subprocess.Popen[bytes]:
             log = logs.enter_context((folder / f"{name}.log").open("wb"))
             command = [sys.executable, "-m", f"distributed.cli.{module}", *arguments, "--no-dashboard"]
-            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log))
+            processes.append(
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=environment)
+            )
             return processes[-1]
 
         try:

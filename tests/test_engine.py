@@ -101,3 +101,14 @@ def test_the_local_cluster_s_workers_allocate_memory_with_glibc_s_defaults(
     with open_engine(workers=2) as engine:
         seen = engine.map(_allocation_settings, [1, 2])
     assert seen == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}] * 2
+
+
+def test_workers_started_as_the_readme_says_allocate_with_glibc_s_defaults(
+    dask_cluster: DaskCluster,
+) -> None:
+    """The session's cluster of separate processes is started with the README's Dask config."""
+    from stactools_glofnet.core.engine import open_engine
+
+    with open_engine(scheduler=dask_cluster.address) as engine:
+        seen = engine.map(_allocation_settings, [1, 2, 3, 4])
+    assert {settings["MALLOC_TRIM_THRESHOLD_"] for settings in seen} == {None}
