@@ -200,21 +200,22 @@ def test_each_wing_publishes_what_the_harmonized_wing_reads(built_catalog: Path)
 # ------------------------------------------------------------------ any batch of inputs
 
 
-def _recent(small_sample: Path, dest: Path, year: int = 2022) -> Path:
-    """A SOURCE of recent inputs only (``year``'s, and the datacube of pairs from 2021 on)."""
+def _recent(small_sample: Path, dest: Path, years: tuple[int, ...] = (2022,), cube: bool = True) -> Path:
+    """A SOURCE of recent inputs only: the Sentinel-2 scenes of the last of ``years``, the ITS_LIVE
+    pair files and MODIS days of ``years``, and (``cube``) the datacube of pairs from 2021 on."""
     from stactools_glofnet.itslive.read import read_granule
 
     for item_file in sorted((small_sample / "sentinel2").glob("*/*.json")):
-        if json.loads(item_file.read_text())["properties"]["datetime"].startswith(str(year)):
+        if json.loads(item_file.read_text())["properties"]["datetime"].startswith(str(years[-1])):
             shutil.copytree(item_file.parent, dest / "sentinel2" / item_file.parent.name)
     (dest / "itslive").mkdir(parents=True)
     for granule in sorted((small_sample / "itslive").glob("*.nc")):
-        if all(when.year == year for when in read_granule(granule).acquired):
+        if all(when.year in years for when in read_granule(granule).acquired):
             shutil.copy(granule, dest / "itslive" / granule.name)
-    for cube in sorted((small_sample / "itslive").glob("*.zarr")):  # recent pairs (2021 on): no train data
-        shutil.copytree(cube, dest / "itslive" / cube.name)
+    for store in sorted((small_sample / "itslive").glob("*.zarr")) if cube else []:
+        shutil.copytree(store, dest / "itslive" / store.name)  # recent pairs (2021 on): no train data
     for path in sorted((small_sample / "modis").rglob("MOD11A1.*")):
-        if f".A{year}" in path.name:
+        if any(f".A{year}" in path.name for year in years):
             target = dest / "modis" / path.relative_to(small_sample / "modis")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
@@ -258,18 +259,7 @@ def test_a_variable_without_train_values_is_left_unnormalized_and_named(
     """Sentinel-2 scenes of 2022 only, the ITS_LIVE pair files and MODIS days of 2020 (train) and
     2022: the train days have speeds and temperatures but no lake, so the lake and water
     variables are not normalized (and said to be), the rest are, with train statistics."""
-    from stactools_glofnet.itslive.read import read_granule
-
-    source = _recent(small_sample, tmp_path / "source")
-    shutil.rmtree(source / "itslive")  # the datacube's pairs (2021 on) are not needed
-    (source / "itslive").mkdir()
-    for granule in sorted((small_sample / "itslive").glob("*.nc")):
-        if all(when.year in (2020, 2022) for when in read_granule(granule).acquired):
-            shutil.copy(granule, source / "itslive" / granule.name)
-    for path in sorted((small_sample / "modis").rglob("MOD11A1.A2020*")):
-        target = source / "modis" / path.relative_to(small_sample / "modis")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
+    source = _recent(small_sample, tmp_path / "source", years=(2020, 2022), cube=False)
     dest = create_catalog(
         tmp_path / "dest", source, settings=BuildSettings(scheduler=dask_cluster.address)
     ).dest
