@@ -258,3 +258,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite the expected STAC JSON in tests/expected/ instead of comparing with it",
     )
+
+
+CLUSTER_FIXTURES = frozenset({"dask_cluster", "standalone"})
+MOST_TEST_PROCESSES = 4
+"""pytest-xdist runs the tests in one process per core, at most this many: each process builds
+the session's catalog and sample for itself (about 1.5 GiB at its peak)."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one test process per core this session may use, at most MOST_TEST_PROCESSES."""
+    from stactools_glofnet.core.cores import usable_cores
+
+    return min(usable_cores(), MOST_TEST_PROCESSES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist (``--dist loadgroup``): a module's tests run in one process,
+    so its module fixtures are made once, and every test on the session's dask cluster runs in
+    one process, so the cluster and the builds on it are made once."""
+    for item in items:
+        uses_cluster = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        group = "dask-cluster" if uses_cluster else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
