@@ -112,3 +112,36 @@ def test_workers_started_as_the_readme_says_allocate_with_glibc_s_defaults(
     with open_engine(scheduler=dask_cluster.address) as engine:
         seen = engine.map(_allocation_settings, [1, 2, 3, 4])
     assert {settings["MALLOC_TRIM_THRESHOLD_"] for settings in seen} == {None}
+
+
+def _with_process(number: int) -> tuple[int, int]:
+    return number, os.getpid()
+
+
+def test_ready_results_keep_their_place_and_one_job_to_compute_starts_no_cluster() -> None:
+    """A local cluster starts for two jobs to compute close together, not for one, nor for two
+    further apart than LOOKAHEAD; Ready results are yielded in their place whichever engine runs
+    the others."""
+    from stactools_glofnet.core.engine import LOOKAHEAD, Ready, open_engine
+
+    here = os.getpid()
+    far = LOOKAHEAD + 2
+    with open_engine(workers=2) as engine:
+        apart: list[int | Ready[tuple[int, int]]] = [
+            Ready((0, 0)),
+            1,
+            *(Ready((n, 0)) for n in range(2, far)),
+            far,
+            Ready((far + 1, 0)),
+        ]
+        assert list(engine.imap(_with_process, apart)) == [
+            (0, 0),
+            (1, here),
+            *((n, 0) for n in range(2, far)),
+            (far, here),
+            (far + 1, 0),
+        ]
+        jobs: list[int | Ready[tuple[int, int]]] = [Ready((0, 0)), 1, Ready((2, 0)), 3, Ready((4, 0))]
+        close = list(engine.imap(_with_process, jobs))
+    assert [number for number, _ in close] == [0, 1, 2, 3, 4]
+    assert close[1][1] not in (0, here) and close[3][1] not in (0, here)  # on the cluster's workers

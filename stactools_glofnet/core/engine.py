@@ -6,6 +6,11 @@ jobs); results come back in job order whatever the engine, so a build is byte-id
 without a cluster. A job must be a picklable value and the function a module-level function,
 because a cluster runs them in other processes. A worker lost mid-job has its jobs rerun by
 Dask; a job that keeps losing its worker ends the build with one line.
+
+A job given as :class:`Ready` (its result already known, e.g. kept from the last build) is
+yielded in its place without being sent anywhere, and a local cluster starts only when two jobs
+to compute come within :data:`LOOKAHEAD` of each other: a rebuild that computes one job runs it
+in this process.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any, Final, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
@@ -45,6 +51,19 @@ largest RSS (docs/benchmarks.md).
 """
 
 
+LOOKAHEAD: Final = 256
+"""How many jobs :class:`LazyEngine` reads ahead, after one to compute, to see whether another
+follows: if one does, the local cluster starts; if none does, the one job runs in this process,
+as fast as on a worker and without the seconds a cluster takes to start."""
+
+
+@dataclass(frozen=True)
+class Ready(Generic[R]):
+    """A job whose result is known already: an engine yields ``result`` in the job's place."""
+
+    result: R
+
+
 class Engine(Protocol):
     """Runs a function over jobs and returns the results in job order."""
 
@@ -52,8 +71,9 @@ class Engine(Protocol):
         """``[function(job) for job in jobs]``, possibly in parallel."""
         ...
 
-    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
-        """``function(job)`` for each job, yielded in job order, a bounded number computed ahead."""
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
+        """``function(job)`` for each job (a :class:`Ready` job's result as it is), yielded in job
+        order, a bounded number computed ahead."""
         ...
 
 
@@ -64,10 +84,10 @@ class SerialEngine:
         """Run the jobs in order."""
         return [function(job) for job in jobs]
 
-    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
         """Run the jobs in order, one at a time."""
         for job in jobs:
-            yield function(job)
+            yield job.result if isinstance(job, Ready) else function(job)
 
 
 class DistributedEngine:
@@ -84,25 +104,34 @@ class DistributedEngine:
             results: list[R] = self.client.gather(futures)
         return results
 
-    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
         """Keep two jobs per worker thread in flight; yield each result in job order."""
         ahead = max(2, 2 * sum(self.client.nthreads().values()))
         pending: deque[Any] = deque()
-        iterator = iter(jobs)
+        in_flight = 0
         try:
-            for job in iterator:
-                pending.append(self.client.submit(function, job, pure=False))
-                if len(pending) >= ahead:
+            for job in jobs:
+                if isinstance(job, Ready):
+                    pending.append(job)
+                else:
+                    pending.append(self.client.submit(function, job, pure=False))
+                    in_flight += 1
+                while pending and (in_flight >= ahead or isinstance(pending[0], Ready)):
+                    if not isinstance(pending[0], Ready):
+                        in_flight -= 1
                     yield self._take(pending)
             while pending:
                 yield self._take(pending)
         finally:
             for future in pending:
-                future.cancel()
+                if not isinstance(future, Ready):
+                    future.cancel()
 
     @staticmethod
     def _take(pending: deque[Any]) -> Any:
         future = pending.popleft()
+        if isinstance(future, Ready):
+            return future.result
         with _lost_workers_reported():
             result = future.result()
         future.release()
@@ -133,8 +162,9 @@ def default_workers() -> int:
 
 
 class LazyEngine:
-    """A :class:`DistributedEngine` on a cluster started at the first job: a build that computes
-    nothing (every result kept from the last one) starts none."""
+    """A :class:`DistributedEngine` on a cluster started when there is work for it: a build that
+    computes nothing (every result kept from the last one) starts none, and a job to compute with
+    no other within :data:`LOOKAHEAD` jobs of it runs in this process."""
 
     def __init__(self, start: Callable[[], Any]) -> None:
         """``start()`` connects and returns a ``distributed.Client``, once, when a job comes."""
@@ -150,11 +180,27 @@ class LazyEngine:
         """As :meth:`DistributedEngine.map`; no jobs, no cluster."""
         return self._started().map(function, jobs) if jobs else []
 
-    def imap(self, function: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
-        """As :meth:`DistributedEngine.imap`; the cluster starts when the first job is there."""
+    def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
+        """As :meth:`DistributedEngine.imap`. Ready results are yielded as they come until a job
+        is to be computed; then the jobs after it are read, at most :data:`LOOKAHEAD`, until
+        another is: the cluster starts for them all. When none is, the one job runs here."""
+        if self._engine is not None:
+            yield from self._engine.imap(function, jobs)
+            return
         iterator = iter(jobs)
-        for first in iterator:
-            yield from self._started().imap(function, itertools.chain([first], iterator))
+        waiting: list[J | Ready[R]] = []  # the first is a job to compute, the others Ready
+        for job in iterator:
+            if isinstance(job, Ready) and not waiting:
+                yield job.result
+                continue
+            if waiting and not isinstance(job, Ready):  # a second job to compute
+                yield from self._started().imap(function, itertools.chain(waiting, [job], iterator))
+                return
+            waiting.append(job)
+            if len(waiting) > LOOKAHEAD:
+                yield from SerialEngine().imap(function, waiting)
+                waiting = []
+        yield from SerialEngine().imap(function, waiting)
 
 
 @contextmanager
@@ -162,9 +208,10 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
     """An engine for the block: an existing scheduler, a local cluster of ``workers``, or serial.
 
     A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1; it is
-    started at the block's first job (none when there is none) and closed at the end of the
-    block. The workers of an existing scheduler must see the build's files at the same paths (a
-    shared filesystem): jobs pass paths, not data.
+    started when two jobs to compute come close together (none when they never do; see
+    :class:`LazyEngine`) and closed at the end of the block. The workers of an existing
+    scheduler must see the build's files at the same paths (a shared filesystem): jobs pass
+    paths, not data.
     """
     if scheduler is not None and workers > 0:
         raise GlofnetError(scheduler, "give either --workers (a local cluster) or --scheduler, not both")

@@ -10,12 +10,15 @@ links to the files it wrote; a later build whose job has the same key links thos
 its work directory and takes the result instead of running the job. The output is therefore
 byte-identical to a build from scratch.
 
-Keys are computed where the job runs (on a Dask worker, hashing in parallel); the driver passes
-the digests it remembers (:class:`~stactools_glofnet.core.digests.InputDigests`) so unchanged
-files are not read again. An entry that cannot be read is a miss, never an error. Entries are
-written atomically (a temporary directory renamed into place), so an interrupted build leaves
-complete entries its retry reuses; after a successful build the entries it did not use are
-removed.
+A job whose files all have a digest the driver remembers
+(:class:`~stactools_glofnet.core.digests.InputDigests`) for their current signature, or that
+reads no files, is looked up in the driver, and a kept result is taken there: it never goes to
+the engine, so a rebuild that computes little starts no cluster and sends nothing to one. Other
+jobs have their key computed where they run (on a Dask worker, hashing in parallel), with the
+digests the driver remembers, so unchanged files are not read again. An entry that cannot be
+read is a miss, never an error. Entries are written atomically (a temporary directory renamed
+into place), so an interrupted build leaves complete entries its retry reuses; after a
+successful build the entries it did not use are removed.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import pystac
 
-from stactools_glofnet.core.digests import Digested, InputDigests, hash_files
-from stactools_glofnet.core.engine import Engine
+from stactools_glofnet.core.digests import Digested, InputDigests, hash_files, unchanged_digests
+from stactools_glofnet.core.engine import Engine, Ready
 
 if TYPE_CHECKING:
     from stactools_glofnet.core.wing import BuildOptions
@@ -201,6 +204,24 @@ class _Outcome(Generic[R]):
     reused: bool = False
 
 
+def _call_key(call: _Call[J, R], digested: Digested) -> str:
+    assert call.fingerprint is not None
+    name = f"{call.function.__module__}.{call.function.__qualname__}"
+    return job_key(call.salt, name, call.fingerprint, digested)
+
+
+def _kept_here(call: _Call[J, R]) -> _Outcome[R] | None:
+    """The call's kept result, when its key needs no file read and the store has it; else None."""
+    if call.fingerprint is None:
+        return None
+    digested = unchanged_digests(call.fingerprint.files, call.known)
+    if digested is None:
+        return None
+    key = _call_key(call, digested)
+    restored = _restore(call.store / JOBS / key, call.workdir)
+    return None if restored is None else _Outcome(restored.result, key, digested, reused=True)
+
+
 def _run(call: _Call[J, R]) -> _Outcome[R]:
     """Take the job's kept result if there is one; otherwise run it and keep what it made."""
     if call.fingerprint is None:
@@ -209,8 +230,7 @@ def _run(call: _Call[J, R]) -> _Outcome[R]:
         digested = hash_files(call.fingerprint.files, call.known)
     except OSError:
         return _Outcome(call.function(call.job))  # the job itself reports what it cannot read
-    name = f"{call.function.__module__}.{call.function.__qualname__}"
-    key = job_key(call.salt, name, call.fingerprint, digested)
+    key = _call_key(call, digested)
     entry = call.store / JOBS / key
     restored = _restore(entry, call.workdir)
     if restored is not None:
@@ -246,11 +266,13 @@ class JobMemo:
     ) -> Iterator[R]:
         """``engine.imap(function, jobs)``, taking kept results where a job's key is in the store."""
 
-        def calls() -> Iterator[_Call[J, R]]:
+        def calls() -> Iterator[_Call[J, R] | Ready[_Outcome[R]]]:
             for job in jobs:
                 found = fingerprint(job)
                 known = self.digests.known(found.files) if found else {}
-                yield _Call(function, job, found, known, self.store, self.salt, workdir)
+                call = _Call(function, job, found, known, self.store, self.salt, workdir)
+                kept = _kept_here(call)
+                yield call if kept is None else Ready(kept)
 
         for outcome in engine.imap(_run, calls()):
             if outcome.key is not None:
