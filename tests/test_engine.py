@@ -115,33 +115,34 @@ def test_workers_started_as_the_readme_says_allocate_with_glibc_s_defaults(
 
 
 def _with_process(number: int) -> tuple[int, int]:
+    time.sleep(0.2 if number == 1 else 0.01)
     return number, os.getpid()
 
 
-def test_ready_results_keep_their_place_and_one_job_to_compute_starts_no_cluster() -> None:
-    """A local cluster starts for two jobs to compute close together, not for one, nor for two
-    further apart than LOOKAHEAD; Ready results are yielded in their place whichever engine runs
-    the others."""
-    from stactools_glofnet.core.engine import LOOKAHEAD, Ready, open_engine
+def test_ready_results_keep_their_place_and_little_work_starts_no_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs are computed in the build's process until they have taken IN_PROCESS_SECONDS; then
+    a local cluster starts for the rest. Ready results are yielded in their place throughout."""
+    from stactools_glofnet.core import engine as engines
+    from stactools_glofnet.core.engine import Ready, open_engine
 
     here = os.getpid()
-    far = LOOKAHEAD + 2
+    jobs: list[int | Ready[tuple[int, int]]] = [Ready((0, 0)), 1, Ready((2, 0)), 3, 4, Ready((5, 0)), 6]
     with open_engine(workers=2) as engine:
-        apart: list[int | Ready[tuple[int, int]]] = [
-            Ready((0, 0)),
-            1,
-            *(Ready((n, 0)) for n in range(2, far)),
-            far,
-            Ready((far + 1, 0)),
-        ]
-        assert list(engine.imap(_with_process, apart)) == [
+        assert list(engine.imap(_with_process, jobs)) == [
             (0, 0),
             (1, here),
-            *((n, 0) for n in range(2, far)),
-            (far, here),
-            (far + 1, 0),
-        ]
-        jobs: list[int | Ready[tuple[int, int]]] = [Ready((0, 0)), 1, Ready((2, 0)), 3, Ready((4, 0))]
-        close = list(engine.imap(_with_process, jobs))
-    assert [number for number, _ in close] == [0, 1, 2, 3, 4]
-    assert close[1][1] not in (0, here) and close[3][1] not in (0, here)  # on the cluster's workers
+            (2, 0),
+            (3, here),
+            (4, here),
+            (5, 0),
+            (6, here),
+        ]  # 0.23 s of work: all of it here
+        monkeypatch.setattr(engines, "IN_PROCESS_SECONDS", 0.1)
+        results = list(engine.imap(_with_process, jobs))
+        later = list(engine.imap(_with_process, [7]))  # the cluster, once started, takes all
+    assert [number for number, _ in results] == [0, 1, 2, 3, 4, 5, 6]
+    assert results[1] == (1, here)  # 0.2 s here, beyond the budget: the others on the cluster
+    workers = {results[n][1] for n in (3, 4, 6)} | {later[0][1]}
+    assert here not in workers and 0 not in workers

@@ -8,15 +8,15 @@ because a cluster runs them in other processes. A worker lost mid-job has its jo
 Dask; a job that keeps losing its worker ends the build with one line.
 
 A job given as :class:`Ready` (its result already known, e.g. kept from the last build) is
-yielded in its place without being sent anywhere, and a local cluster starts only when two jobs
-to compute come within :data:`LOOKAHEAD` of each other: a rebuild that computes one job runs it
-in this process.
+yielded in its place without being sent anywhere, and a local cluster starts only once jobs have
+taken :data:`IN_PROCESS_SECONDS` in this process: a rebuild that computes little starts none.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -51,10 +51,11 @@ largest RSS (docs/benchmarks.md).
 """
 
 
-LOOKAHEAD: Final = 256
-"""How many jobs :class:`LazyEngine` reads ahead, after one to compute, to see whether another
-follows: if one does, the local cluster starts; if none does, the one job runs in this process,
-as fast as on a worker and without the seconds a cluster takes to start."""
+IN_PROCESS_SECONDS: Final = 5.0
+"""A run of jobs on a local cluster not yet started computes its first jobs in this process until
+they have taken this long (about what starting the cluster and loading the package in its workers
+costs); the cluster starts for the rest. A rebuild that computes a few jobs starts none, and a
+large build loses at most these seconds of parallel work."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,8 @@ def default_workers() -> int:
 
 class LazyEngine:
     """A :class:`DistributedEngine` on a cluster started when there is work for it: a build that
-    computes nothing (every result kept from the last one) starts none, and a job to compute with
-    no other within :data:`LOOKAHEAD` jobs of it runs in this process."""
+    computes nothing (every result kept from the last one) starts none, and one that computes
+    less than :data:`IN_PROCESS_SECONDS` of jobs computes them in this process."""
 
     def __init__(self, start: Callable[[], Any]) -> None:
         """``start()`` connects and returns a ``distributed.Client``, once, when a job comes."""
@@ -181,26 +182,22 @@ class LazyEngine:
         return self._started().map(function, jobs) if jobs else []
 
     def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
-        """As :meth:`DistributedEngine.imap`. Ready results are yielded as they come until a job
-        is to be computed; then the jobs after it are read, at most :data:`LOOKAHEAD`, until
-        another is: the cluster starts for them all. When none is, the one job runs here."""
-        if self._engine is not None:
-            yield from self._engine.imap(function, jobs)
-            return
+        """As :meth:`DistributedEngine.imap` once the cluster has started. Before, jobs are
+        computed here until they have taken :data:`IN_PROCESS_SECONDS`; then the cluster starts
+        for the rest."""
         iterator = iter(jobs)
-        waiting: list[J | Ready[R]] = []  # the first is a job to compute, the others Ready
+        spent = 0.0
         for job in iterator:
-            if isinstance(job, Ready) and not waiting:
+            if isinstance(job, Ready):
                 yield job.result
-                continue
-            if waiting and not isinstance(job, Ready):  # a second job to compute
-                yield from self._started().imap(function, itertools.chain(waiting, [job], iterator))
+            elif self._engine is None and spent < IN_PROCESS_SECONDS:
+                start = time.perf_counter()
+                result = function(job)
+                spent += time.perf_counter() - start
+                yield result
+            else:
+                yield from self._started().imap(function, itertools.chain([job], iterator))
                 return
-            waiting.append(job)
-            if len(waiting) > LOOKAHEAD:
-                yield from SerialEngine().imap(function, waiting)
-                waiting = []
-        yield from SerialEngine().imap(function, waiting)
 
 
 @contextmanager
@@ -208,7 +205,7 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
     """An engine for the block: an existing scheduler, a local cluster of ``workers``, or serial.
 
     A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1; it is
-    started when two jobs to compute come close together (none when they never do; see
+    started once jobs have taken :data:`IN_PROCESS_SECONDS` in this process (see
     :class:`LazyEngine`) and closed at the end of the block. The workers of an existing
     scheduler must see the build's files at the same paths (a shared filesystem): jobs pass
     paths, not data.
