@@ -119,17 +119,27 @@ def _with_process(number: int) -> tuple[int, int]:
     return number, os.getpid()
 
 
+def _job_threads(_: int) -> int:
+    from stactools_glofnet.core.engine import job_threads
+
+    return job_threads()
+
+
 def test_ready_results_keep_their_place_and_little_work_starts_no_cluster(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Jobs are computed in the build's process until they have taken IN_PROCESS_SECONDS; then
-    a local cluster starts for the rest. Ready results are yielded in their place throughout."""
-    from stactools_glofnet.core import engine as engines
+    """Jobs are computed in the build's process until they have taken IN_PROCESS_SECONDS (or
+    $GLOFNET_IN_PROCESS_SECONDS); then a local cluster starts for the rest. Ready results are
+    yielded in their place throughout. A job computed here may use every core; one on a worker,
+    one thread."""
+    from stactools_glofnet.core.cores import usable_cores
     from stactools_glofnet.core.engine import Ready, open_engine
 
     here = os.getpid()
+    alone = usable_cores()
     jobs: list[int | Ready[tuple[int, int]]] = [Ready((0, 0)), 1, Ready((2, 0)), 3, 4, Ready((5, 0)), 6]
     with open_engine(workers=2) as engine:
+        assert list(engine.imap(_job_threads, [0])) == [alone]  # here, alone: every core for GDAL
         assert list(engine.imap(_with_process, jobs)) == [
             (0, 0),
             (1, here),
@@ -139,10 +149,24 @@ def test_ready_results_keep_their_place_and_little_work_starts_no_cluster(
             (5, 0),
             (6, here),
         ]  # 0.23 s of work: all of it here
-        monkeypatch.setattr(engines, "IN_PROCESS_SECONDS", 0.1)
+        monkeypatch.setenv("GLOFNET_IN_PROCESS_SECONDS", "0.1")
         results = list(engine.imap(_with_process, jobs))
         later = list(engine.imap(_with_process, [7]))  # the cluster, once started, takes all
+        assert list(engine.imap(_job_threads, [0, 1])) == [1, 1]  # a job per worker, one thread
     assert [number for number, _ in results] == [0, 1, 2, 3, 4, 5, 6]
     assert results[1] == (1, here)  # 0.2 s here, beyond the budget: the others on the cluster
     workers = {results[n][1] for n in (3, 4, 6)} | {later[0][1]}
     assert here not in workers and 0 not in workers
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_bad_in_process_budget_is_one_line_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stactools_glofnet.core.engine import in_process_seconds
+    from stactools_glofnet.core.errors import GlofnetError
+
+    monkeypatch.setenv("GLOFNET_IN_PROCESS_SECONDS", value)
+    with pytest.raises(GlofnetError) as raised:
+        in_process_seconds()
+    assert str(raised.value) == f"GLOFNET_IN_PROCESS_SECONDS: not a number of seconds >= 0: {value!r}"

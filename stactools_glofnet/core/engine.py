@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -51,11 +53,47 @@ largest RSS (docs/benchmarks.md).
 """
 
 
-IN_PROCESS_SECONDS: Final = 5.0
+IN_PROCESS_SECONDS: Final = 15.0
 """A run of jobs on a local cluster not yet started computes its first jobs in this process until
-they have taken this long (about what starting the cluster and loading the package in its workers
-costs); the cluster starts for the rest. A rebuild that computes a few jobs starts none, and a
-large build loses at most these seconds of parallel work."""
+they have taken this long; the cluster starts for the rest. Starting a cluster of two workers and
+loading a job's modules in them takes about 5 s, so a rebuild that computes a little (one new
+Sentinel-2 scene and the harmonized tiles it changes) is faster without one (docs/benchmarks.md);
+a large build loses at most part of these seconds of parallel work, once.
+``$GLOFNET_IN_PROCESS_SECONDS`` sets another (0: the cluster starts at the first job to compute)."""
+IN_PROCESS_ENV: Final = "GLOFNET_IN_PROCESS_SECONDS"
+
+
+def in_process_seconds() -> float:
+    """How long a run's jobs compute in this process before a local cluster starts for the rest."""
+    given = os.environ.get(IN_PROCESS_ENV)
+    if given is None:
+        return IN_PROCESS_SECONDS
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise GlofnetError(IN_PROCESS_ENV, f"not a number of seconds >= 0: {given!r}")
+    return seconds
+
+
+_JOB_THREADS: ContextVar[int] = ContextVar("job_threads", default=1)
+
+
+def job_threads() -> int:
+    """The threads a job may use for its own work (GDAL compressing a COG's blocks): every usable
+    core while this process computes a job with nothing else running, one elsewhere (a cluster's
+    workers run a job per core)."""
+    return _JOB_THREADS.get()
+
+
+def _computed_alone(function: Callable[[J], R], job: J) -> R:
+    """``function(job)`` in this process, with every core for the job's own threads."""
+    token = _JOB_THREADS.set(usable_cores())
+    try:
+        return function(job)
+    finally:
+        _JOB_THREADS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -83,12 +121,12 @@ class SerialEngine:
 
     def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
         """Run the jobs in order."""
-        return [function(job) for job in jobs]
+        return [_computed_alone(function, job) for job in jobs]
 
     def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
         """Run the jobs in order, one at a time."""
         for job in jobs:
-            yield job.result if isinstance(job, Ready) else function(job)
+            yield job.result if isinstance(job, Ready) else _computed_alone(function, job)
 
 
 class DistributedEngine:
@@ -186,13 +224,13 @@ class LazyEngine:
         computed here until they have taken :data:`IN_PROCESS_SECONDS`; then the cluster starts
         for the rest."""
         iterator = iter(jobs)
-        spent = 0.0
+        spent, budget = 0.0, in_process_seconds()
         for job in iterator:
             if isinstance(job, Ready):
                 yield job.result
-            elif self._engine is None and spent < IN_PROCESS_SECONDS:
+            elif self._engine is None and spent < budget:
                 start = time.perf_counter()
-                result = function(job)
+                result = _computed_alone(function, job)
                 spent += time.perf_counter() - start
                 yield result
             else:

@@ -15,6 +15,7 @@ from rasterio.features import rasterize
 from rasterio.warp import reproject, transform_geom
 
 from stactools_glofnet.core.config import Position
+from stactools_glofnet.core.engine import job_threads
 from stactools_glofnet.core.grids import Grid
 
 COG_PROFILE: dict[str, Any] = {
@@ -23,7 +24,6 @@ COG_PROFILE: dict[str, Any] = {
     "predictor": "YES",
     "blocksize": 256,
     "overview_resampling": "NEAREST",
-    "num_threads": 1,
 }
 
 
@@ -127,10 +127,12 @@ def polygon_mask(grid: Grid, ring: list[Position]) -> NDArray[np.bool_]:
 
 
 def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | None, **options: Any) -> None:
-    """Write a single-band COG (GDAL's COG driver through rasterio, fixed settings)."""
+    """Write a single-band COG (GDAL's COG driver through rasterio, fixed settings), compressed on
+    the threads the job may use (the bytes do not depend on how many)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
         **COG_PROFILE,
+        "num_threads": job_threads(),
         **options,
         "dtype": data.dtype.name,
         "count": 1,
