@@ -31,7 +31,7 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -194,6 +194,8 @@ class _Call(Generic[J, R]):
     store: Path
     salt: str
     workdir: Path
+    looked_up: bool = False
+    """The driver looked the key of ``known`` up and found nothing kept: compute, do not look again."""
 
 
 @dataclass(frozen=True)
@@ -210,16 +212,20 @@ def _call_key(call: _Call[J, R], digested: Digested) -> str:
     return job_key(call.salt, name, call.fingerprint, digested)
 
 
-def _kept_here(call: _Call[J, R]) -> _Outcome[R] | None:
-    """The call's kept result, when its key needs no file read and the store has it; else None."""
+def _looked_up_here(call: _Call[J, R]) -> _Call[J, R] | Ready[_Outcome[R]]:
+    """The call as the engine gets it: Ready with its kept result when its key needs no file read
+    and the store has it; marked as looked up when the store has none; as it is when only hashing
+    its files on the worker can tell."""
     if call.fingerprint is None:
-        return None
+        return call
     digested = unchanged_digests(call.fingerprint.files, call.known)
     if digested is None:
-        return None
+        return call
     key = _call_key(call, digested)
     restored = _restore(call.store / JOBS / key, call.workdir)
-    return None if restored is None else _Outcome(restored.result, key, digested, reused=True)
+    if restored is None:
+        return replace(call, known=digested, looked_up=True)
+    return Ready(_Outcome(restored.result, key, digested, reused=True))
 
 
 def _run(call: _Call[J, R]) -> _Outcome[R]:
@@ -232,7 +238,7 @@ def _run(call: _Call[J, R]) -> _Outcome[R]:
         return _Outcome(call.function(call.job))  # the job itself reports what it cannot read
     key = _call_key(call, digested)
     entry = call.store / JOBS / key
-    restored = _restore(entry, call.workdir)
+    restored = None if call.looked_up else _restore(entry, call.workdir)
     if restored is not None:
         return _Outcome(restored.result, key, digested, reused=True)
     shutil.rmtree(entry, ignore_errors=True)  # an unreadable entry is replaced
@@ -270,9 +276,7 @@ class JobMemo:
             for job in jobs:
                 found = fingerprint(job)
                 known = self.digests.known(found.files) if found else {}
-                call = _Call(function, job, found, known, self.store, self.salt, workdir)
-                kept = _kept_here(call)
-                yield call if kept is None else Ready(kept)
+                yield _looked_up_here(_Call(function, job, found, known, self.store, self.salt, workdir))
 
         for outcome in engine.imap(_run, calls()):
             if outcome.key is not None:
