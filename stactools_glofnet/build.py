@@ -247,7 +247,18 @@ def _rebuild(
     # and the processing time written into the metadata (SOURCE_DATE_EPOCH)
     salt = f"{software_digest()} {content.digest} {build_datetime(content).isoformat()}"
     memo = JobMemo(store, salt=salt, digests=InputDigests.load(source))
-    with replacing(dest, kind=kind, inputs=[source], overwrite=settings.overwrite) as staging:
+    built: list[str] = []
+
+    def record(final: Path) -> None:
+        # the kept results this build did not use go first: removing the output DEST replaced
+        # and those entries unlinks files DEST shares, which changes their ctime
+        memo.finish()
+        if key is not None:
+            write_record(store, final, key, built)
+
+    with replacing(
+        dest, kind=kind, inputs=[source], overwrite=settings.overwrite, installed=record
+    ) as staging:
         current = None if key is None or settings.from_scratch else is_current(store, dest, key)
         if current is not None:
             raise _Current(current)
@@ -256,9 +267,7 @@ def _rebuild(
         forget(store)
         with open_engine(settings.workers, settings.scheduler) as engine:
             collections, report, summary = body(staging, _options(settings, content, engine, memo))
-        if key is not None:
-            write_record(store, staging, key, collections)
-    memo.finish()
+        built.extend(collections)
     reused = memo.summary()
     if reused:
         summary.append(reused)

@@ -510,16 +510,18 @@ def _cube_files(store: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def test_a_changed_scene_recomputes_only_the_water_tiles_of_the_cube(
-    built_catalog: Path, tmp_path: Path
+    built_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rebuild after one Sentinel-2 scene changed: the velocity and LST chunks of every tile are
     the very files the last build wrote (kept, not recomputed), the water and clear fractions are
-    made again, and the cube is the same bytes as one built from scratch."""
+    made again, and the cube is the same bytes as one built from scratch (whose scenes go to the
+    staging store a few at a time)."""
     from stactools_glofnet.core.config import load_content
     from stactools_glofnet.core.digests import InputDigests
     from stactools_glofnet.core.files import multihash_sha256
     from stactools_glofnet.core.memo import JobMemo
     from stactools_glofnet.core.wing import BuildOptions
+    from stactools_glofnet.harmonized import cube as harmonized_cube
     from stactools_glofnet.harmonized.cube import GROUPS, grid_cube
     from stactools_glofnet.harmonized.inputs import harmonization_inputs
 
@@ -565,11 +567,13 @@ def test_a_changed_scene_recomputes_only_the_water_tiles_of_the_cube(
     asset.extra_fields["file:checksum"] = multihash_sha256(ndwi)
 
     again, reused = build("again", kept)
+    scenes = len(list(inputs.scenes()))
+    assert scenes > 3
+    monkeypatch.setattr(harmonized_cube, "STAGING_BATCH", 3)
     scratch, _ = build("scratch", memo("scratch"))
     after = _cube_files(again)
     assert {n: b for n, (b, _) in after.items()} == {n: b for n, (b, _) in _cube_files(scratch).items()}
 
-    scenes = len(list(inputs.scenes()))
     velocity = zarr.open_array(str(again / "velocity"), mode="r")
     tiles = math.prod(-(-n // c) for n, c in zip(velocity.shape[1:], velocity.chunks[1:], strict=True))
     assert tiles >= 4

@@ -114,6 +114,8 @@ def test_one_changed_scene_changes_exactly_the_files_that_depend_on_it(
         "lake_area.png",
         "thumbnail.png",
     } | {n for n in after if n.startswith("patches.zarr/")}
+    # the old DEST's removal unlinked files the new one shares: DEST is still current after it
+    assert _build(source, dest).unchanged
 
 
 def test_from_scratch_recomputes_every_scene_and_a_corrupt_kept_result_is_recomputed(

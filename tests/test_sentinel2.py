@@ -16,9 +16,10 @@ import xarray as xr
 from PIL import Image
 from rio_cogeo.cogeo import cog_validate
 
-from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.grids import Grid
-from stactools_glofnet.sentinel2.patches import glof_label
+from stactools_glofnet.sentinel2 import patches as patch_store
+from stactools_glofnet.sentinel2.patches import PATCH_ATTRIBUTES, PatchWriter, ScenePatches, glof_label
 from stactools_glofnet.sentinel2.read import read_reflectance, read_scene
 from tests.conftest import serve_directory
 
@@ -245,6 +246,54 @@ def test_patches_are_split_normalized_and_augmented_without_leakage(
         assert counts[split]["glof"] == int((patches.label.values[chosen] == 1).sum())
         assert counts[split]["no_glof"] == int((patches.label.values[chosen] == 0).sum())
         assert counts[split]["glof"] > 0
+
+
+def _scene_patches(number: int, split: SplitName) -> ScenePatches:
+    """Three windows of random pixels for scene ``number``."""
+    rng = np.random.default_rng(number)
+    records = [
+        {
+            "scene_id": f"S{number}",
+            "window": window,
+            "origin": f"S{number}_w{window}",
+            "patch_id": f"S{number}_w{window}",
+            "label": number % 2,
+            "augmentation": "none",
+            "data": rng.random((6, 128, 128), dtype=np.float32),
+        }
+        for window in range(3)
+    ]
+    return ScenePatches(dt.date(2019, 1, 1) + dt.timedelta(days=10 * number), split, records)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_patches_appended_in_batches_make_the_store_of_one_write(
+    content: CatalogContent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pixels go to the store a batch at a time; the store is the same whatever the batch, with
+    the patches in append order and each per-patch variable in one chunk."""
+    splits: list[SplitName] = ["train", "train", "train", "train", "test", "test", "test"]
+    scenes = [_scene_patches(number, split) for number, split in enumerate(splits)]
+
+    def write(name: str, batch: int) -> dict[str, Any]:
+        monkeypatch.setattr(patch_store, "BATCH_PATCHES", batch)
+        writer = PatchWriter(tmp_path / name, content)
+        for scene in scenes:
+            writer.append(scene)
+        return writer.finish()
+
+    assert write("whole.zarr", 1000) == write("batched.zarr", 4)
+    assert _files(tmp_path / "whole.zarr") == _files(tmp_path / "batched.zarr")
+    records = [record for scene in scenes for record in scene.records]
+    with xr.open_zarr(tmp_path / "batched.zarr", consolidated=True) as store:
+        assert list(store.patch_id.values) == [record["patch_id"] for record in records]
+        assert list(store.split.values) == [scene.split for scene in scenes for _ in scene.records]
+        np.testing.assert_array_equal(store.reflectance.values, np.stack([r["data"] for r in records]))
+        for name in PATCH_ATTRIBUTES:
+            assert store[name].encoding["chunks"] == (len(records),), name
 
 
 def test_glof_label_window(content: CatalogContent) -> None:

@@ -7,6 +7,9 @@ validators run for real and are only wrapped to count their calls.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -327,3 +330,62 @@ def test_save_keeps_only_the_entries_used_or_added(stac: Path, tmp_path: Path, c
     assert list(after["cogs"]) == [sha256_file(_band(stac, "a"))]
     assert after["schemas"] == schema_set_digest() and after["version"] == VERSION
     assert not list(store.parent.glob(".validation.json-*"))  # the atomic write left no temporary
+
+
+def _age(stac: Path, seconds: int = 3600) -> None:
+    """Date every file of ``stac`` ``seconds`` back, as files an earlier build wrote."""
+    when = time.time() - seconds
+    for path in stac.rglob("*"):
+        if path.is_file():
+            os.utime(path, (when, when))
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The asset files validation read to take their digest (it reads them for real)."""
+    read: list[Path] = []
+    multihash = integrity._multihash
+
+    def recording(path: Path, checksum: str) -> str | None:
+        read.append(path)
+        return multihash(path, checksum)
+
+    monkeypatch.setattr(integrity, "_multihash", recording)
+    return read
+
+
+def test_files_unchanged_since_the_last_run_are_not_read_again(
+    stac: Path, tmp_path: Path, calls: Counter[str], reads: list[Path]
+) -> None:
+    store = tmp_path / "validation.json"
+    _age(stac)
+    uncached = _summary(check_catalog(stac))
+    reads.clear()
+    _run(stac, store, calls)
+    assert sorted(reads) == [_band(stac, item) for item in ITEMS]
+    reads.clear()
+    assert _summary(_run(stac, store, calls)) == uncached
+    assert reads == [] and calls == {}
+    linked = tmp_path / "linked"  # the next build's staging: hard links to the same files
+    shutil.copytree(stac, linked, copy_function=os.link)
+    assert not _run(linked, store, calls).errors
+    assert reads == [] and calls == {}
+
+
+def test_a_file_changed_in_place_is_read_again_and_reported(
+    stac: Path, tmp_path: Path, calls: Counter[str], reads: list[Path]
+) -> None:
+    store = tmp_path / "validation.json"
+    _age(stac)
+    _run(stac, store, calls)
+    band = _band(stac, "a")
+    with band.open("r+b") as file:  # same inode, same size, other bytes
+        file.seek(band.stat().st_size // 2)
+        byte = file.read(1)
+        file.seek(-1, os.SEEK_CUR)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    for _ in range(2):  # changed just now: read again every time until it is settled
+        reads.clear()
+        report = _run(stac, store, calls)
+        assert reads == [band]
+        assert [(p.rule, p.path) for p in report.errors] == [("checksum", str(band))]

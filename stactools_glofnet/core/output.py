@@ -33,7 +33,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -262,13 +262,20 @@ def _terminate_cleanly() -> Iterator[None]:
 
 @contextmanager
 def replacing(
-    dest: Path, *, kind: str, inputs: Sequence[Path] = (), overwrite: bool = False
+    dest: Path,
+    *,
+    kind: str,
+    inputs: Sequence[Path] = (),
+    overwrite: bool = False,
+    installed: Callable[[Path], None] | None = None,
 ) -> Iterator[Path]:
     """Yield an empty staging directory; when the block succeeds it becomes ``dest`` atomically.
 
     ``kind`` names the output in its marker (catalog, collection, item, sample). On any error,
     SIGINT or SIGTERM the staging directory is removed and ``dest`` is left exactly as it was.
     OS errors (a read-only parent, a name too long) become one-line :class:`GlofnetError`s.
+    ``installed`` is called with ``dest`` once the output it replaced is removed, still under the
+    writer's lock (removing it unlinks files the new output may share, which changes their ctime).
     """
     dest = Path(os.path.abspath(dest))
     try:
@@ -285,6 +292,9 @@ def replacing(
                 (staging / MARKER).write_text(marker_text(kind), encoding="utf-8")
                 with _signals_deferred():
                     _install(dest, staging, workspace)
+                shutil.rmtree(workspace, ignore_errors=True)
+                if installed is not None:
+                    installed(dest)
             finally:
                 shutil.rmtree(workspace, ignore_errors=True)
     except OSError as error:

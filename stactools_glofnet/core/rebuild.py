@@ -93,6 +93,6 @@ def forget(store: Path) -> None:
 
 
 def write_record(store: Path, output: Path, key: str, collections: Sequence[str]) -> None:
-    """Record that ``output`` (staged, about to become DEST) is the build with ``key``."""
+    """Record that ``output`` (DEST, just installed) is the build with ``key``."""
     data = {"version": VERSION, "key": key, "collections": list(collections), "files": _signatures(output)}
     replace_text(store / RECORD, json.dumps(data, separators=(",", ":")))

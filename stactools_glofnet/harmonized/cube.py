@@ -4,15 +4,15 @@ The grid is ``processing.target.grid`` over ``harmonized.extent``, within the IT
 Each source is brought onto it with the resampling declared in ``[harmonized.resampling]``
 (rasterio), then filled along time per pixel up to the modality's maximum gap. Work goes tile by
 tile (all days of a few thousand pixels at a time, on the build's engine) and Sentinel-2 scenes
-are staged one at a time, so memory does not grow with the number of scenes beyond one tile's
-time series.
+are staged one at a time (appended to the staging store :data:`STAGING_BATCH` at a time), so
+memory does not grow with the number of scenes beyond one tile's time series.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ import zarr
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
+from toolz import partition_all
 
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.contract import LST_CUBE, VELOCITY_CUBE
@@ -48,6 +49,8 @@ TILE_VALUES = 2**21
 """Values (days x pixels) one tile holds per variable: bounds a tile job's memory (~16 MB each)."""
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
 TIME_CHUNK = 4096
+STAGING_BATCH = 64
+"""Staged scenes held before they are appended to the staging store (64 of a 128 x 110 grid: 7 MB)."""
 VARIABLES: dict[str, tuple[str, str]] = {
     "velocity": ("m/yr", "Glacier surface speed, daily mean of the image pairs centred on the day"),
     "lst_day": ("K", "Daytime land-surface temperature (nearest MODIS pixel)"),
@@ -184,18 +187,25 @@ def _stage_scenes(
     for job in jobs:
         identity.update(repr((job.scene.day, _scene_fingerprint(job))).encode())
     staged = run_jobs(options, _stage_scene, jobs, _scene_fingerprint, staging.parent)
-    for index, scene in enumerate(staged):
-        frame = xr.Dataset(
-            {
-                "water_fraction": (("scene", "y", "x"), scene.water[None]),
-                "clear_fraction": (("scene", "y", "x"), scene.clear[None]),
-            }
-        )
-        if index == 0:
-            frame.to_zarr(staging, mode="w", zarr_format=2, consolidated=False)
-        else:
-            frame.to_zarr(staging, append_dim="scene", zarr_format=2, consolidated=False)
+    for number, batch in enumerate(partition_all(STAGING_BATCH, staged)):
+        _append_scenes(staging, batch, grid, first=number == 0)
     return [job.scene.day.isoformat() for job in jobs], identity.hexdigest()
+
+
+def _append_scenes(staging: Path, scenes: Sequence[_StagedScene], grid: Grid, *, first: bool) -> None:
+    """Append staged scenes to the staging store (one chunk per scene), or start it with them."""
+    frame = xr.Dataset(
+        {
+            "water_fraction": (("scene", "y", "x"), np.stack([scene.water for scene in scenes])),
+            "clear_fraction": (("scene", "y", "x"), np.stack([scene.clear for scene in scenes])),
+        }
+    )
+    if first:
+        chunks = {"chunks": (1, grid.height, grid.width)}
+        encoding = {"water_fraction": chunks, "clear_fraction": chunks}
+        frame.to_zarr(staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
+    else:
+        frame.to_zarr(staging, append_dim="scene", zarr_format=2, consolidated=False)
 
 
 def tile_size(days: int) -> int:

@@ -10,8 +10,9 @@ Dimensions ``mid_date, y, x`` (x/y pixel centres); per layer ``v, vx, vy, v_erro
 Only the x/y window over the AOI (plus the outlier window's margin) is read. ITS_LIVE chunks the
 cube along time (a chunk holds thousands of layers of a 10 x 10 pixel tile), so the window is
 decoded once, a chunk at a time (on a thread per core), into raw float32 files, one per
-variable (:class:`StagedWindow`): each layer's job then reads its own layer from them. The
-driver reads only the per-layer metadata; memory stays a few chunks whatever the cube's length.
+variable (:class:`StagedWindow`), each chunk written through its own short-lived map: each
+layer's job then reads its own layer from them. The driver reads only the per-layer metadata;
+memory stays a few chunks whatever the cube's length.
 """
 
 from __future__ import annotations
@@ -124,6 +125,25 @@ class StagedWindow:
         return values
 
 
+class _RawFile:
+    """A raw float32 file of ``shape`` written a region at a time, each region through its own map.
+
+    The pages a region touches leave this process when the region is written (the kernel writes
+    them back from its page cache), so staging a long cube holds a few chunks in memory, not the
+    whole file, as one map of it would.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int, int]) -> None:
+        self.path, self.shape = path, shape
+        with path.open("wb") as file:
+            file.truncate(int(np.prod(shape)) * np.dtype(np.float32).itemsize)
+
+    def __setitem__(self, region: tuple[slice, ...], values: Float32) -> None:
+        target = np.memmap(self.path, dtype=np.float32, mode="r+", shape=self.shape)
+        target[region] = values
+        del target  # unmapped here, not when the garbage collector gets to it
+
+
 def stage_window(window: CubeWindow, directory: Path) -> StagedWindow:
     """Decode the window's pixels into ``directory``, each chunk of the store read once."""
     ds = window.dataset
@@ -131,9 +151,8 @@ def stage_window(window: CubeWindow, directory: Path) -> StagedWindow:
     source = ds[list(variables)].isel(y=window.rows, x=window.cols)
     shape = (window.layers, int(source.sizes["y"]), int(source.sizes["x"]))
     directory.mkdir(parents=True, exist_ok=True)
-    targets = [
-        np.memmap(directory / f"{name}.f32", dtype=np.float32, mode="w+", shape=shape) for name in variables
-    ]
+    # da.store writes into any object with __setitem__ (its typing asks for arrays)
+    targets: list[Any] = [_RawFile(directory / f"{name}.f32", shape) for name in variables]
     try:
         # chunks go to disjoint parts of the files, so threads write them without a lock
         with dask.config.set(scheduler="threads", num_workers=usable_cores()):
@@ -142,8 +161,6 @@ def stage_window(window: CubeWindow, directory: Path) -> StagedWindow:
         raise GlofnetError(
             window.path, f"a chunk of the window over the AOI is unreadable ({type(error).__name__}: {error})"
         ) from None
-    for target in targets:
-        target.flush()
     return StagedWindow(directory, variables, shape)
 
 

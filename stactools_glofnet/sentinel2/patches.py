@@ -124,8 +124,29 @@ def cut_patches(
     return ScenePatches(day, split, records) if records else None
 
 
+BATCH_PATCHES = 64
+"""Patches held before their pixels are appended to the store (64 of 6x128x128 float32: 25 MB)."""
+
+PATCH_ATTRIBUTES: dict[str, str] = {
+    "label": "int8",
+    "split": "<U8",
+    "augmentation": "<U16",
+    "patch_id": "<U64",
+    "origin": "<U64",
+    "scene_id": "<U64",
+    "window": "int16",
+    "datetime": "datetime64[ns]",
+}
+"""The per-patch variables besides the pixels, and their dtypes."""
+
+
 class PatchWriter:
-    """Appends each scene's patches to a Zarr store, then normalizes with train statistics."""
+    """Appends each scene's patches to a Zarr store, then normalizes with train statistics.
+
+    Pixels are appended in batches of :data:`BATCH_PATCHES` (one Zarr chunk per patch); the
+    per-patch variables, a few hundred bytes a patch, are kept and written whole (one chunk each)
+    when the store is finished.
+    """
 
     def __init__(self, path: Path, content: CatalogContent) -> None:
         """Start an empty patch store at ``path``."""
@@ -134,34 +155,50 @@ class PatchWriter:
         self.params = content.processing.sentinel2
         self.bands = list(self.params.patch_bands)
         self.written = 0
+        self.pending: list[NDArray[np.float32]] = []
+        self.attributes: dict[str, list[Any]] = {name: [] for name in PATCH_ATTRIBUTES}
 
     def append(self, patches: ScenePatches | None) -> int:
         """Append one scene's patches (from :func:`cut_patches`); returns how many were added."""
         if patches is None:
             return 0
+        day = np.datetime64(patches.day, "ns")
+        for record in patches.records:
+            self.pending.append(record["data"])
+            for name in PATCH_ATTRIBUTES:
+                value = patches.split if name == "split" else day if name == "datetime" else record[name]
+                self.attributes[name].append(value)
+        if len(self.pending) >= BATCH_PATCHES:
+            self._write_pending()
+        return len(patches.records)
+
+    def _write_pending(self) -> None:
+        """Append the held pixels to the store."""
+        if not self.pending:
+            return
         size = self.params.patch_size
-        records, n = patches.records, len(patches.records)
         dataset = xr.Dataset(
-            {
-                "reflectance": (("patch", "band", "y", "x"), np.stack([r["data"] for r in records])),
-                "label": ("patch", np.array([r["label"] for r in records], dtype=np.int8)),
-                "split": ("patch", np.array([patches.split] * n, dtype="<U8")),
-                "augmentation": ("patch", np.array([r["augmentation"] for r in records], dtype="<U16")),
-                "patch_id": ("patch", np.array([r["patch_id"] for r in records], dtype="<U64")),
-                "origin": ("patch", np.array([r["origin"] for r in records], dtype="<U64")),
-                "scene_id": ("patch", np.array([r["scene_id"] for r in records], dtype="<U64")),
-                "window": ("patch", np.array([r["window"] for r in records], dtype=np.int16)),
-                "datetime": ("patch", np.array([np.datetime64(patches.day, "ns")] * n)),
-            },
+            {"reflectance": (("patch", "band", "y", "x"), np.stack(self.pending))},
             coords={"band": self.bands},
         )
-        encoding = {"reflectance": {"chunks": (1, len(self.bands), size, size)}}
         if self.written == 0:
+            encoding = {"reflectance": {"chunks": (1, len(self.bands), size, size)}}
             dataset.to_zarr(self.path, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
         else:
             dataset.to_zarr(self.path, append_dim="patch", zarr_format=2, consolidated=False)
-        self.written += n
-        return n
+        self.written += len(self.pending)
+        self.pending = []
+
+    def _write_attributes(self) -> None:
+        """Write the per-patch variables, each as one chunk."""
+        variables = {
+            name: ("patch", np.array(values, dtype=PATCH_ATTRIBUTES[name]))
+            for name, values in self.attributes.items()
+        }
+        encoding = {name: {"chunks": (self.written,)} for name in variables}
+        xr.Dataset(variables).to_zarr(
+            self.path, mode="a", zarr_format=2, consolidated=False, encoding=encoding
+        )
 
     def finish(self, reference: Reference | None = None) -> dict[str, Any]:
         """Normalize (train statistics, or ``reference``'s), consolidate; return a summary.
@@ -169,13 +206,17 @@ class PatchWriter:
         Without train patches and without a reference, the patches are published without the
         ``normalized`` variable and the summary's normalization says why.
         """
+        self._write_pending()
         if self.written == 0:
             return {"patches": 0}
-        store = xr.open_zarr(self.path, consolidated=False, chunks={"patch": 64})
+        self._write_attributes()
+        # the pixels 64 patches at a time; the per-patch variables (one chunk each) read whole
+        store = xr.open_zarr(self.path, consolidated=False, chunks=None)
+        reflectance = store.reflectance.chunk({"patch": 64})
         train = ((store.split == "train") & (store.augmentation == "none")).compute()
         own: dict[str, Any] | None = None
         if bool(train.any()):
-            values = store.reflectance.where(train, drop=True)
+            values = reflectance.where(train, drop=True)
             mean = values.mean(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
             std = values.std(dim=("patch", "y", "x"), skipna=True).compute().astype(np.float32)
             count = values.count(dim=("patch", "y", "x")).compute()
@@ -199,7 +240,7 @@ class PatchWriter:
             std_da = xr.DataArray(std_values, dims="band", coords={"band": self.bands})
             extra = xr.Dataset(
                 {
-                    "normalized": ((store.reflectance - mean_da) / std_da).astype(np.float32),
+                    "normalized": ((reflectance - mean_da) / std_da).astype(np.float32),
                     "mean": ("band", mean_values),
                     "std": ("band", std_values),
                 }

@@ -5,6 +5,13 @@ document that passed: a failing one is checked again, so its message is always f
 rio-cogeo's errors and warnings for a COG. A changed byte changes the digest, so a changed file
 is always checked again; lint and the other integrity checks always run.
 
+An asset file's digest (the one its ``file:checksum`` is checked against) is remembered by the
+file's signature, :func:`file_signature`: device, inode, size and mtime. A rebuild's files that
+did not change are hard links to the same inodes, so they are not read again; any write changes
+the mtime, and a file changed less than :data:`~stactools_glofnet.core.digests.RACY_NS` before it
+was hashed is not remembered (a write in the same clock tick could leave every field as it was).
+The ctime is left out because linking a file into the next build's staging directory sets it.
+
 Both results also depend on the schemas and the software that judged them. A cache holds the
 key of one schema set, :func:`validation_key`: SHA-256 over
 :func:`~stactools_glofnet.core.software.software_digest` (this package, pystac, rio-cogeo,
@@ -37,11 +44,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from stactools_glofnet.core.digests import RACY_NS
 from stactools_glofnet.core.files import replace_text
 from stactools_glofnet.core.schemas import OfflineFirstValidator, configured_schema_dirs
 from stactools_glofnet.core.software import distribution_version, software_digest
@@ -53,6 +63,8 @@ VALIDATING_DISTRIBUTIONS: Final = ("jsonschema", "jsonschema-specifications", "r
 """Libraries that judge documents besides those :func:`software_digest` names."""
 
 SHA256: Final = re.compile(r"[0-9a-f]{64}")
+MULTIHASH_DIGEST: Final = re.compile(r"[0-9a-f]{6,}")
+SIGNATURE: Final = re.compile(r"\d+:\d+:\d+:\d+:[0-9a-f]+")
 
 CogResult = tuple[list[str], list[str]]
 """rio-cogeo's errors and warnings."""
@@ -65,6 +77,14 @@ def validation_key(validator: OfflineFirstValidator) -> str:
         sha.update(f"\n{name}=={distribution_version(name)}".encode())
     sha.update(f"\nschemas={validator.schemas_digest()}".encode())
     return sha.hexdigest()
+
+
+def file_signature(path: Path, function: str) -> tuple[str, bool]:
+    """The key of ``path``'s digest with multihash ``function`` (device, inode, size, mtime in
+    nanoseconds), and whether it may be remembered (the file changed long enough ago)."""
+    st = os.stat(path)
+    signature = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{function.lower()}"
+    return signature, st.st_mtime_ns <= time.time_ns() - RACY_NS
 
 
 def schema_set_digest(schema_dirs: Sequence[Path] = ()) -> str:
@@ -93,6 +113,8 @@ class ValidationCache:
         self._cogs: dict[str, CogResult] = {}
         self._used_documents: set[str] = set()
         self._used_cogs: dict[str, CogResult] = {}
+        self._files: dict[str, str] = {}
+        self._used_files: dict[str, str] = {}
 
     @classmethod
     def load(cls, path: Path, schemas: str | None = None) -> ValidationCache:
@@ -116,7 +138,15 @@ class ValidationCache:
         if outdated or data.get("schemas") != cache.schemas:
             logger.debug("ignoring the validation cache %s: another version, schema set or software", path)
             return cache
-        documents, cogs = data.get("documents"), data.get("cogs")
+        documents, cogs, files = data.get("documents"), data.get("cogs"), data.get("files")
+        if isinstance(files, dict):
+            cache._files = {
+                signature: digest
+                for signature, digest in files.items()
+                if SIGNATURE.fullmatch(signature)
+                and isinstance(digest, str)
+                and MULTIHASH_DIGEST.fullmatch(digest)
+            }
         if isinstance(documents, list):
             cache._documents = {d for d in documents if isinstance(d, str) and SHA256.fullmatch(d)}
         if isinstance(cogs, dict):
@@ -132,7 +162,14 @@ class ValidationCache:
             return
         logger.debug("the validation cache %s was made with other schemas or software", self.path)
         self.schemas = schemas
-        for remembered in (self._documents, self._cogs, self._used_documents, self._used_cogs):
+        for remembered in (
+            self._documents,
+            self._cogs,
+            self._used_documents,
+            self._used_cogs,
+            self._files,
+            self._used_files,
+        ):
             remembered.clear()
 
     def valid_document(self, sha256: str) -> bool:
@@ -158,6 +195,17 @@ class ValidationCache:
         """Remember rio-cogeo's errors and warnings for a file with these bytes."""
         self._used_cogs[sha256] = (list(errors), list(warnings))
 
+    def file_digest(self, signature: str) -> str | None:
+        """The multihash of the file with this :func:`file_signature`, if known (and mark it used)."""
+        digest = self._used_files.get(signature, self._files.get(signature))
+        if digest is not None:
+            self._used_files[signature] = digest
+        return digest
+
+    def add_file_digest(self, signature: str, digest: str) -> None:
+        """Remember the multihash of the file with this :func:`file_signature`."""
+        self._used_files[signature] = digest
+
     def save(self) -> None:
         """Write what this run used or learnt (nothing else), atomically; a failure is only logged."""
         data = {
@@ -165,6 +213,7 @@ class ValidationCache:
             "schemas": self.schemas,
             "documents": sorted(self._used_documents),
             "cogs": {digest: [*result] for digest, result in sorted(self._used_cogs.items())},
+            "files": dict(sorted(self._used_files.items())),
         }
         try:
             replace_text(self.path, json.dumps(data, separators=(",", ":")))

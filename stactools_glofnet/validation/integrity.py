@@ -13,9 +13,11 @@ Reading a file (its digest, rio-cogeo's validation) is the costly part and runs 
 pool when one is given: :meth:`AssetChecker.prefetch` starts a document's file reads ahead of
 :meth:`AssetChecker.check`, which gathers them in document order, so the report is the same.
 
-With a :class:`~stactools_glofnet.validation.cache.ValidationCache`, rio-cogeo's result for a COG
-is remembered by the file's SHA-256, known when its ``file:checksum`` is a SHA-256 multihash
-that matches and when it has no sidecar files (see :meth:`AssetChecker._cache_key`).
+With a :class:`~stactools_glofnet.validation.cache.ValidationCache`, a file's digest is
+remembered by its signature (:func:`~stactools_glofnet.validation.cache.file_signature`), so a
+file unchanged since an earlier run is not read again, and rio-cogeo's result for a COG is
+remembered by the file's SHA-256, known when its ``file:checksum`` is a SHA-256 multihash that
+matches and when it has no sidecar files (see :meth:`AssetChecker._cache_key`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from stactools_glofnet.core.constants import PARQUET, ZARR
 from stactools_glofnet.core.files import CHUNK
-from stactools_glofnet.validation.cache import CogResult, ValidationCache
+from stactools_glofnet.validation.cache import CogResult, ValidationCache, file_signature
 from stactools_glofnet.validation.problems import INTEGRITY, Problem, Severity, ValidationReport
 from stactools_glofnet.validation.walk import StacDocument, href_problem, local_path
 
@@ -238,8 +240,23 @@ class AssetChecker:
             self._reads[path] = self._executor.submit(self._read_file, path, checksum, cog)
 
     def _read_file(self, path: Path, checksum: str, cog: bool) -> FileRead:
-        digest = _multihash(path, checksum)
+        digest = self._digest(path, checksum)
         return FileRead(checksum, digest, self._cog_result(path, checksum, digest) if cog else None)
+
+    def _digest(self, path: Path, checksum: str) -> str | None:
+        """The file's multihash with the function of ``checksum``: remembered, else read."""
+        if self._cache is None:
+            return _multihash(path, checksum)
+        function = next((code for code in MULTIHASH if checksum.lower().startswith(code)), None)
+        if function is None:
+            return None
+        signature, settled = file_signature(path, function)
+        digest = self._cache.file_digest(signature)
+        if digest is None:
+            digest = _multihash(path, checksum)
+            if digest is not None and settled:
+                self._cache.add_file_digest(signature, digest)
+        return digest
 
     def _prefetched(self, path: Path) -> FileRead | None:
         future = self._reads.pop(path, None)
@@ -295,7 +312,7 @@ class AssetChecker:
             return
         key = (path, checksum[:4].lower())
         if key not in self._digests:
-            self._digests[key] = _multihash(path, checksum)
+            self._digests[key] = self._digest(path, checksum)
         digest = self._digests[key]
         if digest is None:
             yield (
