@@ -44,14 +44,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from stactools_glofnet.core.digests import RACY_NS
+from stactools_glofnet.core.digests import RACY_NS, signature
 from stactools_glofnet.core.files import replace_text
 from stactools_glofnet.core.schemas import OfflineFirstValidator, configured_schema_dirs
 from stactools_glofnet.core.software import distribution_version, software_digest
@@ -82,9 +81,9 @@ def validation_key(validator: OfflineFirstValidator) -> str:
 def file_signature(path: Path, function: str) -> tuple[str, bool]:
     """The key of ``path``'s digest with multihash ``function`` (device, inode, size, mtime in
     nanoseconds), and whether it may be remembered (the file changed long enough ago)."""
-    st = os.stat(path)
-    signature = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{function.lower()}"
-    return signature, st.st_mtime_ns <= time.time_ns() - RACY_NS
+    size, mtime_ns, _, inode, device = signature(path)
+    key = f"{device}:{inode}:{size}:{mtime_ns}:{function.lower()}"
+    return key, mtime_ns <= time.time_ns() - RACY_NS
 
 
 def schema_set_digest(schema_dirs: Sequence[Path] = ()) -> str:

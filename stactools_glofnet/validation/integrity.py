@@ -48,16 +48,21 @@ PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 """An unnamed pandas index stored as a column: not data, never declared."""
 
 
+def _function_code(checksum: str) -> str | None:
+    """The multihash function code ``checksum`` starts with, if it is one of :data:`MULTIHASH`."""
+    return next((code for code in MULTIHASH if checksum.lower().startswith(code)), None)
+
+
 def _multihash(path: Path, checksum: str) -> str | None:
     """The file's multihash with the same function as ``checksum``; None for unknown functions."""
-    for code, name in MULTIHASH.items():
-        if checksum.lower().startswith(code):
-            digest = hashlib.new(name)
-            with path.open("rb") as file:
-                while block := file.read(CHUNK):
-                    digest.update(block)
-            return f"{code}{digest.digest_size:02x}{digest.hexdigest()}"
-    return None
+    code = _function_code(checksum)
+    if code is None:
+        return None
+    digest = hashlib.new(MULTIHASH[code])
+    with path.open("rb") as file:
+        while block := file.read(CHUNK):
+            digest.update(block)
+    return f"{code}{digest.digest_size:02x}{digest.hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ class AssetChecker:
         """The file's multihash with the function of ``checksum``: remembered, else read."""
         if self._cache is None:
             return _multihash(path, checksum)
-        function = next((code for code in MULTIHASH if checksum.lower().startswith(code)), None)
+        function = _function_code(checksum)
         if function is None:
             return None
         signature, settled = file_signature(path, function)
