@@ -273,10 +273,12 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(usable_cores(), MOST_TEST_PROCESSES)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for pytest-xdist (``--dist loadgroup``): a module's tests run in one process,
     so its module fixtures are made once, and every test on the session's dask cluster runs in
-    one process, so the cluster and the builds on it are made once."""
+    one process, so the cluster and the builds on it are made once. First among the hooks:
+    pytest-xdist's own hook turns the groups into node ids, and a group given after it is lost."""
     for item in items:
         uses_cluster = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
         group = "dask-cluster" if uses_cluster else item.nodeid.split("::")[0]
