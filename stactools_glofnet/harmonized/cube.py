@@ -4,8 +4,9 @@ The grid is ``processing.target.grid`` over ``harmonized.extent``, within the IT
 Each source is brought onto it with the resampling declared in ``[harmonized.resampling]``
 (rasterio), then filled along time per pixel up to the modality's maximum gap. Work goes tile by
 tile (all days of a few thousand pixels at a time, on the build's engine) and Sentinel-2 scenes
-are staged one at a time (appended to the staging store :data:`STAGING_BATCH` at a time), so
-memory does not grow with the number of scenes beyond one tile's time series.
+are staged one at a time (appended to the staging store :data:`STAGING_BATCH` at a time, in
+chunks of that many scenes on one tile, so a tile job reads its own pixels only), so memory does
+not grow with the number of scenes beyond one tile's time series.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ TILE_VALUES = 2**21
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
 TIME_CHUNK = 4096
 STAGING_BATCH = 64
-"""Staged scenes held before they are appended to the staging store (64 of a 128 x 110 grid: 7 MB)."""
+"""Staged scenes held before they are appended to the staging store (64 of a 128 x 110 grid: 7 MB),
+and the staging store's chunk along the scenes."""
 VARIABLES: dict[str, tuple[str, str]] = {
     "velocity": ("m/yr", "Glacier surface speed, daily mean of the image pairs centred on the day"),
     "lst_day": ("K", "Daytime land-surface temperature (nearest MODIS pixel)"),
@@ -169,9 +171,15 @@ def _scene_fingerprint(job: _SceneJob) -> Fingerprint:
 
 
 def _stage_scenes(
-    content: CatalogContent, inputs: HarmonizationInputs, grid: Grid, staging: Path, options: BuildOptions
+    content: CatalogContent,
+    inputs: HarmonizationInputs,
+    grid: Grid,
+    staging: Path,
+    tile: int,
+    options: BuildOptions,
 ) -> tuple[list[str], str]:
-    """Stage each Sentinel-2 scene on ``grid`` into a Zarr store, one at a time, in date order.
+    """Stage each Sentinel-2 scene on ``grid`` into a Zarr store, one at a time, in date order,
+    chunked by the cube's ``tile`` in space.
 
     Returns the scenes' days and a digest of everything the staged store depends on.
     """
@@ -188,12 +196,16 @@ def _stage_scenes(
         identity.update(repr((job.scene.day, _scene_fingerprint(job))).encode())
     staged = run_jobs(options, _stage_scene, jobs, _scene_fingerprint, staging.parent)
     for number, batch in enumerate(partition_all(STAGING_BATCH, staged)):
-        _append_scenes(staging, batch, grid, first=number == 0)
+        _append_scenes(staging, batch, tile, first=number == 0)
     return [job.scene.day.isoformat() for job in jobs], identity.hexdigest()
 
 
-def _append_scenes(staging: Path, scenes: Sequence[_StagedScene], grid: Grid, *, first: bool) -> None:
-    """Append staged scenes to the staging store (one chunk per scene), or start it with them."""
+def _append_scenes(staging: Path, scenes: Sequence[_StagedScene], tile: int, *, first: bool) -> None:
+    """Append staged scenes to the staging store, or start it with them.
+
+    A chunk holds :data:`STAGING_BATCH` scenes of one ``tile`` x ``tile`` tile: every batch but the
+    last fills whole chunks, and a tile job reads only its tile's chunks (with one chunk per scene
+    over the whole grid, each of the cube's tiles read every scene's whole grid again)."""
     frame = xr.Dataset(
         {
             "water_fraction": (("scene", "y", "x"), np.stack([scene.water for scene in scenes])),
@@ -201,7 +213,7 @@ def _append_scenes(staging: Path, scenes: Sequence[_StagedScene], grid: Grid, *,
         }
     )
     if first:
-        chunks = {"chunks": (1, grid.height, grid.width)}
+        chunks = {"chunks": (STAGING_BATCH, tile, tile)}
         encoding = {"water_fraction": chunks, "clear_fraction": chunks}
         frame.to_zarr(staging, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
     else:
@@ -385,7 +397,7 @@ def _measure_lst(job: _Tile) -> dict[str, NDArray[np.float64]]:
 def _measure_sentinel2(job: _Tile) -> dict[str, NDArray[np.float64]]:
     shared = job.shared
     rows, cols = slice(*job.rows), slice(*job.cols)
-    with xr.open_zarr(shared.scenes, consolidated=False) as scenes:
+    with xr.open_zarr(shared.scenes, consolidated=False, chunks=None) as scenes:
         return {
             name: _daily_mean(scenes[name][:, rows, cols].values, shared.scene_days, shared.days)
             for name in GROUPS["sentinel2"]
@@ -527,7 +539,7 @@ def grid_cube(
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "harmonized_cube.zarr"
     staged = workdir / "scenes-staging.zarr"
-    scene_days, scenes = _stage_scenes(content, inputs, grid, staged, options)
+    scene_days, scenes = _stage_scenes(content, inputs, grid, staged, tile_size(len(days)), options)
     template, encodings = _template(grid, days, content)
     encoding = {
         name: {"compressors": (COMPRESSOR,), **PACKING.get(str(name), {})}
