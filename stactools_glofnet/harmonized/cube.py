@@ -5,8 +5,8 @@ Each source is brought onto it with the resampling declared in ``[harmonized.res
 (rasterio), then filled along time per pixel up to the modality's maximum gap. Work goes tile by
 tile (all days of a few thousand pixels at a time, on the build's engine) and Sentinel-2 scenes
 are staged one at a time (appended to the staging store :data:`STAGING_BATCH` at a time, in
-chunks of that many scenes on one tile, so a tile job reads its own pixels only), so memory does
-not grow with the number of scenes beyond one tile's time series.
+chunks of that many scenes on one tile: a tile job reads its own pixels only). Memory does not
+grow with the number of scenes beyond one tile's time series.
 """
 
 from __future__ import annotations
