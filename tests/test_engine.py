@@ -159,6 +159,55 @@ def test_ready_results_keep_their_place_and_little_work_starts_no_cluster(
     assert here not in workers and 0 not in workers
 
 
+def _numbered_task(number: int) -> tuple[int, str]:
+    """The job's number and the key of the cluster task it ran in."""
+    from distributed import get_worker
+
+    time.sleep(0.005)
+    return number, str(get_worker().get_current_task())
+
+
+@pytest.mark.parametrize("batch_seconds", [1.0, 0.001])
+def test_quick_jobs_share_cluster_tasks_of_about_batch_seconds_in_job_order(
+    batch_seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs of a few milliseconds travel together, a task's worth of BATCH_SECONDS at the time
+    measured so far; a Ready result keeps its place between them; tasks are named after the job's
+    function. Jobs longer than BATCH_SECONDS travel alone."""
+    from stactools_glofnet.core import engine as engine_module
+    from stactools_glofnet.core.engine import Ready, open_engine
+
+    monkeypatch.setenv("GLOFNET_IN_PROCESS_SECONDS", "0")
+    monkeypatch.setattr(engine_module, "BATCH_SECONDS", batch_seconds)
+    jobs: list[int | Ready[tuple[int, str]]] = [Ready((50, "kept")) if n == 50 else n for n in range(120)]
+    with open_engine(workers=1) as engine:
+        results = list(engine.imap(_numbered_task, jobs))
+    assert [number for number, _ in results] == list(range(120))
+    assert results[50] == (50, "kept")
+    keys = [key for number, key in results if number != 50]
+    assert all(key.startswith("_numbered_task-") for key in keys)
+    if batch_seconds == 1.0:  # 5 ms jobs: up to MAX_BATCH (64) a task once a time is known
+        assert len(set(keys)) <= 8, len(set(keys))
+    else:
+        assert len(set(keys)) == len(keys)
+
+
+def test_one_process_can_start_local_clusters_one_after_another() -> None:
+    """A library user building twice in one fresh process (distributed not yet imported) gets
+    a working second cluster: Dask's config keeps distributed's defaults after the first."""
+    script = (
+        "import os\n"
+        "os.environ['GLOFNET_IN_PROCESS_SECONDS'] = '0'\n"
+        "from stactools_glofnet.core.engine import open_engine\n"
+        "for _ in range(2):\n"
+        "    with open_engine(workers=1) as engine:\n"
+        "        assert list(engine.imap(abs, [-1, -2])) == [1, 2]\n"
+        "print('both')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "both", done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
 def test_a_bad_in_process_budget_is_one_line_naming_the_variable(
     value: str, monkeypatch: pytest.MonkeyPatch

@@ -10,6 +10,8 @@ Dask; a job that keeps losing its worker ends the build with one line.
 A job given as :class:`Ready` (its result already known, e.g. kept from the last build) is
 yielded in its place without being sent anywhere, and a local cluster starts only once jobs have
 taken :data:`IN_PROCESS_SECONDS` in this process: a rebuild that computes little starts none.
+On a cluster, consecutive short jobs travel together as one task of about
+:data:`BATCH_SECONDS` of work, so the scheduler's cost per task does not outweigh the work.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import itertools
 import logging
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -96,6 +99,45 @@ def _computed_alone(function: Callable[[J], R], job: J) -> R:
         _JOB_THREADS.reset(token)
 
 
+BATCH_SECONDS: Final = 1.0
+"""Work one cluster task is given: consecutive jobs until their mean time so far adds up to this.
+
+Every task costs the build's process (which runs the local cluster's scheduler and its client)
+a few milliseconds of its event loop whatever its size; sent one at a time, ITS_LIVE's pairs
+(about 0.1 s each) kept that process busy on a third of a core, taken from the two workers
+(docs/benchmarks.md). A job taking longer than this travels alone."""
+MAX_BATCH: Final = 64
+"""The most jobs one cluster task is given, however quick they are."""
+
+
+def _run_batch(function: Callable[[J], R], jobs: tuple[J, ...]) -> tuple[list[R], float]:
+    """``function`` over ``jobs`` in order (one cluster task), and the seconds that took."""
+    start = time.perf_counter()
+    results = [function(job) for job in jobs]
+    return results, time.perf_counter() - start
+
+
+class _BatchSize:
+    """How many jobs the next cluster task takes: about :data:`BATCH_SECONDS` at the mean job
+    time measured so far (one job until a time is known)."""
+
+    def __init__(self, seconds_per_job: float | None = None) -> None:
+        """Start from ``seconds_per_job`` when it is known (e.g. jobs computed in this process)."""
+        self.jobs = 1 if seconds_per_job else 0
+        self.seconds = seconds_per_job or 0.0
+
+    def record(self, jobs: int, seconds: float) -> None:
+        """``jobs`` were computed in ``seconds`` on a worker."""
+        self.jobs += jobs
+        self.seconds += seconds
+
+    def next(self) -> int:
+        """Jobs for the next task."""
+        if not self.jobs or self.seconds <= 0:
+            return 1
+        return max(1, min(MAX_BATCH, int(BATCH_SECONDS * self.jobs / self.seconds)))
+
+
 @dataclass(frozen=True)
 class Ready(Generic[R]):
     """A job whose result is known already: an engine yields ``result`` in the job's place."""
@@ -143,38 +185,63 @@ class DistributedEngine:
             results: list[R] = self.client.gather(futures)
         return results
 
-    def imap(self, function: Callable[[J], R], jobs: Iterable[J | Ready[R]]) -> Iterator[R]:
-        """Keep two jobs per worker thread in flight; yield each result in job order."""
+    def imap(
+        self,
+        function: Callable[[J], R],
+        jobs: Iterable[J | Ready[R]],
+        seconds_per_job: float | None = None,
+    ) -> Iterator[R]:
+        """Keep two tasks per worker thread in flight, each of one or more consecutive jobs (see
+        :data:`BATCH_SECONDS`; ``seconds_per_job``: a first estimate of a job's time); yield each
+        result in job order."""
         ahead = max(2, 2 * sum(self.client.nthreads().values()))
+        size = _BatchSize(seconds_per_job)
+        name = getattr(function, "__name__", "job")
         pending: deque[Any] = deque()
+        batch: list[J] = []
         in_flight = 0
+
+        def submit() -> None:
+            nonlocal in_flight
+            key = f"{name}-{uuid.uuid4().hex}"
+            pending.append(self.client.submit(_run_batch, function, tuple(batch), key=key))
+            batch.clear()
+            in_flight += 1
+
         try:
             for job in jobs:
                 if isinstance(job, Ready):
+                    if batch:
+                        submit()
                     pending.append(job)
                 else:
-                    pending.append(self.client.submit(function, job, pure=False))
-                    in_flight += 1
+                    batch.append(job)
+                    if len(batch) >= size.next():
+                        submit()
                 while pending and (in_flight >= ahead or isinstance(pending[0], Ready)):
                     if not isinstance(pending[0], Ready):
                         in_flight -= 1
-                    yield self._take(pending)
+                    yield from self._take(pending, size)
+            if batch:
+                submit()
             while pending:
-                yield self._take(pending)
+                yield from self._take(pending, size)
         finally:
             for future in pending:
                 if not isinstance(future, Ready):
                     future.cancel()
 
     @staticmethod
-    def _take(pending: deque[Any]) -> Any:
+    def _take(pending: deque[Any], size: _BatchSize) -> list[Any]:
+        """The results of the oldest pending task (or Ready job), waited for."""
         future = pending.popleft()
         if isinstance(future, Ready):
-            return future.result
+            return [future.result]
         with _lost_workers_reported():
-            result = future.result()
+            results, seconds = future.result()
         future.release()
-        return result
+        size.record(len(results), seconds)
+        return list(results)
 
 
 @contextmanager
@@ -224,7 +291,7 @@ class LazyEngine:
         computed here until they have taken :data:`IN_PROCESS_SECONDS`; then the cluster starts
         for the rest."""
         iterator = iter(jobs)
-        spent, budget = 0.0, in_process_seconds()
+        spent, computed, budget = 0.0, 0, in_process_seconds()
         for job in iterator:
             if isinstance(job, Ready):
                 yield job.result
@@ -232,9 +299,11 @@ class LazyEngine:
                 start = time.perf_counter()
                 result = _computed_alone(function, job)
                 spent += time.perf_counter() - start
+                computed += 1
                 yield result
             else:
-                yield from self._started().imap(function, itertools.chain([job], iterator))
+                estimate = spent / computed if computed else None
+                yield from self._started().imap(function, itertools.chain([job], iterator), estimate)
                 return
 
 
@@ -254,7 +323,10 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
         yield SerialEngine()
         return
     import dask
+    import distributed  # noqa: F401  its defaults join Dask's config before the settings below
 
+    # (``dask.config.set`` removes on exit every section it had to create: without distributed's
+    # defaults loaded first, that is all of them, and the next cluster in this process fails.)
     settings = {"distributed.admin.low-level-log-length": MESSAGE_LOG_LENGTH, **WORKER_ENVIRONMENT}
     with dask.config.set(settings):
         yield from _distributed_engine(workers, scheduler)
@@ -296,7 +368,9 @@ def _local_cluster(workers: int) -> Iterator[Any]:
             # business: a build reports problems in one line of its own.
             silence_logs=logging.CRITICAL,
         ) as cluster,
-        Client(cluster, set_as_default=False) as client,  # type: ignore[no-untyped-call]
+        # Results come straight from the worker that made them, not relayed by the scheduler,
+        # which runs in this process too (fewer copies of each result's bytes here).
+        Client(cluster, set_as_default=False, direct_to_workers=True) as client,  # type: ignore[no-untyped-call]
     ):
         logger.info("running on a local dask cluster of %d workers", workers)
         yield client
