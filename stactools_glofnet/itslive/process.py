@@ -68,7 +68,7 @@ def local_median(values: Float32, window: int) -> Float32:
     high = np.take_along_axis(ordered, count // 2, axis=-1)[..., 0]
     with np.errstate(invalid="ignore"):  # the two middle values' mean, in float32 as nanmedian takes it
         median = (low + high) / np.float32(2)
-    return np.where(count[..., 0] > 0, median, np.float32(np.nan)).astype(np.float32)
+    return np.where(count[..., 0] > 0, median, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def _crop(
