@@ -11,7 +11,6 @@ from typing import Any, TypeVar, cast, get_args
 
 import click
 
-from stactools_glofnet.core.allocator import return_freed_memory
 from stactools_glofnet.core.constants import Modality
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
@@ -153,7 +152,6 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     def glofnet(verbose: bool) -> None:
         """GLOFNet: multimodal GLOF data for Shisper Glacier as a STAC catalog."""
         _configure_logging(verbose)
-        return_freed_memory()
 
     @glofnet.command("create-catalog")
     @click.argument("paths", nargs=-1, type=SOURCE, metavar="[SOURCE] DEST")

@@ -22,6 +22,7 @@ import xarray as xr
 from numpy.typing import NDArray
 from pyproj import CRS as ProjCRS
 
+from stactools_glofnet.core.allocator import give_back_freed_memory
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 
@@ -128,6 +129,8 @@ class CubeWriter:
                 staged.write(values.tobytes())
         self.layer_blocks.append(block.drop_vars([*gridded, *SPATIAL_DIMS], errors="ignore").load())
         self.pending, self.pending_bytes = [], 0
+        del block
+        give_back_freed_memory()  # the block's layers, before the next ones arrive
 
     def _sorted_layers(self, sort_by: Sequence[str]) -> tuple[xr.Dataset, NDArray[np.intp]]:
         """The per-layer variables in sorted order, and each sorted layer's position as staged."""
