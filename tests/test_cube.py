@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +12,32 @@ import pytest
 import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
 from affine import Affine
+from numpy.typing import NDArray
 from rasterio.crs import CRS
 
 from stactools_glofnet.core import cube as cube_module
-from stactools_glofnet.core.cube import CubeWriter
+from stactools_glofnet.core.cube import CubeWriter, Layer
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 
 GRID = Grid(CRS.from_epsg(32643), Affine(100.0, 0.0, 450000.0, 0.0, -100.0, 4040000.0), 37, 29)
 
 
-def _layer(day: int, name: str) -> xr.Dataset:
+def _values(day: int) -> NDArray[np.float32]:
     rows, columns = np.meshgrid(np.arange(GRID.height), np.arange(GRID.width), indexing="ij")
     values = (day * 10000 + rows * 100 + columns).astype(np.float32)
     values[day % GRID.height, :] = np.nan
-    return xr.Dataset(
-        {
-            "v": (("t", "y", "x"), values[None]),
-            "flag": (("t", "y", "x"), (values[None] > 5e5).astype(np.uint8)),
-            "name": ("t", np.array([name], dtype="<U16")),
+    return values
+
+
+def _layer(day: int, name: str) -> Layer:
+    values = _values(day)
+    return Layer(
+        gridded={"v": values[None], "flag": (values[None] > 5e5).astype(np.uint8)},
+        along_time={
+            "t": np.array([np.datetime64("2020-01-01", "ns") + np.timedelta64(day, "D")]),
+            "name": np.array([name], dtype="<U16"),
         },
-        coords={"t": [np.datetime64("2020-01-01", "ns") + np.timedelta64(day, "D")]},
     )
 
 
@@ -67,10 +75,10 @@ def test_layers_in_any_order_come_out_sorted_and_equal(
     opened = xr.open_zarr(tmp_path / "cube.zarr")
     assert list(opened["name"].values) == [f"layer-{day:02d}" for day in range(23)]
     for day in range(23):
-        expected = _layer(day, "")
-        np.testing.assert_array_equal(opened["v"].isel(t=day).values, expected["v"].values[0])
-        np.testing.assert_array_equal(opened["flag"].isel(t=day).values, expected["flag"].values[0])
-        np.testing.assert_array_equal(opened["valid"].isel(t=day).values, ~np.isnan(expected["v"].values[0]))
+        expected = _values(day)
+        np.testing.assert_array_equal(opened["v"].isel(t=day).values, expected)
+        np.testing.assert_array_equal(opened["flag"].isel(t=day).values, expected > 5e5)
+        np.testing.assert_array_equal(opened["valid"].isel(t=day).values, ~np.isnan(expected))
     assert opened["v"].encoding["chunks"] == (8, 4, 37)
     assert opened["t"].encoding["units"] == "days since 2000-01-01"
     assert opened["v"].attrs["units"] == "m" and opened.attrs["title"] == "test"
@@ -79,3 +87,34 @@ def test_layers_in_any_order_come_out_sorted_and_equal(
     # Staged values are read a time chunk and a few of the cube's row chunks at a time, never more
     # than one block's bytes (here 2 of the 8 row chunks: 8 layers x 8 rows x 37 columns).
     assert reads and max(reads) == 8 * 8 * 37 * 4 <= cube_module.READ_BYTES
+
+
+def _writer(path: Path) -> CubeWriter:
+    return CubeWriter(path / "cube.zarr", GRID, "t", layer_encoding={})
+
+
+def _changed(**gridded: NDArray[Any]) -> Layer:
+    layer = _layer(1, "b")
+    return replace(layer, gridded={**layer.gridded, **gridded})
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (replace(_layer(1, "b"), along_time={"t": _layer(1, "b").along_time["t"]}), "not those of the first"),
+        (_changed(flag=np.zeros((1, 29, 37), np.int16)), "flag: layers of dtype uint8 and int16"),
+        (_changed(v=np.zeros((1, 37, 29), np.float32)), "v: a layer of shape (1, 37, 29), not (1, 29, 37)"),
+    ],
+)
+def test_a_layer_unlike_the_first_is_named(tmp_path: Path, layer: Layer, message: str) -> None:
+    writer = _writer(tmp_path)
+    writer.append(_layer(0, "a"))
+    with pytest.raises(GlofnetError, match=re.escape(message)) as raised:
+        writer.append(layer)
+    assert str(tmp_path / "cube.zarr") in str(raised.value)
+
+
+def test_a_cube_without_layers_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GlofnetError, match="no layers to write"):
+        _writer(tmp_path).finish(chunks={"t": 8, "y": 4, "x": None}, variable_attrs={}, attrs={})
+    assert not (tmp_path / "cube.zarr").exists()

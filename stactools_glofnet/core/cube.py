@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -80,12 +81,26 @@ class _StagedLayers:
         return values
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One time step (or a few) of a cube, as plain arrays: what a job sends back for it.
+
+    ``gridded``: each gridded variable's values, shaped (time, y, x) on the writer's grid.
+    ``along_time``: each per-time variable's values, shaped (time,); the one named as the
+    writer's time dimension is the time coordinate.
+    """
+
+    gridded: Mapping[str, NDArray[Any]]
+    along_time: Mapping[str, NDArray[Any]]
+
+
 class CubeWriter:
     """Builds one (time, y, x) cube from layers appended one at a time.
 
     Gridded variables are staged as raw values on disk (one file each, appended a block at a
-    time); the per-layer variables and the time coordinate stay in memory (a few bytes a layer).
-    ``layer_encoding`` gives the per-layer variables' encodings in the cube (time units, dtype).
+    time); the per-time variables and the time coordinate stay in memory (a few bytes a layer).
+    ``layer_encoding`` gives the per-time variables' encodings in the cube (time units, dtype).
+    Every layer has the variables of the first.
     """
 
     def __init__(
@@ -96,51 +111,67 @@ class CubeWriter:
         self.staging = final.with_name(final.stem + "-staging")
         self.encoding = {name: dict(encoding) for name, encoding in layer_encoding.items()}
         self.count = 0
-        self.pending: list[xr.Dataset] = []
+        self.pending: list[Layer] = []
         self.pending_bytes = 0
-        self.layer_blocks: list[xr.Dataset] = []
+        self.along_time: dict[str, list[NDArray[Any]]] = {}
+        """Each per-time variable's values, one array per staged block."""
         self.gridded: dict[str, np.dtype[Any]] = {}
 
-    def append(self, layer: xr.Dataset) -> None:
-        """Add one layer (length 1 along the time dimension).
+    def append(self, layer: Layer) -> None:
+        """Add one layer.
 
         Layers are written a block at a time (:data:`BLOCK_LAYERS` or :data:`BLOCK_BYTES`,
         whichever comes first): one write per layer would cost more than the layer's work.
         """
+        self._check(layer)
         self.pending.append(layer)
-        self.pending_bytes += layer.nbytes
-        self.count += 1
+        self.pending_bytes += sum(values.nbytes for values in layer.gridded.values())
+        self.count += len(layer.along_time[self.time])
         if len(self.pending) >= BLOCK_LAYERS or self.pending_bytes >= BLOCK_BYTES:
             self._flush()
+
+    def _check(self, layer: Layer) -> None:
+        """The layer has the first layer's variables, of its dtypes, on the grid."""
+        if not self.gridded and not self.along_time:
+            if self.time not in layer.along_time:
+                raise GlofnetError(self.final, f"a layer has no {self.time} values")
+            self.gridded = {name: values.dtype for name, values in layer.gridded.items()}
+            self.along_time = {name: [] for name in layer.along_time}
+        if layer.gridded.keys() != self.gridded.keys() or layer.along_time.keys() != self.along_time.keys():
+            found = sorted([*layer.gridded, *layer.along_time])
+            raise GlofnetError(self.final, f"a layer has variables {found}, not those of the first layer")
+        shape = (len(layer.along_time[self.time]), self.grid.height, self.grid.width)
+        for name, values in layer.gridded.items():
+            if values.dtype != self.gridded[name]:
+                first = self.gridded[name]
+                raise GlofnetError(self.final, f"{name}: layers of dtype {first} and {values.dtype}")
+            if values.shape != shape:
+                raise GlofnetError(self.final, f"{name}: a layer of shape {values.shape}, not {shape}")
 
     def _flush(self) -> None:
         if not self.pending:
             return
-        block = self.pending[0] if len(self.pending) == 1 else xr.concat(self.pending, dim=self.time)
         self.staging.mkdir(parents=True, exist_ok=True)
-        gridded = [str(name) for name, array in block.data_vars.items() if _is_gridded(array, self.time)]
-        for name in gridded:
-            values = np.ascontiguousarray(block[name].transpose(self.time, *SPATIAL_DIMS).values)
-            if self.gridded.setdefault(name, values.dtype) != values.dtype:
-                raise GlofnetError(
-                    self.final, f"{name}: layers of dtype {self.gridded[name]} and {values.dtype}"
-                )
+        for name in self.gridded:
             with (self.staging / f"{name}.raw").open("ab") as staged:
-                staged.write(values.tobytes())
-        self.layer_blocks.append(block.drop_vars([*gridded, *SPATIAL_DIMS], errors="ignore").load())
+                for layer in self.pending:
+                    staged.write(np.ascontiguousarray(layer.gridded[name]).data)  # in (time, y, x) order
+        for name, blocks in self.along_time.items():
+            blocks.append(np.concatenate([layer.along_time[name] for layer in self.pending]))
         self.pending, self.pending_bytes = [], 0
-        del block
         give_back_freed_memory()  # the block's layers, before the next ones arrive
 
     def _sorted_layers(self, sort_by: Sequence[str]) -> tuple[xr.Dataset, NDArray[np.intp]]:
-        """The per-layer variables in sorted order, and each sorted layer's position as staged."""
-        layers = (
-            xr.concat(self.layer_blocks, dim=self.time)
-            if len(self.layer_blocks) > 1
-            else self.layer_blocks[0]
-        )
+        """The per-time variables in sorted order, and each sorted layer's position as staged."""
+        values = {name: np.concatenate(blocks) for name, blocks in self.along_time.items()}
         position = "__position__"
-        layers[position] = (self.time, np.arange(layers.sizes[self.time]))
+        layers = xr.Dataset(
+            {
+                **{name: (self.time, column) for name, column in values.items() if name != self.time},
+                position: (self.time, np.arange(self.count)),
+            },
+            coords={self.time: values[self.time]},
+        )
         if sort_by:
             layers = layers.sortby(list(sort_by))
         order = np.asarray(layers[position].values, dtype=np.intp)
@@ -159,6 +190,8 @@ class CubeWriter:
 
         Returns the written cube, opened lazily.
         """
+        if not self.count:
+            raise GlofnetError(self.final, "no layers to write")
         self._flush()
         layers, order = self._sorted_layers(sort_by)
         shape = (len(order), self.grid.height, self.grid.width)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import pickle
 import time
 import uuid
 from collections import deque
@@ -110,10 +111,14 @@ MAX_BATCH: Final = 64
 """The most jobs one cluster task is given, however quick they are."""
 
 
-def _run_batch(function: Callable[[J], R], jobs: tuple[J, ...]) -> tuple[list[R], float]:
-    """``function`` over ``jobs`` in order (one cluster task), and the seconds that took."""
+def _run_batch(function: Callable[[J], R], pickled_jobs: bytes) -> tuple[list[R], float]:
+    """``function`` over the jobs in order (one cluster task), and the seconds that took.
+
+    The jobs come pickled: the scheduler, which unpickles every task it is sent (in the build's
+    process, for a local cluster), then handles one string, not each job's objects.
+    """
     start = time.perf_counter()
-    results = [function(job) for job in jobs]
+    results = [function(job) for job in pickle.loads(pickled_jobs)]
     return results, time.perf_counter() - start
 
 
@@ -204,7 +209,8 @@ class DistributedEngine:
         def submit() -> None:
             nonlocal in_flight
             key = f"{name}-{uuid.uuid4().hex}"
-            pending.append(self.client.submit(_run_batch, function, tuple(batch), key=key))
+            pickled = pickle.dumps(tuple(batch), protocol=pickle.HIGHEST_PROTOCOL)
+            pending.append(self.client.submit(_run_batch, function, pickled, key=key))
             batch.clear()
             in_flight += 1
 

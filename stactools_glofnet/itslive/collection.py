@@ -8,6 +8,7 @@ mid_date, chunked for time-series reads (up to 1024 dates x 16 x 16 pixels).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pystac
 import xarray as xr
+from numpy.typing import NDArray
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
@@ -35,7 +37,7 @@ from stactools_glofnet.core.assets import (
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.contract import VELOCITY_CUBE, VELOCITY_DAILY
-from stactools_glofnet.core.cube import CubeWriter
+from stactools_glofnet.core.cube import CubeWriter, Layer
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
@@ -151,26 +153,23 @@ def item_from_granule(result: FilteredGranule, content: CatalogContent, director
     return item
 
 
-def _layer(result: FilteredGranule, grid: Grid) -> xr.Dataset:
+def _layer(result: FilteredGranule) -> Layer:
     """One kept granule as one mid_date layer of the cube, with its per-pair metadata."""
     granule = result.granule
-    mid = np.datetime64(granule.centre.replace(tzinfo=None), "ns")
-    data = {name: (("mid_date", "y", "x"), result.velocity[name][None]) for name in VELOCITY_VARIABLES}
-    per_date = {
-        "date_dt": ("mid_date", np.array([granule.date_dt_days], dtype=np.float64)),
-        "acquisition_date_img1": (
-            "mid_date",
-            np.array([np.datetime64(granule.acquired[0].replace(tzinfo=None), "ns")]),
-        ),
-        "acquisition_date_img2": (
-            "mid_date",
-            np.array([np.datetime64(granule.acquired[1].replace(tzinfo=None), "ns")]),
-        ),
-        "sensor_group": ("mid_date", np.array([granule.group], dtype="<U16")),
-        "granule_id": ("mid_date", np.array([granule.id], dtype="<U255")),
-    }
-    return xr.Dataset(
-        {**data, **per_date}, coords={"mid_date": [mid], "x": grid.x_centres(), "y": grid.y_centres()}
+
+    def when(moment: dt.datetime) -> NDArray[np.datetime64]:
+        return np.array([np.datetime64(moment.replace(tzinfo=None), "ns")])
+
+    return Layer(
+        gridded={name: result.velocity[name][None] for name in VELOCITY_VARIABLES},
+        along_time={
+            "mid_date": when(granule.centre),
+            "date_dt": np.array([granule.date_dt_days], dtype=np.float64),
+            "acquisition_date_img1": when(granule.acquired[0]),
+            "acquisition_date_img2": when(granule.acquired[1]),
+            "sensor_group": np.array([granule.group], dtype="<U16"),
+            "granule_id": np.array([granule.id], dtype="<U255"),
+        },
     )
 
 
@@ -198,7 +197,6 @@ class _PairJob:
     pair: Path | CubeLayer
     content: CatalogContent
     workdir: Path
-    grid: Grid
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,7 @@ class _PairDone:
     pair_id: str
     path: Path
     item: pystac.Item | None = None
-    layer: xr.Dataset | None = None
+    layer: Layer | None = None
     measurement: dict[str, Any] | None = None
     skipped: tuple[str, SkipKind] | None = None
     error: GlofnetError | None = None
@@ -234,7 +232,7 @@ def _pair_job(job: _PairJob) -> _PairDone:
         "glacier_p90": result.glacier_p90,
     }
     item = item_from_granule(result, job.content, job.workdir / granule.id)
-    return _PairDone(granule.id, path, item=item, layer=_layer(result, job.grid), measurement=measurement)
+    return _PairDone(granule.id, path, item=item, layer=_layer(result), measurement=measurement)
 
 
 def _pair_inputs(job: _PairJob) -> Fingerprint:
@@ -252,12 +250,10 @@ def _filtered_pairs(
     Cube layers reach their jobs through the datacube windows staged in a scratch folder of
     ``workdir``, removed when the last job is done.
     """
-    grid = target_grid(options.content)
     scratch = Path(tempfile.mkdtemp(prefix=".layers-", dir=workdir))
     try:
         jobs = (
-            _PairJob(pair, options.content, workdir, grid)
-            for pair in found.granules(skips, source_dir, scratch)
+            _PairJob(pair, options.content, workdir) for pair in found.granules(skips, source_dir, scratch)
         )
         yield from run_jobs(options, _pair_job, jobs, _pair_inputs, workdir)
     finally:

@@ -118,10 +118,15 @@ class StagedWindow:
 
     def layer(self, index: int) -> dict[str, Float32]:
         """Every variable's values in layer ``index`` (read from the files, nothing else)."""
+        count = self.shape[1] * self.shape[2]
         values = {}
         for name in self.variables:
-            staged = np.memmap(self.directory / f"{name}.f32", dtype=np.float32, mode="r", shape=self.shape)
-            values[name] = np.array(staged[index])
+            path = self.directory / f"{name}.f32"
+            with path.open("rb") as file:
+                layer = np.fromfile(file, dtype=np.float32, count=count, offset=index * count * 4)
+            if layer.size != count:
+                raise GlofnetError(path, f"layer {index} is cut short ({layer.size} of {count} values)")
+            values[name] = layer.reshape(self.shape[1:])
         return values
 
 

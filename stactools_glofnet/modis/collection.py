@@ -34,7 +34,7 @@ from stactools_glofnet.core.assets import (
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.contract import LST_CUBE, LST_DAILY
-from stactools_glofnet.core.cube import CubeWriter
+from stactools_glofnet.core.cube import CubeWriter, Layer
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
@@ -167,14 +167,11 @@ def _year_item(year: int, record: _Year, grid: Grid, directory: Path, content: C
     return item
 
 
-def _layer(result: Day, grid: Grid) -> xr.Dataset:
+def _layer(result: Day) -> Layer:
     """One day as one time layer of the cube."""
-    return xr.Dataset(
-        {
-            "LST_Day": (("time", "y", "x"), result.lst_day[None]),
-            "LST_Night": (("time", "y", "x"), result.lst_night[None]),
-        },
-        coords={"time": [np.datetime64(result.day, "ns")], "x": grid.x_centres(), "y": grid.y_centres()},
+    return Layer(
+        gridded={"LST_Day": result.lst_day[None], "LST_Night": result.lst_night[None]},
+        along_time={"time": np.array([np.datetime64(result.day, "ns")])},
     )
 
 
@@ -289,7 +286,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
             continue
         record = years.setdefault(day.year, _Year(grid.shape))
         record.add(result)
-        cube.append(_layer(result, grid))
+        cube.append(_layer(result))
         rows.append(
             {
                 "date": pd.Timestamp(day, tz="UTC"),
