@@ -104,6 +104,10 @@ def _changed(**gridded: NDArray[Any]) -> Layer:
         (replace(_layer(1, "b"), along_time={"t": _layer(1, "b").along_time["t"]}), "not those of the first"),
         (_changed(flag=np.zeros((1, 29, 37), np.int16)), "flag: layers of dtype uint8 and int16"),
         (_changed(v=np.zeros((1, 37, 29), np.float32)), "v: a layer of shape (1, 37, 29), not (1, 29, 37)"),
+        (
+            replace(_layer(1, "b"), along_time={**_layer(1, "b").along_time, "name": np.array(["b", "c"])}),
+            "name: a layer of shape (2,), not (1,)",
+        ),
     ],
 )
 def test_a_layer_unlike_the_first_is_named(tmp_path: Path, layer: Layer, message: str) -> None:

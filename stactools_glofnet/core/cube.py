@@ -120,8 +120,9 @@ class CubeWriter:
     def append(self, layer: Layer) -> None:
         """Add one layer.
 
-        Layers are written a block at a time (:data:`BLOCK_LAYERS` or :data:`BLOCK_BYTES`,
-        whichever comes first): one write per layer would cost more than the layer's work.
+        Layers are staged a block at a time (:data:`BLOCK_LAYERS` or :data:`BLOCK_BYTES`,
+        whichever comes first): each staging file is opened, and freed memory given back, once
+        per block, not once per layer.
         """
         self._check(layer)
         self.pending.append(layer)
@@ -147,6 +148,9 @@ class CubeWriter:
                 raise GlofnetError(self.final, f"{name}: layers of dtype {first} and {values.dtype}")
             if values.shape != shape:
                 raise GlofnetError(self.final, f"{name}: a layer of shape {values.shape}, not {shape}")
+        for name, values in layer.along_time.items():
+            if values.shape != shape[:1]:
+                raise GlofnetError(self.final, f"{name}: a layer of shape {values.shape}, not {shape[:1]}")
 
     def _flush(self) -> None:
         if not self.pending:
