@@ -244,10 +244,11 @@ class DistributedEngine:
         if isinstance(future, Ready):
             return [future.result]
         with _lost_workers_reported():
-            results, seconds = future.result()
+            outcome: tuple[list[Any], float] = future.result()
         future.release()
+        results, seconds = outcome
         size.record(len(results), seconds)
-        return list(results)
+        return results
 
 
 @contextmanager
