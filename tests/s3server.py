@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,13 +63,46 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+@dataclass(frozen=True)
+class Certificates:
+    """A private CA and a server certificate it signed for 127.0.0.1 (PEM files)."""
+
+    ca: Path
+    certificate: Path
+    key: Path
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A new private CA, and a certificate for IP 127.0.0.1 signed by it, made by ``openssl``."""
+    program = shutil.which("openssl")
+    assert program is not None, "the TLS tests make their certificates with the openssl command"
+    ca, ca_key = shlex.quote(str(directory / "ca.pem")), shlex.quote(str(directory / "ca.key"))
+    certificate, key = shlex.quote(str(directory / "server.pem")), shlex.quote(str(directory / "server.key"))
+    request, extensions = shlex.quote(str(directory / "server.csr")), directory / "server.cnf"
+    extensions.write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    for command in (
+        f"req -x509 -newkey rsa:2048 -nodes -days 2 -keyout {ca_key} -out {ca} -subj /CN=GLOFNet-test-CA "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign",
+        f"req -newkey rsa:2048 -nodes -keyout {key} -out {request} -subj /CN=127.0.0.1",
+        f"x509 -req -set_serial 1 -days 2 -in {request} -CA {ca} -CAkey {ca_key} "
+        f"-extfile {shlex.quote(str(extensions))} -out {certificate}",
+    ):
+        subprocess.run([program, *shlex.split(command)], check=True, capture_output=True)
+    return Certificates(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+
+
 class SeaweedFS:
     """One ``weed mini`` process: master, volume, filer and S3 gateway, all on 127.0.0.1."""
 
-    def __init__(self, weed: Path, directory: Path) -> None:
-        """Prepare (but do not start) a server keeping its data in ``directory``."""
+    def __init__(self, weed: Path, directory: Path, tls: Certificates | None = None) -> None:
+        """Prepare (but do not start) a server keeping its data in ``directory``; with ``tls``, its
+        S3 gateway also answers https on :attr:`https_endpoint`."""
         self.weed = weed
         self.directory = directory
+        self.tls = tls
+        self.https_port = free_ports(1)[0] if tls else None
         self.access_key = "GLOFNETTEST" + secrets.token_hex(4).upper()
         self.secret_key = secrets.token_urlsafe(30)
         self.ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
@@ -87,6 +122,12 @@ class SeaweedFS:
     def endpoint(self) -> str:
         """The S3 endpoint URL."""
         return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    @property
+    def https_endpoint(self) -> str:
+        """The S3 endpoint URL over TLS (a server started with certificates only)."""
+        assert self.https_port is not None, "started without TLS"
+        return f"https://127.0.0.1:{self.https_port}"
 
     def public_url(self, bucket: str, prefix: str) -> str:
         """The anonymous HTTP URL of ``s3://bucket/prefix`` (path-style)."""
@@ -127,6 +168,12 @@ class SeaweedFS:
             f"-s3.localSocket={self.directory / 's3.sock'}",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
+        if self.tls is not None:
+            arguments += [
+                f"-s3.cert.file={self.tls.certificate}",
+                f"-s3.key.file={self.tls.key}",
+                f"-s3.port.https={self.https_port}",
+            ]
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
         with (self.directory / "weed.log").open("ab") as log:
             self.process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -1016,8 +1016,11 @@ def test_keys_obstore_cannot_give_exactly_are_listed_and_deleted_as_stored(
                 "AWS_ENDPOINT_URL": "https://127.0.0.1:3",
                 "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
             },
-            False,
+            True,
         ),
+        ({"AWS_ENDPOINT_URL": "https://127.0.0.1:3", "REQUESTS_CA_BUNDLE": "{home}/bundle.pem"}, True),
+        ({"AWS_CA_BUNDLE": "{home}/bundle.pem", "REQUESTS_CA_BUNDLE": "{home}/other.pem"}, True),
+        ({"AWS_CA_BUNDLE": ""}, False),
         ({"shared file": "{home}/.aws/credentials"}, False),
         ({"shared file": "{home}/elsewhere/config", "AWS_CONFIG_FILE": "{home}/elsewhere/config"}, False),
     ],
@@ -1026,7 +1029,7 @@ def test_the_environment_decides_the_connection_only_where_botocore_would_decide
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, changes: dict[str, str | None], decided: bool
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    for name in [name for name in os.environ if name.startswith("AWS_")]:
+    for name in [name for name in os.environ if name.startswith("AWS_") or name == "REQUESTS_CA_BUNDLE"]:
         monkeypatch.delenv(name)
     environment = {
         "AWS_ACCESS_KEY_ID": "AKIDTEST",
@@ -1049,11 +1052,12 @@ def test_the_environment_decides_the_connection_only_where_botocore_would_decide
     assert (settings is not None) == decided
     if settings is None:
         return
-    # Where the environment decides, botocore takes the same endpoint, region and keys from it.
+    # Where the environment decides, botocore takes the same endpoint, region, keys and CA from it.
     client = s3_client(TransferSettings())
     credentials = cast("Any", client)._get_credentials().get_frozen_credentials()
     assert settings.endpoint == client.meta.endpoint_url
     assert settings.region == client.meta.region_name
+    assert settings.verify == cast("Any", client)._endpoint.http_session._verify
     assert settings() == {
         "access_key_id": credentials.access_key,
         "secret_access_key": credentials.secret_key,

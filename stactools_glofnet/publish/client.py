@@ -20,7 +20,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish.endpoint import check_endpoint_url, redact_url
 from stactools_glofnet.publish.failures import s3_errors
 from stactools_glofnet.publish.settings import TransferSettings
-from stactools_glofnet.publish.store import CONNECT_TIMEOUT, DEFAULT_REGION, READ_TIMEOUT, make_store
+from stactools_glofnet.publish.store import CONNECT_TIMEOUT, DEFAULT_REGION, READ_TIMEOUT, Verify, make_store
 
 if TYPE_CHECKING:
     import boto3
@@ -116,13 +116,20 @@ class BotocoreCredentials:
 
 
 def object_store(client: S3Client, bucket: str, settings: TransferSettings) -> S3Store:
-    """An obstore store for ``bucket`` at ``client``'s endpoint, region and credentials (see
-    :func:`stactools_glofnet.publish.store.make_store`)."""
+    """An obstore store for ``bucket`` at ``client``'s endpoint, region and credentials, checking
+    certificates as the client does (see :func:`stactools_glofnet.publish.store.make_store`)."""
     # boto3's CRT transfer manager takes a client's credentials the same way (boto3/crt.py).
     credentials = cast("Any", client)._get_credentials()
     _require(credentials)
+    # What botocore settled on from verify=, $AWS_CA_BUNDLE, ca_bundle and $REQUESTS_CA_BUNDLE.
+    verify: Verify = cast("Any", client)._endpoint.http_session._verify
     return make_store(
-        bucket, client.meta.endpoint_url, client.meta.region_name, BotocoreCredentials(credentials), settings
+        bucket,
+        client.meta.endpoint_url,
+        client.meta.region_name,
+        BotocoreCredentials(credentials),
+        settings,
+        verify,
     )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from stactools_glofnet.publish.endpoint import check_endpoint_url
 from stactools_glofnet.publish.settings import TransferSettings
-from stactools_glofnet.publish.store import DEFAULT_REGION, make_store
+from stactools_glofnet.publish.store import DEFAULT_REGION, Verify, make_store
 
 if TYPE_CHECKING:
     import boto3
@@ -37,6 +37,7 @@ ENVIRONMENT_VARIABLES = frozenset(
         "AWS_ENDPOINT_URL",
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CA_BUNDLE",
         # Read by botocore, but overridden by the client's own configuration or not used for S3.
         "AWS_REGION",
         "AWS_MAX_ATTEMPTS",
@@ -46,21 +47,21 @@ ENVIRONMENT_VARIABLES = frozenset(
 )
 """The ``AWS_*`` variables whose meaning :func:`environment_settings` reproduces exactly; any
 other leaves the decision to botocore."""
-PLAIN_HTTP_VARIABLES = frozenset({"AWS_CA_BUNDLE"})
-"""Variables about TLS, which mean nothing for an ``http:`` endpoint."""
 SHARED_FILES = {"AWS_CONFIG_FILE": "~/.aws/config", "AWS_SHARED_CREDENTIALS_FILE": "~/.aws/credentials"}
 """Where botocore looks for the shared config and credentials files, unless told elsewhere."""
 
 
 @dataclass(frozen=True)
 class EnvironmentSettings:
-    """Endpoint, region and static credentials, as botocore would take them from the environment."""
+    """Endpoint, region, static credentials and certificate checks, as botocore would take them
+    from the environment."""
 
     endpoint: str
     region: str
     access_key_id: str
     secret_access_key: str
     token: str | None
+    verify: Verify = True
 
     def __call__(self) -> S3Credential:
         """The credentials, in the form obstore asks for."""
@@ -82,18 +83,16 @@ def environment_settings(
     ``$AWS_ENDPOINT_URL_S3`` or ``$AWS_ENDPOINT_URL``: AWS's own endpoints follow rules botocore
     keeps), no shared config or credentials file exists where botocore would look for one (a
     profile there may set the region or the endpoint), and no other ``AWS_*`` variable is set
-    (see :data:`ENVIRONMENT_VARIABLES`; ``$AWS_CA_BUNDLE`` is allowed with an ``http:``
-    endpoint). The region is ``$AWS_DEFAULT_REGION``, else us-east-1, as for the client.
+    (see :data:`ENVIRONMENT_VARIABLES`). The region is ``$AWS_DEFAULT_REGION``, else us-east-1,
+    and certificates are checked against ``$AWS_CA_BUNDLE``, else ``$REQUESTS_CA_BUNDLE``, else
+    the default roots, as by the client.
     """
     aws = {name: value for name, value in environ.items() if name.startswith("AWS_")}
     access_key, secret_key = aws.get("AWS_ACCESS_KEY_ID"), aws.get("AWS_SECRET_ACCESS_KEY")
     endpoint = endpoint_url or aws.get("AWS_ENDPOINT_URL_S3") or aws.get("AWS_ENDPOINT_URL")
     if not (access_key and secret_key and endpoint):
         return None
-    others = set(aws) - ENVIRONMENT_VARIABLES
-    if endpoint.startswith("http:"):
-        others -= PLAIN_HTTP_VARIABLES
-    if others:
+    if set(aws) - ENVIRONMENT_VARIABLES or aws.get("AWS_CA_BUNDLE") == "":
         return None
     if any(
         Path(os.path.expanduser(aws.get(name, default))).exists() for name, default in SHARED_FILES.items()
@@ -101,7 +100,9 @@ def environment_settings(
         return None
     check_endpoint_url(endpoint)
     region = aws.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return EnvironmentSettings(endpoint, region, access_key, secret_key, aws.get("AWS_SESSION_TOKEN") or None)
+    token = aws.get("AWS_SESSION_TOKEN") or None
+    verify = aws.get("AWS_CA_BUNDLE") or environ.get("REQUESTS_CA_BUNDLE") or True
+    return EnvironmentSettings(endpoint, region, access_key, secret_key, token, verify)
 
 
 class Connection:
@@ -146,7 +147,12 @@ class Connection:
                 environment = self._environment
                 if environment is not None:
                     self._store = make_store(
-                        self.bucket, environment.endpoint, environment.region, environment, self.settings
+                        self.bucket,
+                        environment.endpoint,
+                        environment.region,
+                        environment,
+                        self.settings,
+                        environment.verify,
                     )
                 else:
                     from stactools_glofnet.publish.client import object_store

@@ -13,11 +13,13 @@ from stactools_glofnet.core.errors import GlofnetError
 _XML_CODE = re.compile(r"<Code>(.*?)</Code>", re.S)
 _XML_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 _CAUSE = re.compile(r'message: "([^"]*)"')
+_UNTRUSTED = re.compile(r"InvalidCertificate\(\s*(\w+)")
 
 
 def store_error_message(error: Exception) -> str:
     """What went wrong in an obstore request, in one line without URLs: the S3 error code and
-    message when the server answered with one, else obstore's summary and its root cause."""
+    message when the server answered with one, else obstore's summary and its root cause (for a
+    certificate refused, why, and where a private CA is named)."""
     text = str(error)
     summary, _, debug = text.partition("\n\nDebug source:")
     code, message = _XML_CODE.search(summary), _XML_MESSAGE.search(summary)
@@ -27,6 +29,11 @@ def store_error_message(error: Exception) -> str:
     causes = _CAUSE.findall(debug)
     if causes and causes[-1] not in detail:
         detail = f"{detail} ({causes[-1]})"
+    if untrusted := _UNTRUSTED.search(debug):
+        detail = (
+            f"{detail} (the server's TLS certificate is refused: {untrusted[1]}; "
+            "a private CA's bundle is named by AWS_CA_BUNDLE)"
+        )
     return re.sub(r"[a-z][a-z0-9+.-]*://\S+", "", " ".join(detail.split())).strip()
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stactools_glofnet import __version__
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish.settings import TransferSettings
 
 if TYPE_CHECKING:
-    from obstore.store import S3Credential, S3Store
+    from obstore.store import ClientConfig, S3Credential, S3Store
 
 DEFAULT_REGION = "us-east-1"
 CONNECT_TIMEOUT = 10
@@ -28,12 +30,22 @@ PUT_TIMEOUT = timedelta(minutes=10)
 an uplink below about 2 Mbit/s)."""
 
 CredentialProvider = Callable[[], "S3Credential"]
+Verify = bool | str
+"""How TLS certificates are checked, in botocore's terms: True (the default trusted roots), False
+(not at all) or the path of a PEM CA bundle (``$AWS_CA_BUNDLE``, a profile's ``ca_bundle``,
+``$REQUESTS_CA_BUNDLE``)."""
 
 
 def make_store(
-    bucket: str, endpoint: str, region: str, credentials: CredentialProvider, settings: TransferSettings
+    bucket: str,
+    endpoint: str,
+    region: str,
+    credentials: CredentialProvider,
+    settings: TransferSettings,
+    verify: Verify = True,
 ) -> S3Store:
-    """An obstore store for ``bucket`` at ``endpoint``, signing with ``credentials``.
+    """An obstore store for ``bucket`` at ``endpoint``, signing with ``credentials`` and checking
+    an https endpoint's certificate as ``verify`` says (see :func:`tls_options`).
 
     Addressing is path-style. Each upload carries ``x-amz-checksum-sha256``, which S3 (and
     SeaweedFS) check against the body received, and the payload is signed too over plain http,
@@ -45,6 +57,7 @@ def make_store(
     """
     from obstore.store import S3Store
 
+    https = endpoint.startswith("https:")
     return S3Store(
         bucket,
         endpoint=endpoint,
@@ -52,7 +65,7 @@ def make_store(
         virtual_hosted_style_request=False,
         skip_signature=False,
         checksum_algorithm="sha256",
-        unsigned_payload=endpoint.startswith("https:"),
+        unsigned_payload=https,
         credential_provider=credentials,
         client_options={
             "allow_http": endpoint.startswith("http:"),
@@ -60,6 +73,27 @@ def make_store(
             "read_timeout": timedelta(seconds=READ_TIMEOUT),
             "timeout": PUT_TIMEOUT,
             "user_agent": f"stactools-glofnet/{__version__}",
+            **(tls_options(verify) if https else {}),
         },
         retry_config={"max_retries": settings.max_attempts - 1},
     )
+
+
+def tls_options(verify: Verify) -> ClientConfig:
+    """obstore's client options for botocore's ``verify``.
+
+    A CA bundle's certificates are trusted besides obstore's default roots (botocore trusts the
+    bundle's alone): a server botocore accepts is accepted too. An unreadable bundle is an error
+    naming it, as botocore's is.
+    """
+    if verify is False:
+        return {"allow_invalid_certificates": True}
+    if verify is True:
+        return {}
+    try:
+        bundle = Path(verify).read_bytes()
+    except OSError as error:
+        raise GlofnetError(verify, f"the CA bundle cannot be read ({error.strerror})") from None
+    if b"-----BEGIN CERTIFICATE-----" not in bundle:
+        raise GlofnetError(verify, "the CA bundle holds no PEM certificate")
+    return {"root_certificate": bundle}
