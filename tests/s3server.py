@@ -154,6 +154,7 @@ class SeaweedFS:
         assert self.process is None, "already running"
         arguments = [
             str(self.weed),
+            f"-logdir={self.directory}",  # its log files, which it would otherwise leave in /tmp
             "mini",
             f"-dir={self.directory / 'data'}",
             "-ip=127.0.0.1",
