@@ -318,15 +318,21 @@ def weed_binary() -> Path:
     return Path(found)
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A running SeaweedFS with :data:`PUBLIC_BUCKET`; stopped and its files removed at the end."""
-    directory = tmp_path_factory.mktemp("seaweedfs")
-    server = SeaweedFS(weed_binary(), directory)
+@contextlib.contextmanager
+def running_seaweedfs(directory: Path, bucket: str, tls: Certificates | None = None) -> Iterator[SeaweedFS]:
+    """A SeaweedFS started in ``directory`` with ``bucket`` made; stopped and its files removed after."""
+    server = SeaweedFS(weed_binary(), directory, tls)
     server.start()
     try:
-        server.client().create_bucket(Bucket=PUBLIC_BUCKET)
+        server.client().create_bucket(Bucket=bucket)
         yield server
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A running SeaweedFS with :data:`PUBLIC_BUCKET`; stopped and its files removed at the end."""
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), PUBLIC_BUCKET) as server:
+        yield server

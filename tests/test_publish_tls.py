@@ -4,7 +4,6 @@ TLS): the CA bundle botocore is told of is trusted by every request, whichever l
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.publish import MANIFEST_NAME, TransferSettings, publish_catalog
 from stactools_glofnet.publish.store import tls_options
-from tests.s3server import Certificates, SeaweedFS, make_certificates, weed_binary
+from tests.s3server import Certificates, SeaweedFS, make_certificates, running_seaweedfs
 
 BUCKET = "glofnet-tls"
 MIB = 1 << 20
@@ -31,15 +30,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory, certificates: Certificates) -> Iterator[SeaweedFS]:
-    directory = tmp_path_factory.mktemp("seaweedfs-tls")
-    server = SeaweedFS(weed_binary(), directory, tls=certificates)
-    server.start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs-tls"), BUCKET, certificates) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
