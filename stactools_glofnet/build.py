@@ -134,7 +134,8 @@ def stage(name: str) -> Iterator[None]:
 def _build_wings(
     directory: Path, inputs: SourceInputs, options: BuildOptions, wings: Sequence[Wing], *, published: bool
 ) -> dict[Modality, pystac.Collection]:
-    """Run ``wings`` in order; a wing whose inputs SOURCE lacks is left out (logged)."""
+    """Run ``wings`` in order; a wing whose inputs SOURCE lacks is left out (logged). The engine
+    is released after the last: the layout and validation need no workers."""
     built: dict[Modality, pystac.Collection] = {}
     for wing in wings:
         if wing.source_dir is not None:
@@ -157,6 +158,7 @@ def _build_wings(
             built[wing.modality] = _create_wing(
                 wing, wing_inputs, directory / WORKDIR / wing.modality, options
             )
+    options.engine.release()
     return built
 
 

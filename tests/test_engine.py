@@ -114,6 +114,68 @@ def test_workers_started_as_the_readme_says_allocate_with_glibc_s_defaults(
     assert {settings["MALLOC_TRIM_THRESHOLD_"] for settings in seen} == {None}
 
 
+def _resident_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+KEPT: list[bytearray] = []
+"""Small blocks a job leaves behind in its worker, between the large ones it freed."""
+
+
+def _fragment_the_heap(megabytes: int) -> float:
+    """Allocate ``megabytes`` in blocks below glibc's mmap threshold, each followed by a small block
+    that stays, free the large ones (glibc keeps them: they are not at the heap's top), and
+    return this process's RSS then."""
+    blocks = []
+    for _ in range(megabytes * 10):
+        blocks.append(bytearray(100 * 1024))
+        KEPT.append(bytearray(1024))
+    del blocks
+    return _resident_mib()
+
+
+def _resident_mib_of_worker(_: int) -> float:
+    return _resident_mib()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim, /proc")
+def test_workers_give_back_the_memory_a_run_of_jobs_freed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker does not keep the peak of a run it has finished through the runs and stages after."""
+    from stactools_glofnet.core.engine import open_engine
+
+    monkeypatch.setenv("GLOFNET_IN_PROCESS_SECONDS", "0")
+    with open_engine(workers=1) as engine:
+        for run in (engine.map, lambda f, jobs: list(engine.imap(f, jobs))):
+            [freed] = run(_fragment_the_heap, [300])
+            [after] = run(_resident_mib_of_worker, [0])
+            assert after < freed - 200, (freed, after)
+
+
+def test_a_released_local_cluster_is_closed_and_a_later_job_starts_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stactools_glofnet.core.engine import open_engine
+
+    monkeypatch.setenv("GLOFNET_IN_PROCESS_SECONDS", "0")
+    with open_engine(workers=1) as engine:
+        [(_, first)] = list(engine.imap(_with_process, [2]))
+        engine.release()
+        _wait_until_gone(first)
+        [(_, second)] = list(engine.imap(_with_process, [2]))
+        assert second not in (first, os.getpid())
+    _wait_until_gone(second)
+
+
+def _wait_until_gone(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), f"worker {pid} still runs"
+
+
 def _with_process(number: int) -> tuple[int, int]:
     time.sleep(0.2 if number == 1 else 0.01)
     return number, os.getpid()

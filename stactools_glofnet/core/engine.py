@@ -24,11 +24,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
+from stactools_glofnet.core.allocator import give_back_freed_memory
 from stactools_glofnet.core.cores import usable_cores
 from stactools_glofnet.core.errors import GlofnetError
 
@@ -53,7 +54,8 @@ Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memo
 the system; setting it also turns off glibc's growing mmap threshold, so every array above
 128 KiB is mapped afresh and its pages faulted in again. A build's jobs allocate and free such
 arrays all the time: ITS_LIVE's pairs took 29 % longer on one worker with it, for the same
-largest RSS (docs/benchmarks.md).
+largest RSS (docs/benchmarks.md). The workers give back what they freed once each run of jobs
+ends instead (:meth:`DistributedEngine.imap`).
 """
 
 
@@ -162,6 +164,10 @@ class Engine(Protocol):
         order, a bounded number computed ahead."""
         ...
 
+    def release(self) -> None:
+        """No jobs come for the rest of the build: a local cluster's workers are closed now."""
+        ...
+
 
 class SerialEngine:
     """Runs every job in this process, one after another."""
@@ -174,6 +180,9 @@ class SerialEngine:
         """Run the jobs in order, one at a time."""
         for job in jobs:
             yield job.result if isinstance(job, Ready) else _computed_alone(function, job)
+
+    def release(self) -> None:
+        """Nothing to close."""
 
 
 class DistributedEngine:
@@ -188,6 +197,7 @@ class DistributedEngine:
         futures = self.client.map(function, list(jobs), pure=False)
         with _lost_workers_reported():
             results: list[R] = self.client.gather(futures)
+        self._workers_give_back_memory()
         return results
 
     def imap(
@@ -236,6 +246,16 @@ class DistributedEngine:
             for future in pending:
                 if not isinstance(future, Ready):
                     future.cancel()
+        self._workers_give_back_memory()
+
+    def _workers_give_back_memory(self) -> None:
+        """Have every worker return the memory its jobs freed to the system (see
+        :data:`WORKER_ENVIRONMENT`: glibc keeps it otherwise, and a worker idle between runs,
+        or through the layout and validation, held the peak of every run before)."""
+        self.client.run(give_back_freed_memory)
+
+    def release(self) -> None:
+        """Nothing to close: the cluster's workers are not this build's."""
 
     @staticmethod
     def _take(pending: deque[Any], size: _BatchSize) -> list[Any]:
@@ -279,15 +299,25 @@ class LazyEngine:
     computes nothing (every result kept from the last one) starts none, and one that computes
     less than :data:`IN_PROCESS_SECONDS` of jobs computes them in this process."""
 
-    def __init__(self, start: Callable[[], Any]) -> None:
-        """``start()`` connects and returns a ``distributed.Client``, once, when a job comes."""
+    def __init__(self, start: Callable[[], AbstractContextManager[Any]]) -> None:
+        """``start()`` gives a ``distributed.Client`` of a new cluster as a context manager,
+        entered when a job comes and left on :meth:`release`."""
         self._start = start
+        self._cluster = ExitStack()
         self._engine: DistributedEngine | None = None
 
     def _started(self) -> DistributedEngine:
         if self._engine is None:
-            self._engine = DistributedEngine(self._start())
+            self._engine = DistributedEngine(self._cluster.enter_context(self._start()))
         return self._engine
+
+    def release(self) -> None:
+        """Close the cluster if one started (a later job would start another): the workers'
+        memory goes back before the layout and validation, which run in this process."""
+        if self._engine is not None:
+            logger.info("closing the local dask cluster: no more jobs")
+        self._engine = None
+        self._cluster.close()
 
     def map(self, function: Callable[[J], R], jobs: Sequence[J]) -> list[R]:
         """As :meth:`DistributedEngine.map`; no jobs, no cluster."""
@@ -352,8 +382,11 @@ def _distributed_engine(workers: int, scheduler: str | None) -> Iterator[Engine]
             logger.info("running on the dask scheduler at %s", scheduler)
             yield DistributedEngine(client)
         return
-    with ExitStack() as stack:
-        yield LazyEngine(lambda: stack.enter_context(_local_cluster(workers)))
+    engine = LazyEngine(lambda: _local_cluster(workers))
+    try:
+        yield engine
+    finally:
+        engine.release()
 
 
 @contextmanager
