@@ -8,6 +8,7 @@ import math
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import PUBLISHED_SCHEMA, SCHEMA_PATH, SCHEMA_URI, GlofnetExtension
 from stactools_glofnet.core.series import INTERPOLATED, MEASURED, MISSING, fill_gaps
+from stactools_glofnet.harmonized.inputs import HarmonizationInputs
 from stactools_glofnet.validate import validate_catalog
 from tests.conftest import REPO
 
@@ -509,6 +511,57 @@ def _cube_files(store: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+@dataclass(frozen=True)
+class _CubeInputs:
+    """The built catalog's collections as the harmonized cube's inputs, and 480 of its days."""
+
+    collections: dict[Any, pystac.Collection]
+    inputs: HarmonizationInputs
+    days: pd.DatetimeIndex
+
+
+def _cube_inputs(built_catalog: Path) -> _CubeInputs:
+    from stactools_glofnet.harmonized.inputs import harmonization_inputs
+
+    catalog = pystac.read_file(str(built_catalog / "catalog.json"))
+    assert isinstance(catalog, pystac.Catalog)
+    catalog.make_all_asset_hrefs_absolute()
+    collections = {
+        GlofnetExtension.ext(c).modality: c
+        for c in catalog.get_children()
+        if isinstance(c, pystac.Collection)
+    }
+    inputs = harmonization_inputs(collections)  # type: ignore[arg-type]
+    assert inputs is not None
+    first = pd.Timestamp(next(iter(inputs.scenes())).day)
+    frame = pd.read_parquet(_href(collections["harmonized"].assets["table"]))
+    days = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+    days = days[(days >= first) & (days < first + pd.Timedelta(days=480))]
+    return _CubeInputs(collections, inputs, days)
+
+
+def _no_dask_graph(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a dask graph was computed")
+
+
+def test_the_cube_s_jobs_read_their_windows_without_a_dask_graph(built_catalog: Path, tmp_path: Path) -> None:
+    """A tile job reads its window of a source store straight from the store: a dask graph computed
+    in a job on a cluster's worker goes to the whole cluster as tasks of its own, moving the
+    window's chunks between the workers."""
+    import dask
+
+    from stactools_glofnet.core.config import load_content
+    from stactools_glofnet.core.wing import BuildOptions
+    from stactools_glofnet.harmonized.cube import grid_cube
+
+    content = load_content()
+    given = _cube_inputs(built_catalog)
+    with dask.config.set(scheduler=_no_dask_graph):
+        cube = grid_cube(content, given.inputs, given.days, tmp_path, BuildOptions(content=content))
+    with xr.open_zarr(cube.path) as written:
+        assert int(written["velocity"].count()) > 0 and int(written["lst_day"].count()) > 0
+
+
 def test_a_changed_scene_recomputes_only_the_water_tiles_of_the_cube(
     built_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -523,23 +576,11 @@ def test_a_changed_scene_recomputes_only_the_water_tiles_of_the_cube(
     from stactools_glofnet.core.wing import BuildOptions
     from stactools_glofnet.harmonized import cube as harmonized_cube
     from stactools_glofnet.harmonized.cube import GROUPS, grid_cube
-    from stactools_glofnet.harmonized.inputs import harmonization_inputs
 
     content = load_content()
-    catalog = pystac.read_file(str(built_catalog / "catalog.json"))
-    assert isinstance(catalog, pystac.Catalog)
-    catalog.make_all_asset_hrefs_absolute()
-    collections = {
-        GlofnetExtension.ext(c).modality: c
-        for c in catalog.get_children()
-        if isinstance(c, pystac.Collection)
-    }
-    inputs = harmonization_inputs(collections)  # type: ignore[arg-type]
-    assert inputs is not None
+    given = _cube_inputs(built_catalog)
+    collections, inputs, days = given.collections, given.inputs, given.days
     scene = next(iter(inputs.scenes()))
-    frame = pd.read_parquet(_href(collections["harmonized"].assets["table"]))
-    days = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
-    days = days[(days >= pd.Timestamp(scene.day)) & (days < pd.Timestamp(scene.day) + pd.Timedelta(days=480))]
 
     def build(name: str, memo: JobMemo) -> tuple[Path, int]:
         cube = grid_cube(content, inputs, days, tmp_path / name, BuildOptions(content=content, memo=memo))

@@ -367,7 +367,7 @@ class _TileResult:
 def _measure_velocity(job: _Tile) -> dict[str, NDArray[np.float64]]:
     shared = job.shared
     row0, col0 = shared.velocity_offset
-    with xr.open_zarr(shared.velocity, consolidated=True) as velocity:
+    with xr.open_zarr(shared.velocity, consolidated=True, chunks=None) as velocity:
         speed = velocity[VELOCITY_CUBE.variables[0]][
             :, row0 + job.rows[0] : row0 + job.rows[1], col0 + job.cols[0] : col0 + job.cols[1]
         ]
@@ -377,7 +377,7 @@ def _measure_velocity(job: _Tile) -> dict[str, NDArray[np.float64]]:
 def _measure_lst(job: _Tile) -> dict[str, NDArray[np.float64]]:
     shared = job.shared
     measured = {}
-    with xr.open_zarr(shared.lst, consolidated=True) as lst:
+    with xr.open_zarr(shared.lst, consolidated=True, chunks=None) as lst:
         width = lst.sizes["x"]
         inside = job.lst_index >= 0
         rows_needed, cols_needed = np.divmod(job.lst_index[inside], width)
@@ -405,6 +405,8 @@ def _measure_sentinel2(job: _Tile) -> dict[str, NDArray[np.float64]]:
 
 
 MEASURES = {"velocity": _measure_velocity, "lst": _measure_lst, "sentinel2": _measure_sentinel2}
+"""Each group's window of all days on a tile, read straight from its store (``chunks=None``: no
+dask graph, which on a worker would be sent to the whole cluster as tasks of its own)."""
 
 
 def _chunk_files(job: _Tile, names: list[str]) -> tuple[str, ...]:
