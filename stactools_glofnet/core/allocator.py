@@ -8,11 +8,11 @@ keep that heap space from being returned, and the process's RSS grows with the n
 153 MiB of the driver's 565).
 
 ``malloc_trim`` is therefore called where a build has just let go of such arrays (each block of
-cube layers staged). Setting the trim threshold instead (as Dask's nanny does for its workers)
-turns glibc's growing mmap threshold off for good: every array above 128 KiB is then mapped
-afresh and faulted in, and jobs computed in the build's process (GDAL compressing on every core)
-spent most of their time in the kernel (docs/benchmarks.md: 4 Sentinel-2 scenes in 78-80 s
-against 45-50 s).
+cube layers staged), and on every worker of a cluster once a run of jobs ends. Setting the trim
+threshold instead (as Dask's nanny does for its workers) turns glibc's growing mmap threshold off
+for good: every array above 128 KiB is then mapped afresh and faulted in, and jobs computed in
+the build's process (GDAL compressing on every core) spent most of their time in the kernel
+(docs/benchmarks.md: 4 Sentinel-2 scenes in 78-80 s against 45-50 s).
 """
 
 from __future__ import annotations

@@ -251,8 +251,9 @@ class DistributedEngine:
     def _workers_give_back_memory(self) -> None:
         """Have every worker return the memory its jobs freed to the system (see
         :data:`WORKER_ENVIRONMENT`: glibc keeps it otherwise, and a worker idle between runs,
-        or through the layout and validation, held the peak of every run before)."""
-        self.client.run(give_back_freed_memory)
+        or through the layout and validation, held the peak of every run before). A worker that
+        cannot be reached (lost, being restarted) is passed over."""
+        self.client.run(give_back_freed_memory, on_error="ignore")
 
     def release(self) -> None:
         """Nothing to close: the cluster's workers are not this build's."""
