@@ -351,9 +351,9 @@ def open_engine(workers: int = 0, scheduler: str | None = None) -> Iterator[Engi
 
     A local cluster runs ``workers`` single-threaded worker processes bound to 127.0.0.1; it is
     started once jobs have taken :data:`IN_PROCESS_SECONDS` in this process (see
-    :class:`LazyEngine`) and closed at the end of the block. The workers of an existing
-    scheduler must see the build's files at the same paths (a shared filesystem): jobs pass
-    paths, not data.
+    :class:`LazyEngine`) and closed by :meth:`~Engine.release` or at the end of the block. The
+    workers of an existing scheduler must see the build's files at the same paths (a shared
+    filesystem): jobs pass paths, not data.
     """
     if scheduler is not None and workers > 0:
         raise GlofnetError(scheduler, "give either --workers (a local cluster) or --scheduler, not both")
