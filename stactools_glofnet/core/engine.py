@@ -197,7 +197,7 @@ class DistributedEngine:
         futures = self.client.map(function, list(jobs), pure=False)
         with _lost_workers_reported():
             results: list[R] = self.client.gather(futures)
-        self._workers_give_back_memory()
+        self._give_back_memory()
         return results
 
     def imap(
@@ -246,14 +246,16 @@ class DistributedEngine:
             for future in pending:
                 if not isinstance(future, Ready):
                     future.cancel()
-        self._workers_give_back_memory()
+        self._give_back_memory()
 
-    def _workers_give_back_memory(self) -> None:
-        """Have every worker return the memory its jobs freed to the system (see
-        :data:`WORKER_ENVIRONMENT`: glibc keeps it otherwise, and a worker idle between runs,
-        or through the layout and validation, held the peak of every run before). A worker that
-        cannot be reached (lost, being restarted) is passed over."""
+    def _give_back_memory(self) -> None:
+        """Have every worker return the memory its jobs freed to the system, and this process
+        what it freed of their results (see :data:`WORKER_ENVIRONMENT`: glibc keeps it otherwise,
+        and a worker idle between runs, or through the layout and validation, held the peak of
+        every run before). A worker that cannot be reached (lost, being restarted) is passed
+        over."""
         self.client.run(give_back_freed_memory, on_error="ignore")
+        give_back_freed_memory()
 
     def release(self) -> None:
         """Nothing to close: the cluster's workers are not this build's."""
