@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from affine import Affine
 from numpy.typing import NDArray
+from rasterio._err import CPLE_BaseError  # GDAL's errors as rasterio raises them (no public name)
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import reproject, transform_geom
 
 from stactools_glofnet.core.config import Position
 from stactools_glofnet.core.engine import job_threads
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 
 COG_PROFILE: dict[str, Any] = {
@@ -128,7 +132,8 @@ def polygon_mask(grid: Grid, ring: list[Position]) -> NDArray[np.bool_]:
 
 def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | None, **options: Any) -> None:
     """Write a single-band COG (GDAL's COG driver through rasterio, fixed settings), compressed on
-    the threads the job may use (the bytes do not depend on how many)."""
+    the threads the job may use (the bytes do not depend on how many). A failed write is a
+    :class:`GlofnetError` naming the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
         **COG_PROFILE,
@@ -144,5 +149,10 @@ def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | Non
     }
     if data.dtype.kind == "f":
         profile["predictor"] = "FLOATING_POINT"
-    with rasterio.open(path, "w", **profile) as dataset:
-        dataset.write(data, 1)
+    try:
+        with rasterio.open(path, "w", **profile) as dataset:
+            dataset.write(data, 1)
+    except (CPLE_BaseError, rasterio.errors.RasterioError) as error:
+        # GDAL says only that it could not write (e.g. "IO error writing tag data" on a full disk)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise GlofnetError(path, f"cannot write the COG ({error}; {free:.0f} MiB free on its disk)") from None
