@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import shutil
 from pathlib import Path
@@ -19,7 +20,6 @@ from rasterio.warp import reproject, transform_geom
 
 from stactools_glofnet.core.config import Position
 from stactools_glofnet.core.engine import job_threads
-from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.grids import Grid
 
 COG_PROFILE: dict[str, Any] = {
@@ -132,8 +132,9 @@ def polygon_mask(grid: Grid, ring: list[Position]) -> NDArray[np.bool_]:
 
 def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | None, **options: Any) -> None:
     """Write a single-band COG (GDAL's COG driver through rasterio, fixed settings), compressed on
-    the threads the job may use (the bytes do not depend on how many). A failed write is a
-    :class:`GlofnetError` naming the file."""
+    the threads the job may use (the bytes do not depend on how many). A write GDAL cannot
+    finish is an :class:`OSError` naming the file: a failure of where it is written, which the
+    command reports in one line, never an input to skip as unusable (a :class:`GlofnetError`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
         **COG_PROFILE,
@@ -155,4 +156,5 @@ def write_cog(path: Path, data: NDArray[Any], grid: Grid, *, nodata: float | Non
     except (CPLE_BaseError, rasterio.errors.RasterioError) as error:
         # GDAL says only that it could not write (e.g. "IO error writing tag data" on a full disk)
         free = shutil.disk_usage(path.parent).free / 2**20
-        raise GlofnetError(path, f"cannot write the COG ({error}; {free:.0f} MiB free on its disk)") from None
+        reason = f"GDAL could not finish the COG: {error}; {free:.0f} MiB free on its disk"
+        raise OSError(errno.EIO, reason, str(path)) from None
