@@ -31,8 +31,8 @@ except OSError as error:  # what the commands report in one line: "Error: FILE: 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
 def test_a_cog_gdal_cannot_finish_writing_is_one_error_naming_the_file(tmp_path: Path) -> None:
     """Measured at 0.25 on a full disk: GDAL's "TIFFWriteDirectoryTagData:IO error writing tag
-    data" ended the build with a traceback from a worker. Not a GlofnetError: a scene job takes
-    those as an unusable input and skips the scene."""
+    data" ended the build with a traceback from a worker. Not a GlofnetError: that is what the
+    jobs catch and list as an unusable input."""
     path = tmp_path / "band.tif"
     done = subprocess.run(
         [sys.executable, "-c", WRITE_UNDER_A_FILE_SIZE_LIMIT, str(path)],
