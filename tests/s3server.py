@@ -93,6 +93,10 @@ def make_certificates(directory: Path) -> Certificates:
     return Certificates(directory / "ca.pem", directory / "server.pem", directory / "server.key")
 
 
+class PortTakenError(RuntimeError):
+    """The server could not bind one of its ports: another process took it first."""
+
+
 class SeaweedFS:
     """One ``weed mini`` process: master, volume, filer and S3 gateway, all on 127.0.0.1."""
 
@@ -102,10 +106,12 @@ class SeaweedFS:
         self.weed = weed
         self.directory = directory
         self.tls = tls
-        self.https_port = free_ports(1)[0] if tls else None
         self.access_key = "GLOFNETTEST" + secrets.token_hex(4).upper()
         self.secret_key = secrets.token_urlsafe(30)
-        self.ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
+        self.ports: dict[str, int] = {}
+        self.https_port: int | None = None
+        self._choose_ports()
+        self._started_once = False
         self.process: subprocess.Popen[bytes] | None = None
         (directory / "data").mkdir(parents=True, exist_ok=True)
         identities = [
@@ -117,6 +123,12 @@ class SeaweedFS:
             {"name": "anonymous", "actions": [f"Read:{PUBLIC_BUCKET}"]},
         ]
         (directory / "s3.json").write_text(json.dumps({"identities": identities}))
+
+    def _choose_ports(self) -> None:
+        """Free ports for every service (and the https gateway), chosen together so none repeats."""
+        chosen = free_ports(len(PORTS) + 1)
+        self.ports = dict(zip(PORTS, chosen, strict=False))
+        self.https_port = chosen[-1] if self.tls else None
 
     @property
     def endpoint(self) -> str:
@@ -150,7 +162,25 @@ class SeaweedFS:
         )
 
     def start(self, timeout: float = 60) -> None:
-        """Start the server and wait until it stores objects."""
+        """Start the server and wait until it stores objects.
+
+        A free port can be taken by another process between choosing it and the server binding
+        it (the tests run in parallel); a first start that fails so is tried again on new ports.
+        A restart keeps its ports, since what the server published names them.
+        """
+        for attempt in range(3):
+            try:
+                self._start_once(timeout)
+            except PortTakenError:
+                if self._started_once or attempt == 2:
+                    raise
+                self._choose_ports()
+            else:
+                self._started_once = True
+                return
+
+    def _start_once(self, timeout: float) -> None:
+        """Start the server on its chosen ports and wait until it stores objects."""
         assert self.process is None, "already running"
         arguments = [
             str(self.weed),
@@ -176,7 +206,9 @@ class SeaweedFS:
                 f"-s3.port.https={self.https_port}",
             ]
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
-        with (self.directory / "weed.log").open("ab") as log:
+        log_path = self.directory / "weed.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:
             self.process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT, env=env)
         client = self.client(max_attempts=1)
         deadline = time.monotonic() + timeout
@@ -185,12 +217,17 @@ class SeaweedFS:
                 if PROBE_BUCKET not in {b.get("Name") for b in client.list_buckets().get("Buckets", [])}:
                     client.create_bucket(Bucket=PROBE_BUCKET)
                 client.put_object(Bucket=PROBE_BUCKET, Key="ready", Body=b"ready")
+                if self.https_port is not None:  # the https gateway binds after the http one
+                    socket.create_connection(("127.0.0.1", self.https_port), timeout=2).close()
                 return
-            except (BotoCoreError, ClientError):
+            except (BotoCoreError, ClientError, OSError):
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    log_text = (self.directory / "weed.log").read_text(errors="replace")[-2000:]
+                    with log_path.open("rb") as log:
+                        log.seek(log_start)
+                        log_text = log.read().decode(errors="replace")[-2000:]
                     self.stop()
-                    raise RuntimeError(f"SeaweedFS did not start:\n{log_text}") from None
+                    failure = PortTakenError if "address already in use" in log_text else RuntimeError
+                    raise failure(f"SeaweedFS did not start:\n{log_text}") from None
                 time.sleep(0.1)
 
     def kill(self) -> None:
