@@ -27,6 +27,7 @@ from stactools_glofnet.core.engine import Engine, open_engine
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
+from stactools_glofnet.core.linked import catalogs, count_items, each_item, held_items
 from stactools_glofnet.core.memo import Fingerprint, JobMemo
 from stactools_glofnet.core.normalization import Reference
 from stactools_glofnet.core.output import memo_store, replacing
@@ -117,8 +118,10 @@ def _needed(modality: Modality) -> list[Wing]:
 
 def _summary(wing: Wing, collection: pystac.Collection) -> str:
     """One line: the wing's kept inputs and its skips by reason."""
-    items = list(collection.get_items(recursive=True))
-    kept = sum(GlofnetExtension.ext(i).days or 0 for i in items) if wing.modality == "modis" else len(items)
+    if wing.modality == "modis":
+        kept = sum(GlofnetExtension.ext(i).days or 0 for i in each_item(collection))
+    else:
+        kept = count_items(collection)
     skipped = GlofnetExtension.ext(collection).skipped or []
     return Skips(wing.modality, entries=list(skipped)).summary(kept, wing.unit)
 
@@ -198,10 +201,11 @@ def _wing_fingerprint(wing: Wing, inputs: WingInputs, options: BuildOptions) -> 
 
 
 def _check_contained(root: pystac.Catalog, directory: Path) -> None:
-    """Refuse to save anything whose file would land outside ``directory`` (defence in depth)."""
+    """Refuse to save anything whose file would land outside ``directory`` (defence in depth;
+    linked items are checked where they are placed)."""
     base = Path(os.path.abspath(directory))
-    for catalog, _, items in root.walk():
-        for obj in [catalog, *items]:
+    for catalog in catalogs(root):
+        for obj in [catalog, *held_items(catalog, recursive=False)]:
             target = Path(os.path.abspath(obj.get_self_href() or ""))
             if base not in target.parents:
                 raise GlofnetError(target, f"{obj.id}: would be written outside the output directory")
@@ -212,7 +216,7 @@ def _finish(root: pystac.Catalog, directory: Path) -> None:
     layout(root, directory)
     _check_contained(root, directory)
     publish_schema(root, directory)
-    relocate_assets(root, directory / WORKDIR)
+    relocate_assets(root, directory, directory / WORKDIR)
     shutil.rmtree(directory / WORKDIR, ignore_errors=True)
     write_item_indexes(root)
     save(root)

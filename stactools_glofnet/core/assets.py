@@ -16,6 +16,7 @@ from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAs
 from stactools_glofnet.core.constants import PARQUET, PNG, ZARR
 from stactools_glofnet.core.files import multihash_sha256
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.linked import catalogs, held_items, place_linked_items
 
 
 def file_asset(definition: pystac.ItemAssetDefinition, path: Path) -> pystac.Asset:
@@ -41,18 +42,20 @@ def _relocate(owner: pystac.Item | pystac.Collection, workdir: Path, moved: dict
         asset.href = str(moved[source])
 
 
-def relocate_assets(root: pystac.Catalog, workdir: Path) -> None:
-    """Move every asset file written under ``workdir`` next to its (laid-out) item or collection.
+def relocate_assets(root: pystac.Catalog, directory: Path, workdir: Path) -> None:
+    """Move every asset file written under ``workdir`` next to its (laid-out) item or collection,
+    and write each linked item where the layout puts it (:func:`~.linked.place_linked_items`).
 
     Collections come before their items, so a file an item shares with its collection (a cube
     the item selects a slice of) stays with the collection.
     """
     moved: dict[Path, Path] = {}
-    for catalog, _, items in root.walk():
+    for catalog in catalogs(root):
         if isinstance(catalog, pystac.Collection):
             _relocate(catalog, workdir, moved)
-        for item in items:
+        for item in held_items(catalog, recursive=False):
             _relocate(item, workdir, moved)
+    place_linked_items(root, directory, moved)
 
 
 def zarr_asset(path: Path, *, title: str, description: str) -> pystac.Asset:

@@ -17,6 +17,7 @@ from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
 
 from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.constants import GEOJSON, INDEX_ASSET, PARQUET
+from stactools_glofnet.core.linked import catalogs, is_linked, read_linked
 
 INDEX_FILE = "items.parquet"
 STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
@@ -28,8 +29,19 @@ def _relative(href: str, directory: Path) -> str:
     return "./" + Path(os.path.relpath(href, directory)).as_posix()
 
 
+def _sorted(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(element) for element in value]
+    return value
+
+
 def index_record(item: pystac.Item, directory: Path) -> dict[str, Any]:
-    """``item`` as the index stores it: hrefs relative to ``directory``, a ``canonical`` link to its JSON."""
+    """``item`` as the index stores it: hrefs relative to ``directory``, a ``canonical`` link to its
+    JSON, keys sorted as in that JSON (so the index is the same whether the item was held in
+    memory or read from its file)."""
     record = item.to_dict(include_self_link=False, transform_hrefs=False)
     for asset in record["assets"].values():
         asset["href"] = _relative(asset["href"], directory)
@@ -40,7 +52,21 @@ def index_record(item: pystac.Item, directory: Path) -> dict[str, Any]:
     assert self_href is not None, f"item {item.id} is not laid out"
     links.insert(0, {"rel": "canonical", "href": _relative(self_href, directory), "type": GEOJSON})
     record["links"] = links
-    return record
+    sorted_record: dict[str, Any] = _sorted(record)
+    return sorted_record
+
+
+def _items_by_id(collection: pystac.Collection) -> list[tuple[str, pystac.Item | Path]]:
+    """Every item of the laid-out ``collection`` by id: held, or the file of a linked one."""
+    found: list[tuple[str, pystac.Item | Path]] = []
+    for catalog in catalogs(collection):
+        for link in catalog.links:
+            if is_linked(link):
+                file = Path(link.get_absolute_href() or "")
+                found.append((file.stem, file))
+            elif link.rel == pystac.RelType.ITEM and isinstance(link.target, pystac.Item):
+                found.append((link.target.id, link.target))
+    return sorted(found, key=lambda entry: entry[0])
 
 
 def write_item_index(collection: pystac.Collection) -> Path | None:
@@ -52,11 +78,11 @@ def write_item_index(collection: pystac.Collection) -> Path | None:
     href = collection.get_self_href()
     assert href is not None, f"collection {collection.id} is not laid out"
     directory = Path(href).parent
-    items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
+    items = _items_by_id(collection)
     if not items:
         return None
     path = directory / INDEX_FILE
-    records = [index_record(item, directory) for item in items]
+    records = (index_record(read_linked(i) if isinstance(i, Path) else i, directory) for _, i in items)
     to_parquet(parse_stac_items_to_arrow(records), path, compression="zstd")
     definition = pystac.ItemAssetDefinition.create(
         title="Item index (stac-geoparquet)",

@@ -39,6 +39,7 @@ import pystac
 
 from stactools_glofnet.core.digests import Digested, InputDigests, hash_files, unchanged_digests
 from stactools_glofnet.core.engine import Engine, Ready
+from stactools_glofnet.core.linked import held_items, rebase_links
 
 if TYPE_CHECKING:
     from stactools_glofnet.core.wing import BuildOptions
@@ -84,7 +85,7 @@ def _owners(result: Any) -> list[pystac.Item | pystac.Collection]:
     """The STAC objects a result carries, whose asset files it wrote: a collection and its
     items (a wing's result), or a job result's ``item``."""
     if isinstance(result, pystac.Collection):
-        return [result, *result.get_items(recursive=True)]
+        return [result, *held_items(result)]  # linked items name their files relative to themselves
     item = getattr(result, "item", None)
     return [item] if isinstance(item, pystac.Item) else []
 
@@ -154,6 +155,8 @@ def _keep(entry: Path, result: Any, workdir: Path, inner: frozenset[str] = froze
 def _rebase(result: Any, old: str, new: Path) -> None:
     """Point a restored result's asset hrefs from the work directory it was made in to ``new``."""
     prefix = old.rstrip("/") + "/"
+    if isinstance(result, pystac.Collection):
+        rebase_links(result, old, new)
     for owner in _owners(result):
         for asset in owner.assets.values():
             if asset.href.startswith(prefix):

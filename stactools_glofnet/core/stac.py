@@ -24,6 +24,10 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, split_definition
 from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.linked import LinkedItem, catalogs, held_items
+
+Listed = pystac.Item | LinkedItem
+"""An item a collection lists: held in memory, or written to a file (:mod:`.linked`)."""
 
 
 class DeterministicStacIO(DefaultStacIO):
@@ -195,21 +199,39 @@ def link_sources(collection: pystac.Collection, sources: Iterable[pystac.Collect
     collection.links[at:at] = links
 
 
-def _link_bytes(item: pystac.Item) -> int:
+def _title(item: Listed) -> str:
+    if isinstance(item, LinkedItem):
+        return item.title
+    return item.common_metadata.title or item.id
+
+
+def _link_bytes(item: Listed) -> int:
     """The size of ``item``'s link in its parent's JSON (as the deterministic writer indents it)."""
     link = {
         "href": f"./{item.id}/{item.id}.json",
         "rel": "item",
-        "title": item.common_metadata.title or item.id,
+        "title": _title(item),
         "type": "application/geo+json",
     }
     return len(dumps_json(link)) + 6 * 4  # six lines, each indented four more spaces in a links list
 
 
-def _when(item: pystac.Item) -> dt.datetime:
+def _when(item: Listed) -> dt.datetime:
+    if isinstance(item, LinkedItem):
+        return item.when
     when = item.datetime or item.common_metadata.start_datetime
     assert when is not None, f"item {item.id} has no datetime"
     return when
+
+
+def _add(catalog: pystac.Catalog, item: Listed, collection: pystac.Collection) -> None:
+    """Link ``item`` from ``catalog`` (``collection`` or one of its partitions)."""
+    if isinstance(item, LinkedItem):
+        catalog.add_link(item.link())
+        return
+    catalog.add_item(item, title=_title(item))
+    if catalog is not collection:
+        item.set_collection(collection)  # the partition is its parent, the collection its owner
 
 
 PARTITIONS: tuple[tuple[str, Callable[[dt.datetime], str]], ...] = (
@@ -220,11 +242,11 @@ PARTITIONS: tuple[tuple[str, Callable[[dt.datetime], str]], ...] = (
 
 
 def _partition(
-    collection: pystac.Collection, ordered: list[pystac.Item], sizes: dict[str, int]
-) -> tuple[str, dict[str, list[pystac.Item]]]:
+    collection: pystac.Collection, ordered: list[Listed], sizes: dict[str, int]
+) -> tuple[str, dict[str, list[Listed]]]:
     """The first partition (year, then month) whose every group's links fit the budget."""
     for name, key in PARTITIONS:
-        groups: dict[str, list[pystac.Item]] = defaultdict(list)
+        groups: dict[str, list[Listed]] = defaultdict(list)
         for item in ordered:
             groups[key(_when(item))].append(item)
         if max(sum(sizes[i.id] for i in group) for group in groups.values()) <= DIRECT_LINKS_BUDGET:
@@ -234,20 +256,21 @@ def _partition(
     )
 
 
-def add_items(collection: pystac.Collection, items: Iterable[pystac.Item]) -> str:
+def add_items(collection: pystac.Collection, items: Iterable[Listed]) -> str:
     """Add ``items`` to ``collection``: linked directly when their links fit the budget, else partitioned.
 
     Direct links are what STAC Browser's collection page and pystac's ``get_items()`` read; a
     collection too large for that (ITS_LIVE at full size) gets one sub-catalog per year, or per
     month when a year's links alone would exceed the budget, so no JSON file passes the 1 MiB
     lint. The collection's stac-geoparquet index lists every item whatever the layout. Returns
-    the layout used: ``direct``, ``year`` or ``month``.
+    the layout used: ``direct``, ``year`` or ``month``. Items written to files
+    (:class:`~.linked.LinkedItem`) are linked the same way, without being read.
     """
     ordered = sorted(items, key=lambda i: (_when(i), i.id))
     sizes = {item.id: _link_bytes(item) for item in ordered}
     if sum(sizes.values()) <= DIRECT_LINKS_BUDGET:
         for item in ordered:
-            collection.add_item(item, title=item.common_metadata.title or item.id)
+            _add(collection, item, collection)
         return "direct"
     name, groups = _partition(collection, ordered, sizes)
     for value, group in sorted(groups.items()):
@@ -258,19 +281,22 @@ def add_items(collection: pystac.Collection, items: Iterable[pystac.Item]) -> st
         )
         collection.add_child(partition, title=value)
         for item in group:
-            partition.add_item(item, title=item.common_metadata.title or item.id)
-            item.set_collection(collection)  # the partition is its parent, the collection its owner
+            _add(partition, item, collection)
     return name
 
 
 def layout(root: pystac.Catalog, directory: Path) -> None:
-    """Give every object its final self href under ``directory`` (best-practice layout)."""
-    root.normalize_hrefs(str(directory))
+    """Give every object held its final self href under ``directory`` (best-practice layout);
+    linked items are placed when the catalog is saved (:func:`~.linked.place_linked_items`)."""
+    root.normalize_hrefs(str(directory), skip_unresolved=True)
 
 
 def save(root: pystac.Catalog) -> None:
-    """Write a laid-out catalog as a self-contained catalog with relative links and asset hrefs."""
-    root.make_all_asset_hrefs_relative()
-    if isinstance(root, pystac.Collection):
-        root.make_asset_hrefs_relative()  # pystac relativizes child collections' assets, not the root's
+    """Write a laid-out catalog as a self-contained catalog with relative links and asset hrefs
+    (linked items are already written: :func:`~.linked.place_linked_items`)."""
+    for catalog in catalogs(root):  # not pystac's walk, which would read every linked item
+        if isinstance(catalog, pystac.Collection):
+            catalog.make_asset_hrefs_relative()
+        for item in held_items(catalog, recursive=False):
+            item.make_asset_hrefs_relative()
     root.save(pystac.CatalogType.SELF_CONTAINED, stac_io=DeterministicStacIO())

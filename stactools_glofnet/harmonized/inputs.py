@@ -17,6 +17,7 @@ from stactools_glofnet.core.config import Modality
 from stactools_glofnet.core.contract import CLOUD_MASK, NDWI, WATER_THRESHOLD
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.linked import each_item
 
 NEEDED: tuple[Modality, ...] = ("sentinel2", "itslive", "modis")
 
@@ -51,7 +52,7 @@ class HarmonizationInputs:
     def scenes(self) -> Iterator[Scene]:
         """The Sentinel-2 scenes in date order, one at a time."""
         dated = []
-        for item in self.collections["sentinel2"].get_items(recursive=True):
+        for item in each_item(self.collections["sentinel2"]):
             if item.datetime is None:
                 raise GlofnetError(item.get_self_href() or item.id, "Sentinel-2 item has no datetime")
             dated.append((item.datetime, item.id, item))

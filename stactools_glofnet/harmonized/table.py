@@ -19,6 +19,7 @@ from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.contract import LAKE_AREA, LST_DAILY, VELOCITY_DAILY
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension
+from stactools_glofnet.core.linked import each_item
 from stactools_glofnet.core.normalization import Reference, choose, from_train, is_applied
 from stactools_glofnet.core.series import to_daily
 from stactools_glofnet.harmonized.encodings import cyclical_encodings, labels, period, train_statistics
@@ -111,7 +112,7 @@ def _velocity(inputs: HarmonizationInputs) -> pd.DataFrame:
     series = _read(inputs, "itslive", VELOCITY_DAILY.key)
     frame = series.set_index(pd.DatetimeIndex(pd.to_datetime(series["date"])))
     valid: dict[pd.Timestamp, list[float]] = {}
-    for item in inputs.collections["itslive"].get_items(recursive=True):
+    for item in each_item(inputs.collections["itslive"]):
         fraction = GlofnetExtension.ext(item).glacier_valid_fraction
         if item.datetime is not None and fraction is not None:
             day = pd.Timestamp(item.datetime).tz_convert("UTC").tz_localize(None).normalize()

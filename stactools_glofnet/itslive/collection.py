@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.linked import LinkedItem, write_linked
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.preview import (
     add_renders,
@@ -278,7 +279,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     cube = CubeWriter(
         workdir / f"{VELOCITY_CUBE.key}.zarr", grid, "mid_date", layer_encoding=_layer_encoding()
     )
-    items: list[pystac.Item] = []
+    kept = _KeptPairs()
     skips = Skips("itslive", options.strict)
     measurements: list[dict[str, Any]] = []
     pairs = _filtered_pairs(found, skips, source_dir, workdir, options)
@@ -288,11 +289,11 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         elif done.skipped is not None:
             skips.add(done.pair_id, done.skipped[0], kind=done.skipped[1], path=done.path)
         elif done.item is not None and done.layer is not None and done.measurement is not None:
-            items.append(done.item)
+            kept.add(done.item, workdir / done.item.id)
             cube.append(done.layer)
             measurements.append(done.measurement)
-    logger.info(skips.summary(len(items), "granule"))
-    if not items:
+    logger.info(skips.summary(len(kept.items), "granule"))
+    if not kept.items:
         raise skips.nothing_usable(source_dir, "granule")
     cube_data = cube.finish(
         chunks={"mid_date": CUBE_TIME_CHUNK, "y": CUBE_CHUNK, "x": CUBE_CHUNK},
@@ -307,7 +308,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     series = daily_series(pd.DataFrame(measurements), max_gap, content.processing.harmonized.interpolation)
     series.to_parquet(workdir / "velocity_daily.parquet", index=False, engine="pyarrow", compression="zstd")
     _figure(series, workdir / "velocity_daily.png")
-    return _assemble(content, items, skips.records, cube_data, series, grid, workdir)
+    return _assemble(content, kept, skips.records, cube_data, series, grid, workdir)
 
 
 SERIES_COLUMNS = {
@@ -332,9 +333,42 @@ def _figure(series: pd.DataFrame, path: Path) -> None:
         axis.legend(loc="upper right", fontsize=8)
 
 
+@dataclass
+class _KeptPairs:
+    """The kept pairs: each item written to its file as it arrives (:func:`write_linked`), and what
+    the collection needs of them gathered on the way, so the build holds no item."""
+
+    items: list[LinkedItem] = field(default_factory=list)
+    bounds: tuple[float, float, float, float] | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    platforms: set[str] = field(default_factory=set)
+    best: tuple[float, str, str] | None = None
+    """The best-covered pair: its glacier valid fraction, id and thumbnail file."""
+
+    def add(self, item: pystac.Item, directory: Path) -> None:
+        """Take ``item`` into account and write it into ``directory``."""
+        assert item.bbox is not None and item.datetime is not None
+        west, south, east, north = item.bbox
+        if self.bounds is not None:
+            west, south = min(west, self.bounds[0]), min(south, self.bounds[1])
+            east, north = max(east, self.bounds[2]), max(north, self.bounds[3])
+        self.bounds = (west, south, east, north)
+        start = item.common_metadata.start_datetime or item.datetime
+        end = item.common_metadata.end_datetime or item.datetime
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+        glofnet = GlofnetExtension.ext(item)
+        self.platforms.update(glofnet.platforms or [])
+        candidate = (glofnet.glacier_valid_fraction or 0.0, item.id, item.assets["thumbnail"].href)
+        if self.best is None or candidate[:2] > self.best[:2]:
+            self.best = candidate
+        self.items.append(write_linked(item, directory))
+
+
 def _assemble(
     content: CatalogContent,
-    items: list[pystac.Item],
+    kept: _KeptPairs,
     skipped: list[dict[str, str]],
     cube: xr.Dataset,
     series: pd.DataFrame,
@@ -342,29 +376,18 @@ def _assemble(
     workdir: Path,
 ) -> pystac.Collection:
     max_gap = content.processing.harmonized.max_gap_days["itslive"]
-    times = sorted(item.datetime for item in items if item.datetime)
-    bboxes = np.array([item.bbox for item in items])
+    assert kept.bounds is not None and kept.best is not None
     collection = new_collection(
         content,
         "itslive",
-        bbox=[
-            float(bboxes[:, 0].min()),
-            float(bboxes[:, 1].min()),
-            float(bboxes[:, 2].max()),
-            float(bboxes[:, 3].max()),
-        ],
-        interval=(
-            min(i.common_metadata.start_datetime or times[0] for i in items),
-            max(i.common_metadata.end_datetime or times[-1] for i in items),
-        ),
+        bbox=[float(edge) for edge in kept.bounds],
+        interval=(kept.start, kept.end),
         lineage=LINEAGE,
     )
     collection.item_assets = dict(ITEM_ASSETS)
     for extension in (ProjectionExtension, RasterExtension, FileExtension):
         extension.add_to(collection)
-    collection.summaries.add(
-        "platform", sorted({p for i in items for p in GlofnetExtension.ext(i).platforms or []})
-    )
+    collection.summaries.add("platform", sorted(kept.platforms))
     collection.summaries.add("gsd", [120])
     collection.summaries.add("proj:code", [f"EPSG:{grid.crs.to_epsg()}"])
     glofnet = GlofnetExtension.ext(collection, add_if_missing=True)
@@ -417,13 +440,13 @@ def _assemble(
         description="Daily glacier speed (log scale) with the measured days marked.",
     )
     add_renders(collection, RENDERS)
-    best = max(items, key=lambda i: (GlofnetExtension.ext(i).glacier_valid_fraction or 0.0, i.id))
-    copy_thumbnail(Path(best.assets["thumbnail"].href), workdir / "thumbnail.png")
+    _, best_id, best_thumbnail = kept.best
+    copy_thumbnail(Path(best_thumbnail), workdir / "thumbnail.png")
     add_thumbnail(
         collection,
         workdir / "thumbnail.png",
         "Speed thumbnail of the best-covered pair",
-        f"{best.id}: v, 0-3000 m/yr, viridis.",
+        f"{best_id}: v, 0-3000 m/yr, viridis.",
     )
-    add_items(collection, items)
+    add_items(collection, kept.items)
     return collection

@@ -1,0 +1,188 @@
+"""Items kept on disk from the moment they are made, and linked by href until the catalog is saved.
+
+A collection of thousands of items (ITS_LIVE's image pairs) would otherwise hold every item in the
+build's process until the layout writes them, so its memory would grow with the inputs. A wing
+writes each such item as JSON into its work directory when it is made (:func:`write_linked`,
+asset hrefs relative to the file) and keeps a :class:`LinkedItem`: its id, date and title, what
+the collection needs to link and partition it. The collection then holds an unresolved ``item``
+link to the file; :func:`each_item` reads the items one at a time when a later step needs them,
+and :func:`place_linked_items` writes each where the layout puts it, with the same links and
+bytes as pystac writes an item it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pystac
+
+from stactools_glofnet.core.constants import GEOJSON
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import dumps_json
+
+
+@dataclass(frozen=True)
+class LinkedItem:
+    """An item written to ``path``; what its collection needs to link, order and partition it."""
+
+    id: str
+    when: dt.datetime
+    title: str
+    path: Path
+
+    def link(self) -> pystac.Link:
+        """The collection's (unresolved) link to the item's file."""
+        return pystac.Link(pystac.RelType.ITEM, str(self.path), media_type=GEOJSON, title=self.title)
+
+
+def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
+    """Write ``item`` as ``directory/<id>.json`` (asset hrefs relative to it); the item is not kept.
+
+    Its asset files may be anywhere; the file names them relative to itself, so the work directory
+    can move (a result kept for the next build is linked into another one).
+    """
+    when = item.datetime or item.common_metadata.start_datetime
+    assert when is not None, f"item {item.id} has no datetime"
+    path = Path(os.path.abspath(directory / f"{item.id}.json"))
+    record = item.to_dict(include_self_link=False, transform_hrefs=False)
+    for asset in record["assets"].values():
+        asset["href"] = _relative(asset["href"], path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps_json(record), encoding="utf-8")
+    return LinkedItem(item.id, when, item.common_metadata.title or item.id, path)
+
+
+def _relative(href: str, directory: Path) -> str:
+    if "://" in href or not os.path.isabs(href):
+        return href
+    return "./" + Path(os.path.relpath(href, directory)).as_posix()
+
+
+def read_linked(path: Path) -> pystac.Item:
+    """The item written at ``path``, its asset hrefs absolute again; not cached anywhere."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise GlofnetError(path, f"cannot read a linked item: {error}") from None
+    item = pystac.Item.from_dict(record, href=str(path), migrate=False, preserve_dict=False)
+    item.make_asset_hrefs_absolute()
+    return item
+
+
+def is_linked(link: pystac.Link) -> bool:
+    """Whether ``link`` is an item link to a file, not to an item in memory."""
+    return link.rel == pystac.RelType.ITEM and not link.is_resolved()
+
+
+def catalogs(root: pystac.Catalog) -> Iterator[pystac.Catalog]:
+    """``root`` and every catalog or collection below it (children held in memory), depth first."""
+    yield root
+    for link in root.links:
+        if link.rel == pystac.RelType.CHILD and isinstance(link.target, pystac.Catalog):
+            yield from catalogs(link.target)
+
+
+def each_item(collection: pystac.Catalog) -> Iterator[pystac.Item]:
+    """Every item under ``collection``: those held, and those linked, each read when reached."""
+    for catalog in catalogs(collection):
+        for link in catalog.links:
+            if link.rel != pystac.RelType.ITEM:
+                continue
+            if is_linked(link):
+                yield read_linked(Path(link.get_absolute_href() or ""))
+            else:
+                assert isinstance(link.target, pystac.Item)
+                yield link.target
+
+
+def count_items(collection: pystac.Catalog) -> int:
+    """How many items are under ``collection`` (held or linked), without reading any."""
+    return sum(len(catalog.get_links(pystac.RelType.ITEM)) for catalog in catalogs(collection))
+
+
+def held_items(root: pystac.Catalog, *, recursive: bool = True) -> Iterator[pystac.Item]:
+    """The items of ``root`` (and below it, ``recursive``) held in memory; linked ones are not read."""
+    for catalog in catalogs(root) if recursive else [root]:
+        for link in catalog.links:
+            if link.rel == pystac.RelType.ITEM and isinstance(link.target, pystac.Item):
+                yield link.target
+
+
+def rebase_links(root: pystac.Catalog, old: str, new: Path) -> None:
+    """Point linked items' hrefs from the work directory they were written in, ``old``, to ``new``."""
+    prefix = old.rstrip("/") + "/"
+    for catalog in catalogs(root):
+        for link in catalog.links:
+            if is_linked(link) and isinstance(link.target, str) and link.target.startswith(prefix):
+                link.target = str(new / link.target[len(prefix) :])
+
+
+def place_linked_items(root: pystac.Catalog, directory: Path, moved: dict[Path, Path]) -> None:
+    """Write every linked item of the laid-out ``root`` where the best-practice layout puts it.
+
+    Each goes to ``<its catalog's folder>/<id>/<id>.json`` with its asset files moved beside it
+    (``moved`` records files already moved, shared with :func:`~.assets.relocate_assets`), and
+    the links pystac gives an item it holds: root, parent and, where the parent is a partition,
+    the collection. Its link then names that file; the item is not kept.
+    """
+    base = Path(os.path.abspath(directory))
+    root_object = root.get_root() or root
+    _place_under(root, None, base, root_object, moved)
+
+
+def _place_under(
+    catalog: pystac.Catalog,
+    collection: pystac.Collection | None,
+    base: Path,
+    root: pystac.Catalog,
+    moved: dict[Path, Path],
+) -> None:
+    owner = catalog if isinstance(catalog, pystac.Collection) else collection
+    folder = Path(catalog.get_self_href() or "").parent
+    for link in catalog.links:
+        if is_linked(link):
+            source = Path(str(link.target))
+            target = folder / source.stem / source.name
+            if base not in target.parents:
+                raise GlofnetError(target, f"{source.stem}: would be written outside the output directory")
+            _place(source, target, catalog, owner, root, moved)
+            link.target = str(target)
+        elif link.rel == pystac.RelType.CHILD and isinstance(link.target, pystac.Catalog):
+            _place_under(link.target, owner, base, root, moved)
+
+
+def _place(
+    source: Path,
+    target: Path,
+    parent: pystac.Catalog,
+    collection: pystac.Collection | None,
+    root: pystac.Catalog,
+    moved: dict[Path, Path],
+) -> None:
+    item = read_linked(source)
+    for asset in item.assets.values():
+        file = Path(asset.href)
+        if file not in moved:
+            destination = target.parent / file.name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(file), str(destination))
+            moved[file] = destination
+        asset.href = str(moved[file])
+    # the links (in the order) pystac gives an item it lays out, without entering the item in
+    # the root's object cache
+    item.add_link(pystac.Link.root(root))
+    if collection is not None:
+        item.add_link(pystac.Link.collection(collection))
+        item.collection_id = collection.id
+    item.add_link(pystac.Link.parent(parent))
+    item.set_self_href(str(target))
+    item.make_asset_hrefs_relative()
+    target.write_text(dumps_json(item.to_dict(include_self_link=False)), encoding="utf-8")
+    if source != target:
+        source.unlink(missing_ok=True)

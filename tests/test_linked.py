@@ -1,0 +1,119 @@
+"""Items written to files when made (core/linked.py): the same catalog as items held in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import weakref
+from pathlib import Path
+
+import pystac
+import pytest
+
+from stactools_glofnet.core import stac
+from stactools_glofnet.core.assets import relocate_assets
+from stactools_glofnet.core.index import write_item_indexes
+from stactools_glofnet.core.linked import count_items, each_item, held_items, write_linked
+from stactools_glofnet.core.stac import add_items, layout, save
+
+WORKDIR = "_work"
+PAIRS = 40
+EXTENT = pystac.Extent(
+    pystac.SpatialExtent([[74.6, 36.4, 74.6, 36.4]]),
+    pystac.TemporalExtent([[dt.datetime(2017, 3, 1, tzinfo=dt.UTC), None]]),
+)
+
+
+def _pairs(workdir: Path) -> list[pystac.Item]:
+    """Items over three years, each with its data file and thumbnail in its own folder of ``workdir``,
+    properties in no particular key order."""
+    items = []
+    start = dt.datetime(2017, 3, 1, tzinfo=dt.UTC)
+    for n in range(PAIRS):
+        when = start + dt.timedelta(days=29 * n)
+        item_id = f"pair-{n:03d}"
+        folder = workdir / item_id
+        folder.mkdir(parents=True)
+        item = pystac.Item(
+            item_id,
+            {"type": "Point", "coordinates": [74.6, 36.4]},
+            [74.6, 36.4, 74.6, 36.4],
+            when,
+            {"zeta": n, "alpha": {"b": 1, "a": 2}},
+            start_datetime=when - dt.timedelta(days=6),
+            end_datetime=when + dt.timedelta(days=6),
+        )
+        item.common_metadata.title = f"pair {n} of {when:%Y-%m-%d}"
+        for name in ("v.tif", "thumbnail.png"):
+            (folder / name).write_bytes(f"{item_id} {name}".encode())
+            item.add_asset(name.split(".")[0], pystac.Asset(str(folder / name), roles=["data"]))
+        items.append(item)
+    return items
+
+
+def _build(directory: Path, *, linked: bool) -> pystac.Catalog:
+    """A root catalog with one collection of :func:`_pairs`, laid out and saved in ``directory``."""
+    workdir = directory / WORKDIR
+    items = _pairs(workdir)
+    collection = pystac.Collection(
+        "glofnet-pairs",
+        "Pairs",
+        EXTENT,
+        title="Pairs",
+    )
+    listed = [write_linked(item, workdir / item.id) for item in items] if linked else items
+    add_items(collection, listed)
+    root = pystac.Catalog("glofnet", "Root", title="Root", catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    root.add_child(collection, title=collection.title)
+    layout(root, directory)
+    relocate_assets(root, directory, workdir)
+    write_item_indexes(root)
+    save(root)
+    return root
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and WORKDIR not in path.parts
+    }
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(stac.DIRECT_LINKS_BUDGET, "direct"), (4000, "year")])
+def test_linked_items_make_the_same_catalog_as_items_held(
+    budget: int, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stac, "DIRECT_LINKS_BUDGET", budget)
+    held, linked = tmp_path / "held", tmp_path / "linked"
+    _build(held, linked=False)
+    root = _build(linked, linked=True)
+
+    assert _tree(linked) == _tree(held)  # every JSON file, asset file and the items.parquet index
+    files = _tree(linked)
+    children = [name for name in files if name.endswith("catalog.json") and name.count("/") == 2]
+    assert bool(children) == (expected != "direct"), "partitions by year only where the links do not fit"
+    assert not list(held_items(root)), "the catalog holds no item, only links to their files"
+    reread = pystac.Catalog.from_file(str(linked / "catalog.json"))
+    found = {item.id: item for item in reread.get_items(recursive=True)}
+    assert len(found) == PAIRS
+    item = found["pair-007"]
+    assert item.get_collection() is not None and item.collection_id == "glofnet-pairs"
+    assert Path(item.assets["v"].get_absolute_href() or "").read_bytes() == b"pair-007 v.tif"
+
+
+def test_linked_items_are_read_one_at_a_time_and_not_kept(tmp_path: Path) -> None:
+    workdir = tmp_path / WORKDIR
+    items = _pairs(workdir)
+    collection = pystac.Collection("c", "Pairs", EXTENT)
+    add_items(collection, [write_linked(item, workdir / item.id) for item in items])
+    assert count_items(collection) == PAIRS
+    seen = []
+    for item in each_item(collection):
+        seen.append((item.id, item.properties["alpha"], Path(item.assets["v"].href).read_bytes()))
+        reference = weakref.ref(item)
+        del item
+        gc.collect()
+        assert reference() is None, "an item read is not kept by the collection"
+    assert seen == sorted(seen)
+    assert seen[3] == ("pair-003", {"a": 2, "b": 1}, b"pair-003 v.tif")
