@@ -287,7 +287,7 @@ def add_items(collection: pystac.Collection, items: Iterable[Listed]) -> str:
 
 def layout(root: pystac.Catalog, directory: Path) -> None:
     """Give every object held its final self href under ``directory`` (best-practice layout);
-    linked items are placed when the catalog is saved (:func:`~.linked.place_linked_items`)."""
+    linked items are placed with the asset files (:func:`~.assets.relocate_assets`)."""
     root.normalize_hrefs(str(directory), skip_unresolved=True)
 
 
