@@ -7,10 +7,11 @@ import gc
 import weakref
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pystac
 import pytest
 
-from stactools_glofnet.core import stac
+from stactools_glofnet.core import index, stac
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.linked import count_items, each_item, held_items, write_linked
@@ -117,3 +118,22 @@ def test_linked_items_are_read_one_at_a_time_and_not_kept(tmp_path: Path) -> Non
         assert reference() is None, "an item read is not kept by the collection"
     assert seen == sorted(seen)
     assert seen[3] == ("pair-003", {"a": 2, "b": 1}, b"pair-003 v.tif")
+
+
+def test_an_index_written_a_chunk_at_a_time_holds_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = tmp_path / "whole"
+    _build(whole, linked=True)
+    monkeypatch.setattr(index, "INDEX_CHUNK", 7)
+    chunked = tmp_path / "chunked"
+    _build(chunked, linked=True)
+
+    name = "glofnet-pairs/items.parquet"
+    assert pq.ParquetFile(whole / name).metadata.num_row_groups == 1
+    assert pq.ParquetFile(chunked / name).metadata.num_row_groups == -(-PAIRS // 7)
+    rows = pq.read_table(chunked / name)
+    assert rows.schema.equals(pq.read_table(whole / name).schema)
+    assert rows.to_pylist() == pq.read_table(whole / name).to_pylist()
+    assert rows.column("id").to_pylist() == [f"pair-{n:03d}" for n in range(PAIRS)]
+    assert not list((chunked / "glofnet-pairs").glob(".index-*")), "the records' scratch file is removed"

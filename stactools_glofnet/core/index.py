@@ -8,18 +8,22 @@ sits beside ``collection.json``; they resolve the same way on disk, over HTTP an
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pystac
-from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
+from stac_geoparquet.arrow import parse_stac_ndjson_to_arrow, to_parquet
 
 from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.constants import GEOJSON, INDEX_ASSET, PARQUET
 from stactools_glofnet.core.linked import catalogs, is_linked, read_linked
 
 INDEX_FILE = "items.parquet"
+INDEX_CHUNK = 1024
+"""Index records turned into Arrow at a time."""
 STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
 
 
@@ -73,7 +77,9 @@ def write_item_index(collection: pystac.Collection) -> Path | None:
     """Write ``items.parquet`` beside the laid-out ``collection`` and add it as its ``items`` asset.
 
     Items are written sorted by id; the file is deterministic for the same items. Returns the
-    path, or None for a collection without items.
+    path, or None for a collection without items. The records go through a newline-delimited
+    file that stac-geoparquet reads :data:`INDEX_CHUNK` at a time (once for the schema, once for
+    the rows), so the index's memory does not grow with the collection.
     """
     href = collection.get_self_href()
     assert href is not None, f"collection {collection.id} is not laid out"
@@ -82,8 +88,13 @@ def write_item_index(collection: pystac.Collection) -> Path | None:
     if not items:
         return None
     path = directory / INDEX_FILE
-    records = (index_record(read_linked(i) if isinstance(i, Path) else i, directory) for _, i in items)
-    to_parquet(parse_stac_items_to_arrow(records), path, compression="zstd")
+    with tempfile.TemporaryDirectory(prefix=".index-", dir=directory) as scratch:
+        records = Path(scratch) / "items.ndjson"
+        with records.open("w", encoding="utf-8") as lines:
+            for _, item in items:
+                record = index_record(read_linked(item) if isinstance(item, Path) else item, directory)
+                lines.write(json.dumps(record, separators=(",", ":")) + "\n")
+        to_parquet(parse_stac_ndjson_to_arrow(records, chunk_size=INDEX_CHUNK), path, compression="zstd")
     definition = pystac.ItemAssetDefinition.create(
         title="Item index (stac-geoparquet)",
         description=(
