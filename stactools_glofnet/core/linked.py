@@ -128,8 +128,8 @@ def place_linked_items(root: pystac.Catalog, directory: Path, moved: dict[Path, 
 
     Each goes to ``<its catalog's folder>/<id>/<id>.json`` with its asset files moved beside it
     (``moved`` records files already moved, shared with :func:`~.assets.relocate_assets`), and
-    the links pystac gives an item it holds: root, parent and, where the parent is a partition,
-    the collection. Its link then names that file; the item is not kept.
+    the links pystac gives an item it holds: root, collection and parent (the collection, or
+    its partition). Its link then names that file; the item is not kept.
     """
     base = Path(os.path.abspath(directory))
     root_object = root.get_root() or root
