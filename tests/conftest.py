@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -216,39 +216,37 @@ def serve_directory(directory: Path) -> Iterator[str]:
     """Serve ``directory`` over HTTP on 127.0.0.1 from a separate process; yield its base URL.
 
     A separate process, because GDAL holds the GIL while it opens a remote file, so a server
-    thread in the test's own process could never answer it.
+    thread in the test's own process could never answer it. The server binds a port the kernel
+    chooses (port 0) and names it in its first line, so no other process can take it first.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     process = subprocess.Popen(
         [
             sys.executable,
+            "-u",
             "-m",
             "http.server",
-            str(port),
+            "0",
             "--bind",
             "127.0.0.1",
             "--directory",
             str(directory),
         ],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the test HTTP server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        assert process.stdout is not None
+        first = process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
+        found = re.search(r" port (\d+) ", first)
+        if found is None:
+            raise RuntimeError(f"the test HTTP server did not start: {first!r}")
+        yield f"http://127.0.0.1:{found.group(1)}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,32 +24,46 @@ def stac_command() -> str:
 
 @contextmanager
 def stac_api(catalog: str, timeout: float = 60) -> Iterator[str]:
-    """Run ``stac glofnet serve CATALOG`` on a free port; yield its URL; stop it afterwards."""
-    (port,) = free_ports(1)
-    process = subprocess.Popen(
-        [stac_command(), "glofnet", "serve", catalog, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """Run ``stac glofnet serve CATALOG`` on a free port; yield its URL; stop it afterwards.
+
+    A port another test process took between choosing and binding it is given up for another
+    (three tries).
+    """
+    for attempt in range(3):
+        (port,) = free_ports(1)
+        process = subprocess.Popen(
+            [stac_command(), "glofnet", "serve", catalog, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        output = _wait_until_serving(process, url, timeout)
+        if output is None:
+            break
+        if "address already in use" not in output or attempt == 2:
+            raise RuntimeError(f"stac glofnet serve did not start:\n{output}")
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                output = process.communicate()[0].decode(errors="replace")
-                raise RuntimeError(f"stac glofnet serve did not start:\n{output}")
-            time.sleep(0.2)
         yield url
     finally:
         stop(process, timeout=15)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, timeout: float) -> str | None:
+    """None once ``url`` answers; the server's output if it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return None
+        except requests.RequestException:  # not up yet (or another process's listener)
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.communicate()[0].decode(errors="replace")
+            return output
+        time.sleep(0.2)
 
 
 def write_api_catalog(dest: Path, collection: str, documents: list[dict[str, Any]]) -> None:
