@@ -3,6 +3,7 @@ kinds every wing publishes (Zarr cubes, Parquet tables, PNG figures)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from pystac.extensions.table import Column, TableExtension
 from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
 
 from stactools_glofnet.core.constants import PARQUET, PNG, ZARR
-from stactools_glofnet.core.files import multihash_sha256
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.core.files import dumps_json, multihash_sha256
 from stactools_glofnet.core.grids import Grid
-from stactools_glofnet.core.linked import catalogs, held_items, place_linked_items
+from stactools_glofnet.core.linked import catalogs, held_items, is_linked, read_linked
 
 
 def file_asset(definition: pystac.ItemAssetDefinition, path: Path) -> pystac.Asset:
@@ -44,7 +46,7 @@ def _relocate(owner: pystac.Item | pystac.Collection, workdir: Path, moved: dict
 
 def relocate_assets(root: pystac.Catalog, directory: Path, workdir: Path) -> None:
     """Move every asset file written under ``workdir`` next to its (laid-out) item or collection,
-    and write each linked item where the layout puts it (:func:`~.linked.place_linked_items`).
+    and write each linked item where the layout puts it (:func:`place_linked_items`).
 
     Collections come before their items, so a file an item shares with its collection (a cube
     the item selects a slice of) stays with the collection.
@@ -55,7 +57,67 @@ def relocate_assets(root: pystac.Catalog, directory: Path, workdir: Path) -> Non
             _relocate(catalog, workdir, moved)
         for item in held_items(catalog, recursive=False):
             _relocate(item, workdir, moved)
-    place_linked_items(root, directory, moved)
+    place_linked_items(root, directory, workdir, moved)
+
+
+def place_linked_items(root: pystac.Catalog, directory: Path, workdir: Path, moved: dict[Path, Path]) -> None:
+    """Write every linked item of the laid-out ``root`` where the best-practice layout puts it.
+
+    Each goes to ``<its catalog's folder>/<id>/<id>.json`` with its asset files moved beside it
+    (those under ``workdir``; ``moved`` records files already moved, by :func:`relocate_assets`), and
+    the links pystac gives an item it holds: root, collection and parent (the collection, or
+    its partition). Its link then names that file; the item is not kept.
+    """
+    base = Path(os.path.abspath(directory))
+    root_object = root.get_root() or root
+    _place_under(root, None, base, root_object, workdir, moved)
+
+
+def _place_under(
+    catalog: pystac.Catalog,
+    collection: pystac.Collection | None,
+    base: Path,
+    root: pystac.Catalog,
+    workdir: Path,
+    moved: dict[Path, Path],
+) -> None:
+    owner = catalog if isinstance(catalog, pystac.Collection) else collection
+    folder = Path(catalog.get_self_href() or "").parent
+    for link in catalog.links:
+        if is_linked(link):
+            source = Path(str(link.target))
+            target = folder / source.stem / source.name
+            if base not in target.parents:
+                raise GlofnetError(target, f"{source.stem}: would be written outside the output directory")
+            _place(source, target, catalog, owner, root, workdir, moved)
+            link.target = str(target)
+        elif link.rel == pystac.RelType.CHILD and isinstance(link.target, pystac.Catalog):
+            _place_under(link.target, owner, base, root, workdir, moved)
+
+
+def _place(
+    source: Path,
+    target: Path,
+    parent: pystac.Catalog,
+    collection: pystac.Collection | None,
+    root: pystac.Catalog,
+    workdir: Path,
+    moved: dict[Path, Path],
+) -> None:
+    item = read_linked(source)
+    item.set_self_href(str(target))
+    _relocate(item, workdir, moved)
+    # the links (in the order) pystac gives an item it lays out, without entering the item in
+    # the root's object cache
+    item.add_link(pystac.Link.root(root))
+    if collection is not None:
+        item.add_link(pystac.Link.collection(collection))
+        item.collection_id = collection.id
+    item.add_link(pystac.Link.parent(parent))
+    item.make_asset_hrefs_relative()
+    target.write_text(dumps_json(item.to_dict(include_self_link=False)), encoding="utf-8")
+    if source != target:
+        source.unlink(missing_ok=True)
 
 
 def zarr_asset(path: Path, *, title: str, description: str) -> pystac.Asset:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -20,3 +22,10 @@ def href_kind(href: str) -> HrefKind:
     if scheme == "file" or href.startswith("/"):
         return "absolute"
     return "relative"
+
+
+def relative_href(href: str, directory: Path) -> str:
+    """An absolute local ``href`` as ``./...`` relative to ``directory``; URLs and relative hrefs as given."""
+    if "://" in href or not os.path.isabs(href):
+        return href
+    return "./" + Path(os.path.relpath(href, directory)).as_posix()

@@ -9,7 +9,6 @@ sits beside ``collection.json``; they resolve the same way on disk, over HTTP an
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,13 @@ from stac_geoparquet.arrow import parse_stac_ndjson_to_arrow, to_parquet
 
 from stactools_glofnet.core.assets import file_asset
 from stactools_glofnet.core.constants import GEOJSON, INDEX_ASSET, PARQUET
+from stactools_glofnet.core.hrefs import relative_href
 from stactools_glofnet.core.linked import catalogs, is_linked, read_linked
 
 INDEX_FILE = "items.parquet"
 INDEX_CHUNK = 1024
 """Index records turned into Arrow at a time."""
 STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
-
-
-def _relative(href: str, directory: Path) -> str:
-    if "://" in href:
-        return href
-    return "./" + Path(os.path.relpath(href, directory)).as_posix()
 
 
 def _sorted(value: Any) -> Any:
@@ -48,13 +42,13 @@ def index_record(item: pystac.Item, directory: Path) -> dict[str, Any]:
     memory or read from its file)."""
     record = item.to_dict(include_self_link=False, transform_hrefs=False)
     for asset in record["assets"].values():
-        asset["href"] = _relative(asset["href"], directory)
+        asset["href"] = relative_href(asset["href"], directory)
     links = [link for link in record["links"] if link["rel"] not in STRUCTURAL_RELS]
     for link in links:
-        link["href"] = _relative(link["href"], directory)
+        link["href"] = relative_href(link["href"], directory)
     self_href = item.get_self_href()
     assert self_href is not None, f"item {item.id} is not laid out"
-    links.insert(0, {"rel": "canonical", "href": _relative(self_href, directory), "type": GEOJSON})
+    links.insert(0, {"rel": "canonical", "href": relative_href(self_href, directory), "type": GEOJSON})
     record["links"] = links
     sorted_record: dict[str, Any] = _sorted(record)
     return sorted_record

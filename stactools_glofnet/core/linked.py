@@ -6,7 +6,7 @@ writes each such item as JSON into its work directory when it is made (:func:`wr
 asset hrefs relative to the file) and keeps a :class:`LinkedItem`: its id, date and title, what
 the collection needs to link and partition it. The collection then holds an unresolved ``item``
 link to the file; :func:`each_item` reads the items one at a time when a later step needs them,
-and :func:`place_linked_items` writes each where the layout puts it, with the same links and
+and :func:`~.assets.place_linked_items` writes each where the layout puts it, with the same links and
 bytes as pystac writes an item it holds.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pystac
 from stactools_glofnet.core.constants import GEOJSON
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import dumps_json
+from stactools_glofnet.core.hrefs import relative_href
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,10 @@ def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
     path = Path(os.path.abspath(directory / f"{item.id}.json"))
     record = item.to_dict(include_self_link=False, transform_hrefs=False)
     for asset in record["assets"].values():
-        asset["href"] = _relative(asset["href"], path.parent)
+        asset["href"] = relative_href(asset["href"], path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps_json(record), encoding="utf-8")
     return LinkedItem(item.id, when, item.common_metadata.title or item.id, path)
-
-
-def _relative(href: str, directory: Path) -> str:
-    if "://" in href or not os.path.isabs(href):
-        return href
-    return "./" + Path(os.path.relpath(href, directory)).as_posix()
 
 
 def read_linked(path: Path) -> pystac.Item:
@@ -121,68 +115,3 @@ def rebase_links(root: pystac.Catalog, old: str, new: Path) -> None:
         for link in catalog.links:
             if is_linked(link) and isinstance(link.target, str) and link.target.startswith(prefix):
                 link.target = str(new / link.target[len(prefix) :])
-
-
-def place_linked_items(root: pystac.Catalog, directory: Path, moved: dict[Path, Path]) -> None:
-    """Write every linked item of the laid-out ``root`` where the best-practice layout puts it.
-
-    Each goes to ``<its catalog's folder>/<id>/<id>.json`` with its asset files moved beside it
-    (``moved`` records files already moved, shared with :func:`~.assets.relocate_assets`), and
-    the links pystac gives an item it holds: root, collection and parent (the collection, or
-    its partition). Its link then names that file; the item is not kept.
-    """
-    base = Path(os.path.abspath(directory))
-    root_object = root.get_root() or root
-    _place_under(root, None, base, root_object, moved)
-
-
-def _place_under(
-    catalog: pystac.Catalog,
-    collection: pystac.Collection | None,
-    base: Path,
-    root: pystac.Catalog,
-    moved: dict[Path, Path],
-) -> None:
-    owner = catalog if isinstance(catalog, pystac.Collection) else collection
-    folder = Path(catalog.get_self_href() or "").parent
-    for link in catalog.links:
-        if is_linked(link):
-            source = Path(str(link.target))
-            target = folder / source.stem / source.name
-            if base not in target.parents:
-                raise GlofnetError(target, f"{source.stem}: would be written outside the output directory")
-            _place(source, target, catalog, owner, root, moved)
-            link.target = str(target)
-        elif link.rel == pystac.RelType.CHILD and isinstance(link.target, pystac.Catalog):
-            _place_under(link.target, owner, base, root, moved)
-
-
-def _place(
-    source: Path,
-    target: Path,
-    parent: pystac.Catalog,
-    collection: pystac.Collection | None,
-    root: pystac.Catalog,
-    moved: dict[Path, Path],
-) -> None:
-    item = read_linked(source)
-    for asset in item.assets.values():
-        file = Path(asset.href)
-        if file not in moved:
-            destination = target.parent / file.name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(file), str(destination))
-            moved[file] = destination
-        asset.href = str(moved[file])
-    # the links (in the order) pystac gives an item it lays out, without entering the item in
-    # the root's object cache
-    item.add_link(pystac.Link.root(root))
-    if collection is not None:
-        item.add_link(pystac.Link.collection(collection))
-        item.collection_id = collection.id
-    item.add_link(pystac.Link.parent(parent))
-    item.set_self_href(str(target))
-    item.make_asset_hrefs_relative()
-    target.write_text(dumps_json(item.to_dict(include_self_link=False)), encoding="utf-8")
-    if source != target:
-        source.unlink(missing_ok=True)
