@@ -122,3 +122,15 @@ def test_a_cube_without_layers_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(GlofnetError, match="no layers to write"):
         _writer(tmp_path).finish(chunks={"t": 8, "y": 4, "x": None}, variable_attrs={}, attrs={})
     assert not (tmp_path / "cube.zarr").exists()
+
+
+def test_staged_values_cut_short_are_named(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    for day in range(3):
+        writer.append(_layer(day, f"layer-{day}"))
+    writer._flush()
+    staged = tmp_path / "cube-staging" / "v.raw"
+    staged.write_bytes(staged.read_bytes()[: -GRID.width * 4])  # the last layer's last row lost
+    with pytest.raises(GlofnetError, match=r"staged layer 2 is cut short") as raised:
+        writer.finish(chunks={"t": 8, "y": None, "x": None}, variable_attrs={}, attrs={})
+    assert str(staged) in str(raised.value)
