@@ -83,7 +83,7 @@ class _StagedLayers:
         time, rows, columns = key
         first, stop, step = rows.indices(self.shape[1])
         if step != 1:
-            raise ValueError(f"staged rows are read in runs, not every {step}th")
+            raise ValueError(f"staged rows are read as one run, not with a step of {step}")
         width = self.shape[2]
         row_bytes = width * self.dtype.itemsize
         layer_bytes = self.shape[1] * row_bytes
