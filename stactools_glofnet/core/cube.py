@@ -77,7 +77,6 @@ class _StagedLayers:
         self.path, self.dtype, self.order = path, dtype, order
         self.shape = (len(order), shape[1], shape[2])
         self.ndim = 3
-        self.layers = shape[0]
 
     def __getitem__(self, key: tuple[slice, slice, slice]) -> NDArray[Any]:
         time, rows, columns = key
