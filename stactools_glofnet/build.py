@@ -20,7 +20,7 @@ from pathlib import Path
 import pystac
 
 from stactools_glofnet.core.assets import relocate_assets
-from stactools_glofnet.core.cache import user_cache_dir
+from stactools_glofnet.core.cache import entry_held, user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, Modality, load_content
 from stactools_glofnet.core.digests import InputDigests
 from stactools_glofnet.core.engine import Engine, open_engine
@@ -93,17 +93,21 @@ class BuildSettings:
 
 
 def cached_sample(content: CatalogContent, size: SizeName = "small", seed: int = DEFAULT_SEED) -> Path:
-    """The bundled sample, generated once into the user cache and reused while it is current."""
+    """The bundled sample, generated once into the user cache and reused while it is current.
+
+    Builds started together wait for the one generating it (e.g. two ``scripts/catalog`` on a
+    fresh machine), then use that sample."""
     key = f"sample-{size}-seed{seed}-{code_digest()[:12]}-{content.digest[:12]}"
     path = user_cache_dir() / key
-    if (path / MANIFEST_NAME).is_file():
-        try:
-            open_source(path)
-            return path
-        except GlofnetError as error:
-            logger.warning("regenerating the cached sample: %s", error)
-    logger.info("generating the %s sample (seed %d) into %s", size, seed, path)
-    write_sample(path, content, size=size, seed=seed, overwrite=True)
+    with entry_held(path):
+        if (path / MANIFEST_NAME).is_file():
+            try:
+                open_source(path)
+                return path
+            except GlofnetError as error:
+                logger.warning("regenerating the cached sample: %s", error)
+        logger.info("generating the %s sample (seed %d) into %s", size, seed, path)
+        write_sample(path, content, size=size, seed=seed, overwrite=True)
     return path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stactools_glofnet.build import cached_sample
+from stactools_glofnet.core.cache import entry_held
 from stactools_glofnet.core.config import CatalogContent, load_content
 from tests.processes import stop
 
@@ -25,14 +26,24 @@ SHARED_ENV = "GLOFNET_SHARED_DIR"
 REQUIRE_SHARED_ENV = "GLOFNET_REQUIRE_SHARED"
 
 
+def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary directory every test process of this session shares: pytest-xdist gives
+    each of its processes a directory of its own below it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test session gets its own sample and schema cache, and no ambient schema dir.
 
-    Commands build in their own process (``GLOFNET_WORKERS=0``) unless a test says otherwise: a
-    local cluster per command would cost seconds each; the engines are tested on their own.
+    The session's test processes share the cache, so the sample is generated once (by the first
+    process that needs it; the others wait for it, as two builds on one machine do). Commands
+    build in their own process (``GLOFNET_WORKERS=0``) unless a test says otherwise: a local
+    cluster per command would cost seconds each; the engines are tested on their own.
     """
-    cache = tmp_path_factory.mktemp("cache")
+    cache = session_root(tmp_path_factory) / "cache"
+    cache.mkdir(exist_ok=True)
     names = ("GLOFNET_CACHE_DIR", "GLOFNET_SCHEMA_DIR", "SOURCE_DATE_EPOCH", "GLOFNET_WORKERS")
     saved = {k: os.environ.get(k) for k in names}
     os.environ["GLOFNET_CACHE_DIR"] = str(cache)
@@ -82,14 +93,20 @@ def small_sample(content: CatalogContent) -> Path:
 def built_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The catalog built by ``create-catalog`` from the bundled sample (no SOURCE).
 
-    Built and validated hermetically: no schema directory, an empty cache, the network blocked;
-    only the schemas shipped in the package are there.
+    Built and validated hermetically: no schema directory, the network blocked; only the schemas
+    shipped in the package are there. Built once for the session's test processes: the first to
+    need it builds it, the others wait for it (a catalog appears at DEST whole or not at all).
+    Tests only read it.
     """
     from stactools_glofnet.build import create_catalog
 
     assert "GLOFNET_SCHEMA_DIR" not in os.environ
-    dest = tmp_path_factory.mktemp("built") / "catalog"
-    create_catalog(dest)
+    built = session_root(tmp_path_factory) / "built"
+    dest = built / "catalog"
+    with entry_held(built):
+        if not (dest / "catalog.json").is_file():
+            built.mkdir(exist_ok=True)
+            create_catalog(dest)
     return dest
 
 
@@ -260,8 +277,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 CLUSTER_FIXTURES = frozenset({"dask_cluster", "standalone"})
 MOST_TEST_PROCESSES = 4
-"""pytest-xdist runs the tests in one process per core, at most this many: each process builds
-the session's catalog and sample for itself (about 1.5 GiB at its peak)."""
+"""pytest-xdist runs the tests in one process per core, at most this many (each process's builds
+reach about 1.5 GiB at their peak)."""
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
