@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pystac
 
+from stactools_glofnet.core.allocator import map_large_blocks
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.cache import entry_held, user_cache_dir
 from stactools_glofnet.core.config import CatalogContent, Modality, load_content
@@ -249,8 +250,10 @@ def _rebuild(
 
     DEST already current (same inputs, content, settings and software; its files untouched since)
     is left as it is. Otherwise jobs whose inputs did not change take their kept results
-    (:mod:`~stactools_glofnet.core.memo`), unless ``settings.from_scratch``.
+    (:mod:`~stactools_glofnet.core.memo`), unless ``settings.from_scratch``. From here on this
+    process maps its large blocks (:func:`~stactools_glofnet.core.allocator.map_large_blocks`).
     """
+    map_large_blocks()
     store = memo_store(dest)
     key = None if settings.normalization_from else build_key([source], _key_values(settings, content, kind))
     # the salt is what shapes every job's output besides its inputs: the software, the content
