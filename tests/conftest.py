@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -290,11 +291,28 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist (``--dist loadgroup``): a module's tests run in one process,
-    so its module fixtures are made once, and every test on the session's dask cluster runs in
-    one process, so the cluster and the builds on it are made once. First among the hooks:
-    pytest-xdist's own hook turns the groups into node ids, and a group given after it is lost."""
+    """Group tests for pytest-xdist (``--dist loadgroup``), and order the groups.
+
+    A module's tests run in one process, so its module fixtures are made once, and every test on
+    the session's dask cluster runs in one process, so the cluster and the builds on it are made
+    once. The groups go out in this order (``--no-loadscope-reorder``): the cluster's, the
+    longest, first; then the groups that do not read the session's built catalog, so the other
+    processes have work while the first builds it; then those that read it; by size within each.
+    First among the hooks: pytest-xdist's own hook turns the groups into node ids, and a group
+    given after it is lost."""
+    group_of: dict[str, str] = {}
+    reads_catalog: set[str] = set()
     for item in items:
-        uses_cluster = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
-        group = "dask-cluster" if uses_cluster else item.nodeid.split("::")[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        group = "dask-cluster" if CLUSTER_FIXTURES & fixtures else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+        group_of[item.nodeid] = group
+        if "built_catalog" in fixtures:
+            reads_catalog.add(group)
+    size = Counter(group_of.values())
+
+    def rank(item: pytest.Item) -> tuple[bool, bool, int]:
+        group = group_of[item.nodeid]
+        return group != "dask-cluster", group in reads_catalog, -size[group]
+
+    items.sort(key=rank)  # stable: a group's tests keep their order
