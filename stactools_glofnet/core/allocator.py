@@ -14,12 +14,12 @@ for good: every array above 128 KiB is then mapped afresh and faulted in, and jo
 the build's process (GDAL compressing on every core) spent most of their time in the kernel
 (docs/benchmarks.md: 4 Sentinel-2 scenes in 78-80 s against 45-50 s).
 
-The build's process fixes its mmap threshold at :data:`MMAP_THRESHOLD` instead
-(:func:`map_large_blocks`): the blocks of a megabyte or more that a build keeps allocating and
-freeing are then mapped and unmapped, while smaller ones (a pair's velocity layers, GDAL's
-compressed blocks) still come from the heap. With glibc's
-moving threshold those large blocks came from the heap too, and the heap the build's process
-held grew with the number of inputs, though what it used did not (docs/benchmarks.md).
+A build fixes its process's mmap threshold at :data:`MMAP_THRESHOLD` instead, far above the
+trim threshold's 128 KiB (:func:`map_large_blocks`): the blocks of a megabyte or more that a
+build keeps allocating and freeing are then mapped and unmapped, while smaller ones (a pair's
+velocity layers, GDAL's compressed blocks) still come from the heap. With glibc's moving
+threshold those large blocks came from the heap too, and the heap the build's process held grew
+with the number of inputs, though what it used did not (docs/benchmarks.md).
 """
 
 from __future__ import annotations
