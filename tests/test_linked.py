@@ -27,7 +27,7 @@ EXTENT = pystac.Extent(
 
 def _pairs(workdir: Path) -> list[pystac.Item]:
     """Items over three years, each with its data file and thumbnail in its own folder of ``workdir``,
-    properties in no particular key order."""
+    properties in no particular key order; every third links its source."""
     items = []
     start = dt.datetime(2017, 3, 1, tzinfo=dt.UTC)
     for n in range(PAIRS):
@@ -45,6 +45,8 @@ def _pairs(workdir: Path) -> list[pystac.Item]:
             end_datetime=when + dt.timedelta(days=6),
         )
         item.common_metadata.title = f"pair {n} of {when:%Y-%m-%d}"
+        if n % 3 == 0:  # a link of its own before the catalog's (Sentinel-2's derived_from)
+            item.add_link(pystac.Link("derived_from", f"https://example.test/{item_id}.json", title=item_id))
         for name in ("v.tif", "thumbnail.png"):
             (folder / name).write_bytes(f"{item_id} {name}".encode())
             item.add_asset(name.split(".")[0], pystac.Asset(str(folder / name), roles=["data"]))

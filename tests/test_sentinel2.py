@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from PIL import Image
 from rio_cogeo.cogeo import cog_validate
 
 from stactools_glofnet.core.config import CatalogContent, SplitName
+from stactools_glofnet.core.extension import GlofnetExtension, class_balance
 from stactools_glofnet.core.grids import Grid
+from stactools_glofnet.core.linked import count_items, each_item, held_items
+from stactools_glofnet.core.wing import BuildOptions, WingInputs
 from stactools_glofnet.sentinel2 import patches as patch_store
+from stactools_glofnet.sentinel2.collection import create_collection
 from stactools_glofnet.sentinel2.patches import PATCH_ATTRIBUTES, PatchWriter, ScenePatches, glof_label
 from stactools_glofnet.sentinel2.read import read_reflectance, read_scene
 from tests.conftest import serve_directory
@@ -207,6 +212,36 @@ def test_every_drainage_shows_as_a_drop(collection: pystac.Collection, content: 
         after = measured[(measured["datetime"] >= day) & (measured["datetime"] < day + pd.Timedelta(days=30))]
         assert len(before) and len(after), event.id
         assert after["lake_area_km2"].iloc[0] < 0.3 * before["lake_area_km2"].iloc[-1], event.id
+
+
+def test_the_wing_holds_no_item_and_describes_the_items_it_wrote(
+    small_sample: Path, content: CatalogContent, tmp_path: Path
+) -> None:
+    source = tmp_path / "sentinel2"
+    scenes = sorted(p for p in (small_sample / "sentinel2").iterdir() if (p / "B04.tif").is_file())
+    for scene in scenes[:4]:
+        shutil.copytree(scene, source / scene.name)
+    collection = create_collection(WingInputs(source_dir=source), tmp_path / "work", BuildOptions(content))
+
+    assert not list(held_items(collection)), "each item is written to its file when made, not kept"
+    items = list(each_item(collection))
+    assert len(items) == count_items(collection) >= 2
+    times = sorted(i.datetime for i in items if i.datetime)
+    assert collection.extent.temporal.intervals == [[times[0], times[-1]]]
+    bboxes = np.array([i.bbox for i in items])
+    assert collection.extent.spatial.bboxes == [[*bboxes[:, :2].min(axis=0), *bboxes[:, 2:].max(axis=0)]]
+    clouds = [i.properties["eo:cloud_cover"] for i in items]
+    cloud_range = collection.summaries.get_range("eo:cloud_cover")
+    assert cloud_range is not None
+    assert (cloud_range.minimum, cloud_range.maximum) == (min(clouds), max(clouds))
+    assert collection.summaries.get_list("platform") == sorted({i.properties["platform"] for i in items})
+    assert collection.summaries.get_list("proj:code") == sorted({i.properties["proj:code"] for i in items})
+    days = [(GlofnetExtension.ext(i).split, GlofnetExtension.ext(i).label == "glof") for i in items]
+    assert GlofnetExtension.ext(collection).class_balance == class_balance(days)
+    clearest = min(items, key=lambda i: (i.properties["eo:cloud_cover"], i.id))
+    thumbnail = collection.assets["thumbnail"]
+    assert (thumbnail.description or "").startswith(f"{clearest.id}:")
+    assert Path(thumbnail.href).read_bytes() == Path(clearest.assets["thumbnail"].href).read_bytes()
 
 
 def test_overcast_scene_is_skipped_and_recorded(

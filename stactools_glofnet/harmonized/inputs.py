@@ -50,30 +50,14 @@ class HarmonizationInputs:
         return Path(href)
 
     def scenes(self) -> Iterator[Scene]:
-        """The Sentinel-2 scenes in date order, one at a time."""
+        """The Sentinel-2 scenes in date order; the items are read one at a time, none is kept."""
         dated = []
         for item in each_item(self.collections["sentinel2"]):
             if item.datetime is None:
                 raise GlofnetError(item.get_self_href() or item.id, "Sentinel-2 item has no datetime")
-            dated.append((item.datetime, item.id, item))
-        for when, _, item in sorted(dated, key=lambda entry: entry[:2]):
-            files, checksums = {}, []
-            for key in (NDWI, CLOUD_MASK):
-                asset = item.assets.get(key)
-                href = asset.get_absolute_href() if asset else None
-                if href is None:
-                    raise GlofnetError(
-                        item.get_self_href() or item.id, f"Sentinel-2 item has no {key!r} asset"
-                    )
-                files[key] = Path(href)
-                checksums.append(str(asset.extra_fields.get("file:checksum", "")) if asset else "")
-            yield Scene(
-                id=item.id,
-                day=when.astimezone(dt.UTC).date(),
-                ndwi=files[NDWI],
-                cloud_mask=files[CLOUD_MASK],
-                checksums=(checksums[0], checksums[1]),
-            )
+            dated.append((item.datetime, item.id, _scene(item, item.datetime)))
+        for _, _, scene in sorted(dated, key=lambda entry: entry[:2]):
+            yield scene
 
     def water_threshold(self) -> float:
         """The NDWI above which a clear 10 m pixel is water, as the Sentinel-2 collection publishes."""
@@ -90,3 +74,22 @@ def harmonization_inputs(collections: Mapping[Modality, pystac.Collection]) -> H
     if any(m not in collections for m in NEEDED):
         return None
     return HarmonizationInputs({m: collections[m] for m in NEEDED})
+
+
+def _scene(item: pystac.Item, when: dt.datetime) -> Scene:
+    """What the harmonized products need of one Sentinel-2 item."""
+    files, checksums = {}, []
+    for key in (NDWI, CLOUD_MASK):
+        asset = item.assets.get(key)
+        href = asset.get_absolute_href() if asset else None
+        if href is None:
+            raise GlofnetError(item.get_self_href() or item.id, f"Sentinel-2 item has no {key!r} asset")
+        files[key] = Path(href)
+        checksums.append(str(asset.extra_fields.get("file:checksum", "")) if asset else "")
+    return Scene(
+        id=item.id,
+        day=when.astimezone(dt.UTC).date(),
+        ndwi=files[NDWI],
+        cloud_mask=files[CLOUD_MASK],
+        checksums=(checksums[0], checksums[1]),
+    )

@@ -8,10 +8,11 @@ baseline, so one scale/offset describes the whole collection); cloud-masked pixe
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,7 +32,7 @@ from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, Raster
 from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from stactools_glofnet.core.assets import add_figure_asset, add_table_asset, file_asset, zarr_asset
-from stactools_glofnet.core.config import CatalogContent
+from stactools_glofnet.core.config import CatalogContent, SplitName
 from stactools_glofnet.core.constants import COG, PNG
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, class_balance, declared_grid
@@ -39,6 +40,7 @@ from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import aoi_grid
 from stactools_glofnet.core.hrefs import href_kind
+from stactools_glofnet.core.linked import LinkedItem, write_linked
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
@@ -455,7 +457,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     if not paths:
         raise GlofnetError(source_dir, "no Sentinel-2 items (expected <id>/<id>.json)")
     patches = PatchWriter(workdir / "patches.zarr", content)
-    items: list[pystac.Item] = []
+    kept = _KeptScenes()
     rows: list[dict[str, Any]] = []
     skips = Skips("sentinel2", options.strict)
     jobs = _scene_jobs(paths, source_dir, workdir, options, skips)
@@ -468,15 +470,57 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         if done.row is not None:
             rows.append(done.row)
         if done.item is not None:
-            items.append(done.item)
+            kept.add(done.item, workdir / done.item.id)
             patches.append(done.patches)
-    logger.info(skips.summary(len(items), "scene"))
-    if not items:
+    logger.info(skips.summary(len(kept.items), "scene"))
+    if not kept.items:
         raise skips.nothing_usable(source_dir, "scene")
     patch_summary = patches.finish(options.normalization)
     frame = _write_lake_table(rows, workdir / "lake_area.parquet")
     _write_figure(frame, content, workdir / "lake_area.png")
-    return _assemble(content, items, frame, skips.records, patch_summary, workdir)
+    return _assemble(content, kept, frame, skips.records, patch_summary, workdir)
+
+
+@dataclass
+class _KeptScenes:
+    """The kept scenes: each item written to its file as it arrives (:func:`write_linked`), and what
+    the collection needs of them gathered on the way, so the build holds no item."""
+
+    items: list[LinkedItem] = field(default_factory=list)
+    bounds: tuple[float, float, float, float] | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    platforms: set[str] = field(default_factory=set)
+    proj_codes: set[str] = field(default_factory=set)
+    cloud_covers: tuple[float, float] | None = None
+    """The least and most ``eo:cloud_cover``."""
+    days: list[tuple[SplitName | None, bool]] = field(default_factory=list)
+    """Each scene's split and whether its day is a GLOF, for the class balance."""
+    clearest: tuple[float, str, str] | None = None
+    """The clearest scene: its ``eo:cloud_cover``, id and thumbnail file."""
+
+    def add(self, item: pystac.Item, directory: Path) -> None:
+        """Take ``item`` into account and write it into ``directory``."""
+        assert item.bbox is not None and item.datetime is not None
+        west, south, east, north = item.bbox
+        if self.bounds is not None:
+            west, south = min(west, self.bounds[0]), min(south, self.bounds[1])
+            east, north = max(east, self.bounds[2]), max(north, self.bounds[3])
+        self.bounds = (west, south, east, north)
+        self.start = item.datetime if self.start is None else min(self.start, item.datetime)
+        self.end = item.datetime if self.end is None else max(self.end, item.datetime)
+        if item.common_metadata.platform:
+            self.platforms.add(item.common_metadata.platform)
+        self.proj_codes.add(item.properties["proj:code"])
+        cloud = float(item.properties["eo:cloud_cover"])
+        low, high = self.cloud_covers or (cloud, cloud)
+        self.cloud_covers = (min(low, cloud), max(high, cloud))
+        glofnet = GlofnetExtension.ext(item)
+        self.days.append((glofnet.split, glofnet.label == "glof"))
+        candidate = (cloud, item.id, item.assets["thumbnail"].href)
+        if self.clearest is None or candidate[:2] < self.clearest[:2]:
+            self.clearest = candidate
+        self.items.append(write_linked(item, directory))
 
 
 PATCH_VARIABLES = {
@@ -535,7 +579,7 @@ def _describe_patches(asset: pystac.Asset, content: CatalogContent, count: int, 
 def _harmonization_fields(
     collection: pystac.Collection,
     content: CatalogContent,
-    items: list[pystac.Item],
+    kept: _KeptScenes,
     skipped: list[dict[str, Any]],
     patch_summary: dict[str, Any],
 ) -> None:
@@ -556,9 +600,7 @@ def _harmonization_fields(
         "radiometric_check": params.radiometric_check.model_dump(),
     }
     glofnet.skipped = skipped
-    glofnet.class_balance = class_balance(
-        [(GlofnetExtension.ext(i).split, GlofnetExtension.ext(i).label == "glof") for i in items]
-    )
+    glofnet.class_balance = class_balance(kept.days)
     if patch_summary.get("patches"):
         glofnet.patch_counts = patch_summary["counts"]
         glofnet.normalization = patch_summary["normalization"]
@@ -571,24 +613,18 @@ def _harmonization_fields(
 
 def _assemble(
     content: CatalogContent,
-    items: list[pystac.Item],
+    kept: _KeptScenes,
     frame: pd.DataFrame,
     skipped: list[dict[str, Any]],
     patch_summary: dict[str, Any],
     workdir: Path,
 ) -> pystac.Collection:
-    bboxes = np.array([item.bbox for item in items])
-    times = sorted(item.datetime for item in items if item.datetime)
+    assert kept.bounds is not None and kept.cloud_covers is not None and kept.clearest is not None
     collection = new_collection(
         content,
         "sentinel2",
-        bbox=[
-            float(bboxes[:, 0].min()),
-            float(bboxes[:, 1].min()),
-            float(bboxes[:, 2].max()),
-            float(bboxes[:, 3].max()),
-        ],
-        interval=(times[0], times[-1]),
+        bbox=[float(edge) for edge in kept.bounds],
+        interval=(kept.start, kept.end),
         lineage=LINEAGE,
     )
     collection.item_assets = dict(ITEM_ASSETS)
@@ -601,27 +637,24 @@ def _assemble(
     ):
         extension.add_to(collection)
     summaries = collection.summaries
-    summaries.add(
-        "platform", sorted({i.common_metadata.platform for i in items if i.common_metadata.platform})
-    )
+    summaries.add("platform", sorted(kept.platforms))
     summaries.add("constellation", ["sentinel-2"])
     summaries.add("instruments", ["msi"])
     summaries.add("gsd", [10])
-    summaries.add("proj:code", sorted({i.properties["proj:code"] for i in items}))
-    clouds = [i.properties["eo:cloud_cover"] for i in items]
-    summaries.add("eo:cloud_cover", pystac.RangeSummary(min(clouds), max(clouds)))
+    summaries.add("proj:code", sorted(kept.proj_codes))
+    summaries.add("eo:cloud_cover", pystac.RangeSummary(*kept.cloud_covers))
     summaries.add(
         "eo:bands", [b for key in [b.key for b in BANDS] for b in ITEM_ASSETS[key].properties["eo:bands"]]
     )
-    _harmonization_fields(collection, content, items, skipped, patch_summary)
+    _harmonization_fields(collection, content, kept, skipped, patch_summary)
     add_renders(collection, RENDERS)
-    clearest = min(items, key=lambda i: (i.properties["eo:cloud_cover"], i.id))
-    copy_thumbnail(Path(clearest.assets["thumbnail"].href), workdir / "thumbnail.png")
+    _, clearest_id, clearest_thumbnail = kept.clearest
+    copy_thumbnail(Path(clearest_thumbnail), workdir / "thumbnail.png")
     add_thumbnail(
         collection,
         workdir / "thumbnail.png",
         "True-colour thumbnail of the clearest scene",
-        f"{clearest.id}: B04/B03/B02 reflectance 0-0.9 stretched to 8 bits.",
+        f"{clearest_id}: B04/B03/B02 reflectance 0-0.9 stretched to 8 bits.",
     )
 
     add_table_asset(
@@ -655,5 +688,5 @@ def _assemble(
         _describe_patches(
             patches, content, patch_summary["patches"], is_applied(patch_summary["normalization"])
         )
-    add_items(collection, items)
+    add_items(collection, kept.items)
     return collection
