@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -259,32 +259,33 @@ def _rebuild(
     # the salt is what shapes every job's output besides its inputs: the software, the content
     # and the processing time written into the metadata (SOURCE_DATE_EPOCH)
     salt = f"{software_digest()} {content.digest} {build_datetime(content).isoformat()}"
-    memo = JobMemo(store, salt=salt, digests=InputDigests.load(source))
-    built: list[str] = []
+    with closing(InputDigests.load(source)) as digests:
+        memo = JobMemo(store, salt=salt, digests=digests)
+        built: list[str] = []
 
-    def record(final: Path) -> None:
-        # the kept results this build did not use go first: removing the output DEST replaced
-        # and those entries unlinks files DEST shares, which changes their ctime
-        memo.finish()
-        if key is not None:
-            write_record(store, final, key, built)
+        def record(final: Path) -> None:
+            # the kept results this build did not use go first: removing the output DEST replaced
+            # and those entries unlinks files DEST shares, which changes their ctime
+            memo.finish()
+            if key is not None:
+                write_record(store, final, key, built)
 
-    with replacing(
-        dest, kind=kind, inputs=[source], overwrite=settings.overwrite, installed=record
-    ) as staging:
-        current = None if key is None or settings.from_scratch else is_current(store, dest, key)
-        if current is not None:
-            raise _Current(current)
-        if settings.from_scratch:
-            shutil.rmtree(store, ignore_errors=True)
-        forget(store)
-        with open_engine(settings.workers, settings.scheduler) as engine:
-            collections, report, summary = body(staging, _options(settings, content, engine, memo))
-        built.extend(collections)
-    reused = memo.summary()
-    if reused:
-        summary.append(reused)
-    return BuildReport(dest, source, collections, report, summary)
+        with replacing(
+            dest, kind=kind, inputs=[source], overwrite=settings.overwrite, installed=record
+        ) as staging:
+            current = None if key is None or settings.from_scratch else is_current(store, dest, key)
+            if current is not None:
+                raise _Current(current)
+            if settings.from_scratch:
+                shutil.rmtree(store, ignore_errors=True)
+            forget(store)
+            with open_engine(settings.workers, settings.scheduler) as engine:
+                collections, report, summary = body(staging, _options(settings, content, engine, memo))
+            built.extend(collections)
+        reused = memo.summary()
+        if reused:
+            summary.append(reused)
+        return BuildReport(dest, source, collections, report, summary)
 
 
 class _Current(Exception):

@@ -6,25 +6,31 @@ which programs cannot choose; so while the signature is the same the bytes are t
 changed less than :data:`RACY_NS` before it was hashed is not remembered (a write in the same
 clock tick could leave every field as it was).
 
-The digests of one SOURCE are kept in one JSON file under the user cache directory
-(``input-digests/<SHA-256 of SOURCE's path>.json``), never inside SOURCE or an output. A cache that
+The digests of one SOURCE are kept in one SQLite file under the user cache directory
+(``input-digests/<SHA-256 of SOURCE's path>.sqlite``), never inside SOURCE or an output. A build
+reads it and gathers what it uses in a database of its own, on disk too, so the build's process
+does not grow with the number of SOURCE files (a dict held about 585 bytes a file). A cache that
 cannot be read is ignored and rewritten; one that cannot be written only costs hashing next time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
+import shutil
+import sqlite3
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.cache import user_cache_dir
-from stactools_glofnet.core.files import replace_text, sha256_file
+from stactools_glofnet.core.files import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +38,8 @@ RACY_NS: Final = 2_000_000_000
 """Files changed less than this long before being hashed are not remembered (2 s covers the
 timestamp granularity of common file systems, FAT's included)."""
 CACHE_FOLDER: Final = "input-digests"
-VERSION: Final = 1
+VERSION: Final = 2
+"""1: a JSON file; 2: a SQLite file (``PRAGMA user_version``)."""
 
 Signature = tuple[int, int, int, int, int]
 """Size, mtime_ns, ctime_ns, inode, device."""
@@ -85,56 +92,114 @@ def unchanged_digests(paths: Iterable[Path], known: Mapping[str, tuple[Signature
 def cache_file(source: Path) -> Path:
     """Where the digests of the files of SOURCE ``source`` (an absolute path) are kept."""
     name = hashlib.sha256(os.fsencode(source)).hexdigest()[:32]
-    return user_cache_dir() / CACHE_FOLDER / f"{name}.json"
+    return user_cache_dir() / CACHE_FOLDER / f"{name}.sqlite"
+
+
+_TABLE = (
+    "CREATE TABLE {schema}files (name TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+    "ctime_ns INTEGER, inode INTEGER, device INTEGER, sha256 TEXT) WITHOUT ROWID"
+)
+_SELECT = (
+    "SELECT name, size, mtime_ns, ctime_ns, inode, device, sha256 FROM {schema}files WHERE name IN ({marks})"
+)
+_BATCH: Final = 500
+"""Names looked up in one query (SQLite allows 32766 parameters)."""
 
 
 class InputDigests:
-    """The remembered digests of one SOURCE's files; thread-safe."""
+    """The remembered digests of one SOURCE's files, on disk; thread-safe.
+
+    What the last build remembered is read from its file; what this build uses or learns goes to a
+    database in a temporary directory, which :meth:`save` puts in the file's place.
+    """
 
     def __init__(self, path: Path | None) -> None:
         """Remember into ``path`` (nowhere when None)."""
         self.path = path
-        self._stored: dict[str, tuple[Signature, str]] = {}
-        self._used: dict[str, tuple[Signature, str]] = {}
+        scratch = tempfile.mkdtemp(prefix="glofnet-digests-")
+        self._db = sqlite3.connect(
+            os.path.join(scratch, "used.sqlite"), check_same_thread=False, isolation_level=None, uri=True
+        )
+        self._discard = weakref.finalize(self, _discard, self._db, scratch)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", f"user_version = {VERSION}"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute(_TABLE.format(schema=""))
+        self._stored = False
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, source: Path) -> InputDigests:
-        """The digests remembered for ``source``; empty when there are none or they cannot be read."""
+        """The digests remembered for ``source``; none when there are none or they cannot be read."""
         digests = cls(cache_file(Path(os.path.abspath(source))))
         assert digests.path is not None
-        try:
-            data = json.loads(digests.path.read_bytes())
-        except FileNotFoundError:
-            return digests
-        except (OSError, ValueError) as error:
-            logger.warning("ignoring the unreadable digest cache %s: %s", digests.path, error)
-            return digests
-        if isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("files"), dict):
-            for name, entry in data["files"].items():
-                if isinstance(entry, list) and len(entry) == 6 and isinstance(entry[5], str):
-                    digests._stored[name] = (tuple(int(n) for n in entry[:5]), entry[5])  # type: ignore[assignment]
+        if digests.path.is_file():
+            try:
+                digests._attach(digests.path)
+            except sqlite3.Error as error:
+                logger.warning("ignoring the unreadable digest cache %s: %s", digests.path, error)
         return digests
+
+    def _attach(self, path: Path) -> None:
+        self._db.execute("ATTACH DATABASE ? AS stored", (f"{path.resolve().as_uri()}?mode=ro",))
+        try:
+            (version,) = self._db.execute("PRAGMA stored.user_version").fetchone()
+            if version != VERSION:
+                raise sqlite3.DatabaseError(f"version {version}, not {VERSION}")
+            self._db.execute(_SELECT.format(schema="stored.", marks="?"), ("",)).fetchall()
+        except sqlite3.Error:
+            self._db.execute("DETACH DATABASE stored")
+            raise
+        self._stored = True
 
     def known(self, paths: Iterable[Path]) -> dict[str, tuple[Signature, str]]:
         """What is remembered for ``paths`` (signatures not checked: :func:`hash_files` does)."""
+        names = list(dict.fromkeys(map(str, paths)))
+        found: dict[str, tuple[Signature, str]] = {}
         with self._lock:
-            found = {name: self._used.get(name) or self._stored.get(name) for name in map(str, paths)}
-        return {name: entry for name, entry in found.items() if entry is not None}
+            for schema in ("", "stored.") if self._stored else ("",):
+                missing = [name for name in names if name not in found]
+                for start in range(0, len(missing), _BATCH):
+                    batch = missing[start : start + _BATCH]
+                    query = _SELECT.format(schema=schema, marks=", ".join("?" * len(batch)))
+                    for name, *sig, sha in self._db.execute(query, batch):
+                        found[name] = (tuple(sig), sha)
+        return found
 
     def record(self, found: Mapping[str, tuple[Signature, str]]) -> None:
         """Remember ``found`` (from :func:`hash_files`) for the files that have settled."""
+        rows = [(name, *sig, sha) for name, (sig, sha) in found.items() if is_settled(sig)]
         with self._lock:
-            self._used.update({name: entry for name, entry in found.items() if is_settled(entry[0])})
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
 
     def save(self) -> None:
-        """Write what this run used or learned (older entries are dropped), atomically."""
+        """Put what this run used or learned (older entries are dropped) in the file's place, atomically."""
         if self.path is None:
             return
-        with self._lock:
-            files = {name: [*sig, sha] for name, (sig, sha) in sorted(self._used.items())}
-        text = json.dumps({"version": VERSION, "files": files}, separators=(",", ":"))
         try:
-            replace_text(self.path, text)
-        except OSError as error:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(
+                dir=self.path.parent, prefix=f".{self.path.name}-", suffix=".tmp"
+            )
+            os.close(handle)
+            try:
+                with self._lock, closing(sqlite3.connect(temporary)) as copy:
+                    self._db.backup(copy)
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            self.path.with_suffix(".json").unlink(missing_ok=True)  # the cache's first form
+        except (OSError, sqlite3.Error) as error:
             logger.warning("could not save the digest cache %s: %s", self.path, error)
+
+    def close(self) -> None:
+        """Close the databases and remove this run's (also done when the object is collected)."""
+        with self._lock:
+            self._discard()
+
+
+def _discard(db: sqlite3.Connection, scratch: str) -> None:
+    db.close()
+    shutil.rmtree(scratch, ignore_errors=True)
