@@ -41,6 +41,34 @@ class LinkedItem:
         return pystac.Link(pystac.RelType.ITEM, str(self.path), media_type=GEOJSON, title=self.title)
 
 
+@dataclass
+class ItemsExtent:
+    """The bounding box and time span of items taken one at a time: their collection's extent."""
+
+    bounds: tuple[float, float, float, float] | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def add(self, item: pystac.Item) -> None:
+        """Widen the extent to ``item``'s bbox and time (its start and end where it has them)."""
+        assert item.bbox is not None, f"item {item.id} has no bbox"
+        start = item.common_metadata.start_datetime or item.datetime
+        end = item.common_metadata.end_datetime or item.datetime
+        assert start is not None and end is not None, f"item {item.id} has no datetime"
+        west, south, east, north = item.bbox
+        if self.bounds is not None:
+            west, south = min(west, self.bounds[0]), min(south, self.bounds[1])
+            east, north = max(east, self.bounds[2]), max(north, self.bounds[3])
+        self.bounds = (west, south, east, north)
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+
+    def collection_bbox(self) -> list[float]:
+        """The bounds as a collection's spatial extent takes them."""
+        assert self.bounds is not None, "no item was added"
+        return [float(edge) for edge in self.bounds]
+
+
 def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
     """Write ``item`` as ``directory/<id>.json`` (asset hrefs relative to it); the item is not kept.
 

@@ -43,7 +43,7 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
-from stactools_glofnet.core.linked import LinkedItem, write_linked
+from stactools_glofnet.core.linked import ItemsExtent, LinkedItem, write_linked
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.preview import (
     add_renders,
@@ -339,25 +339,14 @@ class _KeptPairs:
     the collection needs of them gathered on the way, so the build holds no item."""
 
     items: list[LinkedItem] = field(default_factory=list)
-    bounds: tuple[float, float, float, float] | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    extent: ItemsExtent = field(default_factory=ItemsExtent)
     platforms: set[str] = field(default_factory=set)
     best: tuple[float, str, str] | None = None
     """The best-covered pair: its glacier valid fraction, id and thumbnail file."""
 
     def add(self, item: pystac.Item, directory: Path) -> None:
         """Take ``item`` into account and write it into ``directory``."""
-        assert item.bbox is not None and item.datetime is not None
-        west, south, east, north = item.bbox
-        if self.bounds is not None:
-            west, south = min(west, self.bounds[0]), min(south, self.bounds[1])
-            east, north = max(east, self.bounds[2]), max(north, self.bounds[3])
-        self.bounds = (west, south, east, north)
-        start = item.common_metadata.start_datetime or item.datetime
-        end = item.common_metadata.end_datetime or item.datetime
-        self.start = start if self.start is None else min(self.start, start)
-        self.end = end if self.end is None else max(self.end, end)
+        self.extent.add(item)
         glofnet = GlofnetExtension.ext(item)
         self.platforms.update(glofnet.platforms or [])
         candidate = (glofnet.glacier_valid_fraction or 0.0, item.id, item.assets["thumbnail"].href)
@@ -376,12 +365,12 @@ def _assemble(
     workdir: Path,
 ) -> pystac.Collection:
     max_gap = content.processing.harmonized.max_gap_days["itslive"]
-    assert kept.bounds is not None and kept.best is not None
+    assert kept.best is not None
     collection = new_collection(
         content,
         "itslive",
-        bbox=[float(edge) for edge in kept.bounds],
-        interval=(kept.start, kept.end),
+        bbox=kept.extent.collection_bbox(),
+        interval=(kept.extent.start, kept.extent.end),
         lineage=LINEAGE,
     )
     collection.item_assets = dict(ITEM_ASSETS)

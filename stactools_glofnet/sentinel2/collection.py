@@ -8,7 +8,6 @@ baseline, so one scale/offset describes the whole collection); cloud-masked pixe
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import aoi_grid
 from stactools_glofnet.core.hrefs import href_kind
-from stactools_glofnet.core.linked import LinkedItem, write_linked
+from stactools_glofnet.core.linked import ItemsExtent, LinkedItem, write_linked
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
@@ -483,17 +482,15 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
 
 @dataclass
 class _KeptScenes:
-    """The kept scenes: each item written to its file as it arrives (:func:`write_linked`), and what
-    the collection needs of them gathered on the way, so the build holds no item."""
+    """Sentinel-2's kept scenes as ITS_LIVE's pairs are kept: each item on disk once made, and the
+    collection's extent, summaries, class balance and thumbnail gathered from it on the way."""
 
     items: list[LinkedItem] = field(default_factory=list)
-    bounds: tuple[float, float, float, float] | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    platforms: set[str] = field(default_factory=set)
-    proj_codes: set[str] = field(default_factory=set)
+    extent: ItemsExtent = field(default_factory=ItemsExtent)
     cloud_covers: tuple[float, float] | None = None
     """The least and most ``eo:cloud_cover``."""
+    platforms: set[str] = field(default_factory=set)
+    proj_codes: set[str] = field(default_factory=set)
     days: list[tuple[SplitName | None, bool]] = field(default_factory=list)
     """Each scene's split and whether its day is a GLOF, for the class balance."""
     clearest: tuple[float, str, str] | None = None
@@ -501,14 +498,7 @@ class _KeptScenes:
 
     def add(self, item: pystac.Item, directory: Path) -> None:
         """Take ``item`` into account and write it into ``directory``."""
-        assert item.bbox is not None and item.datetime is not None
-        west, south, east, north = item.bbox
-        if self.bounds is not None:
-            west, south = min(west, self.bounds[0]), min(south, self.bounds[1])
-            east, north = max(east, self.bounds[2]), max(north, self.bounds[3])
-        self.bounds = (west, south, east, north)
-        self.start = item.datetime if self.start is None else min(self.start, item.datetime)
-        self.end = item.datetime if self.end is None else max(self.end, item.datetime)
+        self.extent.add(item)
         if item.common_metadata.platform:
             self.platforms.add(item.common_metadata.platform)
         self.proj_codes.add(item.properties["proj:code"])
@@ -619,12 +609,12 @@ def _assemble(
     patch_summary: dict[str, Any],
     workdir: Path,
 ) -> pystac.Collection:
-    assert kept.bounds is not None and kept.cloud_covers is not None and kept.clearest is not None
+    assert kept.cloud_covers is not None and kept.clearest is not None
     collection = new_collection(
         content,
         "sentinel2",
-        bbox=[float(edge) for edge in kept.bounds],
-        interval=(kept.start, kept.end),
+        bbox=kept.extent.collection_bbox(),
+        interval=(kept.extent.start, kept.extent.end),
         lineage=LINEAGE,
     )
     collection.item_assets = dict(ITEM_ASSETS)
