@@ -97,7 +97,8 @@ def built_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Built and validated hermetically: no schema directory, the network blocked; only the schemas
     shipped in the package are there. Built once for the session's test processes: the first to
     need it builds it, the others wait for it (a catalog appears at DEST whole or not at all).
-    Tests only read it.
+    Tests only read it, and copy it rather than hard-link it: a new link changes the ctime of the
+    files, which publishing checks against the signature it planned with.
     """
     from stactools_glofnet.build import create_catalog
 

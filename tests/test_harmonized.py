@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -113,13 +112,15 @@ def test_no_glofnet_key_is_written_outside_the_extension_module() -> None:
     assert not offenders
 
 
-def _hardlinked_copy(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest, copy_function=os.link)
+def _copy(source: Path, dest: Path) -> Path:
+    """A copy of the session's built catalog: copied, not hard-linked, since a new link changes
+    the ctime of its files while the other test process may be publishing them."""
+    shutil.copytree(source, dest)
     return dest
 
 
 def _rewrite(path: Path, change: Any) -> None:
-    """Rewrite a (hard-linked) JSON file as a new file, leaving the original untouched."""
+    """Rewrite a JSON file as a new file."""
     data = json.loads(path.read_text())
     change(data)
     path.unlink()
@@ -129,7 +130,7 @@ def _rewrite(path: Path, change: Any) -> None:
 def test_a_broken_glofnet_field_fails_validation_with_a_clear_message(
     built_catalog: Path, tmp_path: Path, schema_dir: Path
 ) -> None:
-    copy = _hardlinked_copy(built_catalog, tmp_path / "catalog")
+    copy = _copy(built_catalog, tmp_path / "catalog")
     item_path = copy / "glofnet-harmonized" / "glofnet-harmonized-train" / "glofnet-harmonized-train.json"
     _rewrite(item_path, lambda d: d["properties"].__setitem__("glofnet:split", "training"))
     with pytest.raises(GlofnetError) as caught:
@@ -143,7 +144,7 @@ def test_a_broken_glofnet_field_fails_validation_with_a_clear_message(
 def test_an_unknown_glofnet_field_fails_validation(
     built_catalog: Path, tmp_path: Path, schema_dir: Path
 ) -> None:
-    copy = _hardlinked_copy(built_catalog, tmp_path / "catalog")
+    copy = _copy(built_catalog, tmp_path / "catalog")
     collection_path = copy / "glofnet-harmonized" / "collection.json"
     _rewrite(collection_path, lambda d: d.__setitem__("glofnet:normalisation", {}))
     with pytest.raises(GlofnetError, match=r"glofnet:normalisation"):
