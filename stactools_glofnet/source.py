@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import read_json, sha256_file
@@ -25,10 +24,14 @@ MODALITY_DIRS = ("sentinel2", "itslive", "modis")
 
 @dataclass(frozen=True)
 class SourceInputs:
-    """A checked SOURCE directory."""
+    """A checked SOURCE directory.
+
+    A sample's manifest is checked and not kept: it lists every file of the sample (about 600
+    bytes of Python objects each, which the build would hold to its end), and the build reads
+    the files themselves.
+    """
 
     root: Path
-    manifest: dict[str, Any] | None
 
     def modality_dir(self, modality: str) -> Path | None:
         """The directory of a modality's inputs, if SOURCE has one."""
@@ -36,7 +39,8 @@ class SourceInputs:
         return path if path.is_dir() else None
 
 
-def _check_manifest(root: Path) -> dict[str, Any]:
+def _check_manifest(root: Path) -> None:
+    """Every file ``sample.json`` lists is there with its size and SHA-256."""
     path = root / MANIFEST_NAME
     manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
@@ -62,7 +66,6 @@ def _check_manifest(root: Path) -> dict[str, Any]:
             )
         if sha256_file(listed) != entry["sha256"]:
             raise GlofnetError(listed, "content does not match its SHA-256 in sample.json (corrupt)")
-    return manifest
 
 
 def open_source(root: Path) -> SourceInputs:
@@ -73,13 +76,15 @@ def open_source(root: Path) -> SourceInputs:
         raise GlofnetError(root, "SOURCE is not a directory")
     if not any(root.iterdir()):
         raise GlofnetError(root, "SOURCE is empty")
-    manifest = _check_manifest(root) if (root / MANIFEST_NAME).exists() else None
-    if manifest is None and not any((root / m).is_dir() for m in MODALITY_DIRS):
+    sample = (root / MANIFEST_NAME).exists()
+    if sample:
+        _check_manifest(root)
+    elif not any((root / m).is_dir() for m in MODALITY_DIRS):
         raise GlofnetError(
             root, f"holds no GLOFNet inputs: expected {MANIFEST_NAME} or one of {', '.join(MODALITY_DIRS)}/"
         )
-    if manifest is not None:
+    if sample:
         truth = read_json(root / TRUTH_NAME)
         if not isinstance(truth, dict) or "timeline" not in truth:
             raise GlofnetError(root / TRUTH_NAME, "key timeline: missing from the sample truth")
-    return SourceInputs(root=root, manifest=manifest)
+    return SourceInputs(root=root)

@@ -1,0 +1,71 @@
+"""A SOURCE that is a sample: its manifest is checked against its files and not kept."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from stactools_glofnet.core.errors import GlofnetError
+from stactools_glofnet.sample.framework import (
+    MANIFEST_FORMAT,
+    MANIFEST_FORMAT_VERSION,
+    MANIFEST_NAME,
+    TRUTH_NAME,
+)
+from stactools_glofnet.source import open_source
+
+FILES = 4000
+MIB = 1 << 20
+
+
+def _sample_source(root: Path) -> bytes:
+    """A sample SOURCE of ``FILES`` small files listed in its manifest; returns the manifest."""
+    entries = []
+    for number in range(FILES):
+        relative = f"modis/{number // 500}/tile-day-{number:05d}.tif"
+        content = f"file {number}".encode()
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(content)
+        digest = hashlib.sha256(content).hexdigest()
+        entries.append({"path": relative, "size": len(content), "sha256": digest})
+    manifest = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_FORMAT_VERSION, "files": entries}
+    text = json.dumps(manifest).encode()
+    (root / MANIFEST_NAME).write_bytes(text)
+    (root / TRUTH_NAME).write_text(json.dumps({"timeline": {}}))
+    return text
+
+
+def _held_mib(make: object) -> float:
+    """Python memory still held after calling ``make`` (its result kept)."""
+    assert callable(make)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = make()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del kept
+    return held / MIB
+
+
+def test_a_sample_s_manifest_is_checked_and_not_kept(tmp_path: Path) -> None:
+    """The build keeps what ``open_source`` returns to its end: not the list of every file."""
+    root = tmp_path / "source"
+    text = _sample_source(root)
+    manifest_mib = _held_mib(lambda: json.loads(text))
+    assert manifest_mib > 1.0  # what keeping the manifest would hold
+    assert _held_mib(lambda: open_source(root)) < 0.05 * manifest_mib
+
+    victim = root / "modis" / "3" / "tile-day-01700.tif"
+    victim.write_bytes(b"file 1799")  # the same size, other bytes
+    with pytest.raises(GlofnetError, match="does not match its SHA-256") as raised:
+        open_source(root)
+    assert raised.value.path == str(victim)
