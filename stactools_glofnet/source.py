@@ -26,7 +26,7 @@ MODALITY_DIRS = ("sentinel2", "itslive", "modis")
 class SourceInputs:
     """A checked SOURCE directory.
 
-    A sample's manifest is checked and not kept: it lists every file of the sample (about 600
+    A sample's manifest is checked and not kept: it lists every file of the sample (about 380
     bytes of Python objects each, which the build would hold to its end), and the build reads
     the files themselves.
     """

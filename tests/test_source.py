@@ -6,6 +6,7 @@ import gc
 import hashlib
 import json
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,8 @@ def _sample_source(root: Path) -> bytes:
     return text
 
 
-def _held_mib(make: object) -> float:
-    """Python memory still held after calling ``make`` (its result kept)."""
-    assert callable(make)
+def _held_mib(make: Callable[[], object]) -> float:
+    """Python memory that what ``make`` returns holds (traced while it is kept)."""
     gc.collect()
     tracemalloc.start()
     try:
@@ -50,10 +50,10 @@ def _held_mib(make: object) -> float:
         kept = make()
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
+        del kept  # alive until measured
+        return held / MIB
     finally:
         tracemalloc.stop()
-    del kept
-    return held / MIB
 
 
 def test_a_sample_s_manifest_is_checked_and_not_kept(tmp_path: Path) -> None:
