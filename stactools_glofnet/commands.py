@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast, get_args
 
 import click
 
+from stactools_glofnet.core.allocator import arrow_on_the_system_allocator
 from stactools_glofnet.core.constants import Modality
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.publish import CATALOG_TYPES, CatalogType, TransferSettings, publish_catalog
@@ -152,6 +153,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
     def glofnet(verbose: bool) -> None:
         """GLOFNet: multimodal GLOF data for Shisper Glacier as a STAC catalog."""
         _configure_logging(verbose)
+        arrow_on_the_system_allocator()
 
     @glofnet.command("create-catalog")
     @click.argument("paths", nargs=-1, type=SOURCE, metavar="[SOURCE] DEST")

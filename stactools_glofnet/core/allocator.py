@@ -25,6 +25,7 @@ with the number of inputs, though what it used did not (docs/benchmarks.md).
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from functools import cache
 from typing import Any, Final
@@ -60,3 +61,23 @@ def map_large_blocks() -> bool:
     """Fix this process's mmap threshold at :data:`MMAP_THRESHOLD` for good; whether it was set."""
     libc = _libc()
     return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+
+
+ARROW_POOL_VARIABLE: Final = "ARROW_DEFAULT_MEMORY_POOL"
+"""Arrow reads its default memory pool's allocator from this variable once, when it is imported."""
+
+
+def arrow_on_the_system_allocator() -> bool:
+    """Have Arrow allocate through the C library (glibc) in this process and the processes it
+    starts, unless the variable is already set; whether Arrow will (it is not imported yet).
+
+    Arrow's own allocator (mimalloc in the pyarrow wheels) keeps the pages of freed buffers: in a
+    build's process they stayed resident after each Parquet table and stac-geoparquet index was
+    written, growing with the largest table so far (docs/benchmarks.md: 7 MiB after a build at
+    fraction 0.02, 20 MiB at 0.08). Through glibc a buffer of :data:`MMAP_THRESHOLD` or more is
+    unmapped when it is freed and the rest goes back with the heap's trims.
+    """
+    if "pyarrow" in sys.modules:
+        return os.environ.get(ARROW_POOL_VARIABLE) == "system"
+    os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
+    return os.environ[ARROW_POOL_VARIABLE] == "system"
