@@ -142,7 +142,7 @@ def test_a_build_s_process_maps_large_blocks_and_keeps_smaller_ones_in_the_heap(
 
 
 def test_a_glofnet_command_s_arrow_buffers_go_back_to_the_system_when_freed(tmp_path: Path) -> None:
-    """Arrow's own allocator keeps the pages of freed buffers (here about 110 MiB after five
+    """Arrow's own allocator keeps the pages of freed buffers (here about 115 MiB after five
     Parquet round trips of 300,000 rows); in a process that ran a glofnet command Arrow allocates
     through glibc, and they go back (core/allocator.py)."""
     table = str(tmp_path / "table.parquet")

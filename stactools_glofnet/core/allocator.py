@@ -69,7 +69,8 @@ ARROW_POOL_VARIABLE: Final = "ARROW_DEFAULT_MEMORY_POOL"
 
 def arrow_on_the_system_allocator() -> bool:
     """Have Arrow allocate through the C library (glibc) in this process and the processes it
-    starts, unless the variable is already set; whether Arrow will (it is not imported yet).
+    starts, unless the variable is already set; whether Arrow does (once pyarrow is imported,
+    its pool is chosen and only reported).
 
     Arrow's own allocator (mimalloc in the pyarrow wheels) keeps the pages of freed buffers: in a
     build's process they stayed resident after each Parquet table and stac-geoparquet index was
@@ -78,6 +79,6 @@ def arrow_on_the_system_allocator() -> bool:
     unmapped when it is freed and the rest goes back with the heap's trims.
     """
     if "pyarrow" in sys.modules:
-        return os.environ.get(ARROW_POOL_VARIABLE) == "system"
+        return bool(sys.modules["pyarrow"].default_memory_pool().backend_name == "system")
     os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
     return os.environ[ARROW_POOL_VARIABLE] == "system"
