@@ -46,17 +46,17 @@ class _Candidate:
     @property
     def order(self) -> tuple[str, int]:
         """Latest production last; for one production, HDF4 (the archive original) after COGs."""
-        return (self.granule.production, 1 if isinstance(self.source, Path) else 0)
+        return (self.granule.production, 1 if isinstance(self.source, str) else 0)
 
     @property
     def form(self) -> str:
-        return "HDF4 granule" if isinstance(self.source, Path) else "COG set"
+        return "HDF4 granule" if isinstance(self.source, str) else "COG set"
 
     @property
     def label(self) -> str:
         """The input as named in ``glofnet:skipped``: the HDF4 file, or the COG set's pattern."""
-        if isinstance(self.source, Path):
-            return self.source.name
+        if isinstance(self.source, str):
+            return Path(self.source).name
         return f"{self.granule.granule_id}_*.tif"
 
 
@@ -81,14 +81,14 @@ class Discovery:
         return f"no MOD11A1 files to read: {', '.join(parts)}; accepted forms: {ACCEPTED_FORMS}"
 
 
-def _item_cogs(path: Path) -> dict[str, Path]:
+def _item_cogs(path: Path) -> dict[str, str]:
     """The SDS COGs a Planetary Computer item points at (local files, relative to the item)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         assets: dict[str, Any] = document["assets"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise GlofnetError(path, f"not a readable STAC item ({type(error).__name__}: {error})") from None
-    cogs: dict[str, Path] = {}
+    cogs: dict[str, str] = {}
     for sds in SDS:
         asset = assets.get(sds)
         if not isinstance(asset, dict) or "href" not in asset:
@@ -101,14 +101,14 @@ def _item_cogs(path: Path) -> dict[str, Path]:
             declared = (asset.get("raster:bands") or [{}])[0].get("scale")
             if declared is not None and not np.isclose(float(declared), LST_SCALE):
                 raise GlofnetError(path, f"{sds} raster:bands scale {declared} is not {LST_SCALE}")
-        cogs[sds] = local.resolve()
+        cogs[sds] = str(local.resolve())
     return cogs
 
 
 def _classify(files: list[Path]) -> tuple[list[_Candidate], list[dict[str, str]], list[Path], int]:
     """Granule candidates, incomplete COG sets, unmatched files and sidecar count."""
     candidates: list[_Candidate] = []
-    cogs: dict[str, dict[str, Path]] = defaultdict(dict)
+    cogs: dict[str, dict[str, str]] = defaultdict(dict)
     names: dict[str, GranuleName] = {}
     unmatched: list[Path] = []
     sidecars = 0
@@ -127,13 +127,13 @@ def _classify(files: list[Path]) -> tuple[list[_Candidate], list[dict[str, str]]
         if name.kind == "sidecar":
             sidecars += 1
         elif name.kind == "hdf":
-            candidates.append(_Candidate(name, path))
+            candidates.append(_Candidate(name, str(path)))
         elif name.kind == "item":
             for sds, cog in _item_cogs(path).items():
                 cogs[name.granule_id][sds] = cog
             names.setdefault(name.granule_id, name)
         elif name.sds is not None:
-            cogs[name.granule_id].setdefault(name.sds, path.resolve())
+            cogs[name.granule_id].setdefault(name.sds, str(path.resolve()))
             names.setdefault(name.granule_id, name)
     incomplete: list[dict[str, str]] = []
     for granule_id, by_sds in sorted(cogs.items()):
