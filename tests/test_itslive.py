@@ -483,3 +483,38 @@ def test_a_datacube_with_an_unreadable_chunk_is_one_line_naming_it(
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and str(cube) in lines[0] and "is unreadable" in lines[0], result.output
     assert not dest.exists()
+
+
+def test_discovery_classifies_each_entry_once_and_names_what_it_does_not_read(
+    small_sample: Path, content: CatalogContent, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Granule files (as their paths), datacubes and stray entries in name order; hidden files,
+    ``acquire``'s manifest and a collection built inside SOURCE are passed over; a directory
+    named like a granule is a stray entry, not a granule."""
+    from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
+    from stactools_glofnet.core.output import MARKER, marker_text
+    from stactools_glofnet.itslive.discover import discover, pair_id
+
+    source = tmp_path / "itslive"
+    shutil.copytree(small_sample / "itslive", source)
+    granules = sorted(p for p in source.iterdir() if p.suffix == ".nc")
+    (store,) = source.glob("*.zarr")
+    (source / ".hidden.nc").write_bytes(b"")
+    (source / ACQUIRE_MANIFEST).write_text("{}")
+    (source / "notes.txt").write_text("stray")
+    (source / "folder.nc").mkdir()
+    built = source / "built"  # an output of this tool: its marker says so
+    built.mkdir()
+    (built / MARKER).write_text(marker_text("collection"))
+    (built / "x.nc").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="stactools_glofnet.itslive.discover"):
+        found = discover(source, content)
+    assert found.files == [str(p) for p in granules] and len(granules) > 1
+    assert all(isinstance(path, str) for path in found.files)
+    assert [pair_id(path) for path in found.files] == [p.stem for p in granules]
+    assert [cube.path for cube in found.cubes] == [store]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        f"{source}: 2 entries are neither granules (*.nc) nor datacubes (*.zarr) and are not read:"
+        " folder.nc, notes.txt"
+    )

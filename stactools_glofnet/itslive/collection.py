@@ -58,7 +58,7 @@ from stactools_glofnet.core.progress import progress
 from stactools_glofnet.core.raster import write_cog
 from stactools_glofnet.core.stac import add_items, footprint, new_collection, stamp_projection
 from stactools_glofnet.core.wing import BuildOptions, SkipKind, Skips, WingInputs
-from stactools_glofnet.itslive.discover import CubeLayer, Inputs, discover, load
+from stactools_glofnet.itslive.discover import CubeLayer, Inputs, discover, load, pair_id
 from stactools_glofnet.itslive.names import VELOCITY_VARIABLES
 from stactools_glofnet.itslive.process import FilteredGranule, Skipped, filter_granule, target_grid
 from stactools_glofnet.itslive.series import daily_series
@@ -195,7 +195,8 @@ def _variable_attrs() -> dict[str, dict[str, Any]]:
 class _PairJob:
     """One image pair to filter on the build's engine: a granule file, or a decoded cube layer."""
 
-    pair: Path | CubeLayer
+    pair: str | CubeLayer
+    """A granule file's path, or a decoded cube layer."""
     content: CatalogContent
     workdir: Path
 
@@ -215,8 +216,10 @@ class _PairDone:
 
 def _pair_job(job: _PairJob) -> _PairDone:
     """Read (a file), check, filter and write one pair."""
-    pair_id = job.pair.stem if isinstance(job.pair, Path) else job.pair.id
-    path = job.pair if isinstance(job.pair, Path) else job.pair.source
+    if isinstance(job.pair, str):
+        pair, path = pair_id(job.pair), Path(job.pair)
+    else:
+        pair, path = job.pair.id, job.pair.source
     try:
         granule = load(job.pair)
         unsafe = unsafe_name_reason(granule.id)
@@ -224,7 +227,7 @@ def _pair_job(job: _PairJob) -> _PairDone:
             raise GlofnetError(granule.path, unsafe)
         result = filter_granule(granule, job.content)
     except GlofnetError as error:
-        return _PairDone(pair_id, path, error=error.detached())
+        return _PairDone(pair, path, error=error.detached())
     if isinstance(result, Skipped):
         return _PairDone(result.granule.id, path, skipped=(result.reason, result.kind))
     measurement = {
@@ -238,7 +241,7 @@ def _pair_job(job: _PairJob) -> _PairDone:
 
 def _pair_inputs(job: _PairJob) -> Fingerprint:
     """What a pair job reads: its granule file, or (a decoded cube layer) the layer's content."""
-    if isinstance(job.pair, Path):
+    if isinstance(job.pair, str):
         return Fingerprint((Path(os.path.abspath(job.pair)),))
     return Fingerprint((), (job.pair.id, job.pair.digest))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,9 +63,13 @@ class CubeLayer:
 
 @dataclass
 class Inputs:
-    """The granule files and datacube windows to read, in order."""
+    """The granule files (their paths, as strings) and datacube windows to read, in order.
 
-    files: list[Path]
+    A file is held as its name alone, never as a :class:`~pathlib.Path` (which keeps its parsed
+    parts, several times the size), from discovery until its job is sent.
+    """
+
+    files: list[str]
     cubes: list[CubeWindow]
     missed: list[dict[str, str]]
 
@@ -72,7 +77,7 @@ class Inputs:
         """Image pairs to look at: one per file, one per cube layer."""
         return len(self.files) + sum(cube.layers for cube in self.cubes)
 
-    def granules(self, skips: Skips, source_dir: Path, scratch: Path) -> Iterator[Path | CubeLayer]:
+    def granules(self, skips: Skips, source_dir: Path, scratch: Path) -> Iterator[str | CubeLayer]:
         """Every pair once, files first, as what :func:`load` reads (so on the build's engine).
 
         A datacube's window is decoded into ``scratch`` before its first layer is given (the
@@ -81,7 +86,7 @@ class Inputs:
         """
         for missed in self.missed:
             skips.add(missed["id"], missed["reason"], kind="input", path=source_dir / missed["id"])
-        seen = {path.stem: path.name for path in self.files}
+        seen = {pair_id(path): os.path.basename(path) for path in self.files}
         yield from self.files
         for number, cube in enumerate(self.cubes):
             staged: StagedWindow | None = None
@@ -105,25 +110,41 @@ def _digest(granule: Granule, staged: StagedWindow, index: int) -> str:
     return sha.hexdigest()
 
 
-def load(pair: Path | CubeLayer) -> Granule:
+def pair_id(path: str) -> str:
+    """The granule id of a granule file: its name without ``.nc``."""
+    return os.path.basename(path).removesuffix(".nc")
+
+
+def load(pair: str | CubeLayer) -> Granule:
     """The granule of one pair from :meth:`Inputs.granules`: a granule file read, or a layer."""
-    if isinstance(pair, Path):
-        return read_granule(pair)
+    if isinstance(pair, str):
+        return read_granule(Path(pair))
     return with_pixels(pair.granule, pair.staged.layer(pair.index))
 
 
 def discover(source_dir: Path, content: CatalogContent) -> Inputs:
-    """Granule files and datacubes under ``source_dir`` (not recursive), in name order."""
-    entries = sorted(
-        p
-        for p in source_dir.iterdir()
-        if not p.name.startswith(".") and p.name != ACQUIRE_MANIFEST and not is_output(p)
-    )
-    files = [p for p in entries if p.is_file() and p.suffix == ".nc"]
-    stores = [p for p in entries if p.suffix == ".zarr"]
-    unmatched = [p for p in entries if p not in files and p not in stores]
+    """Granule files and datacubes under ``source_dir`` (not recursive), in name order.
+
+    One pass over the directory's entries, each classified once from what the listing says.
+    """
+    files: list[str] = []
+    stores: list[Path] = []
+    unmatched: list[str] = []
+    with os.scandir(source_dir) as listing:
+        for entry in sorted(listing, key=lambda entry: entry.name):
+            name = entry.name
+            if name.startswith(".") or name == ACQUIRE_MANIFEST:
+                continue
+            if entry.is_dir() and is_output(Path(entry.path)):
+                continue
+            if name.endswith(".zarr"):
+                stores.append(Path(entry.path))
+            elif name.endswith(".nc") and entry.is_file():
+                files.append(entry.path)
+            else:
+                unmatched.append(name)
     if unmatched:
-        shown = ", ".join(p.name for p in unmatched[:SHOWN])
+        shown = ", ".join(unmatched[:SHOWN])
         more = f" and {len(unmatched) - SHOWN} more" if len(unmatched) > SHOWN else ""
         logger.warning(
             "%s: %d entries are neither granules (*.nc) nor datacubes (*.zarr) and are not read: %s%s",
