@@ -34,11 +34,13 @@ class LinkedItem:
     id: str
     when: dt.datetime
     title: str
-    path: Path
+    path: str
+    """The item file's absolute path: a string, since a collection keeps one of these per item until
+    it is written, and a :class:`~pathlib.Path` (which keeps its parsed parts) doubles that."""
 
     def link(self) -> pystac.Link:
         """The collection's (unresolved) link to the item's file."""
-        return pystac.Link(pystac.RelType.ITEM, str(self.path), media_type=GEOJSON, title=self.title)
+        return pystac.Link(pystac.RelType.ITEM, self.path, media_type=GEOJSON, title=self.title)
 
 
 @dataclass
@@ -83,7 +85,7 @@ def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
         asset["href"] = relative_href(asset["href"], path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps_json(record), encoding="utf-8")
-    return LinkedItem(item.id, when, item.common_metadata.title or item.id, path)
+    return LinkedItem(item.id, when, item.common_metadata.title or item.id, str(path))
 
 
 def read_linked(path: Path) -> pystac.Item:
