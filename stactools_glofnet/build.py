@@ -29,7 +29,7 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.extension import GlofnetExtension, publish_schema
 from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.linked import catalogs, count_items, each_item, held_items
-from stactools_glofnet.core.memo import Fingerprint, JobMemo
+from stactools_glofnet.core.memo import JobMemo
 from stactools_glofnet.core.normalization import Reference
 from stactools_glofnet.core.output import memo_store, replacing
 from stactools_glofnet.core.rebuild import build_key, forget, is_current, source_files, write_record
@@ -178,31 +178,36 @@ def _create_wing(wing: Wing, inputs: WingInputs, workdir: Path, options: BuildOp
     the collections it was made from are added after, so a kept result holds only its own.
     """
     memo = options.memo
-    fingerprint = _wing_fingerprint(wing, inputs, options)
-    if memo is None or fingerprint is None:
+    key = _wing_key(wing, inputs, options)
+    if memo is None or key is None:
         return wing.create_collection(inputs, workdir, options)
     unlinked = replace(inputs, collections_published=False)
     collection = memo.call(
-        wing.modality, lambda: wing.create_collection(unlinked, workdir, options), fingerprint, workdir
+        wing.modality, key, lambda: wing.create_collection(unlinked, workdir, options), workdir
     )
     if inputs.collections and inputs.collections_published:
         link_sources(collection, inputs.collections.values())
     return collection
 
 
-def _wing_fingerprint(wing: Wing, inputs: WingInputs, options: BuildOptions) -> Fingerprint | None:
-    """What a wing's whole collection depends on; None when it cannot be kept."""
+def _wing_key(wing: Wing, inputs: WingInputs, options: BuildOptions) -> str | None:
+    """The key of what a wing's whole collection depends on; None when it cannot be kept.
+
+    A wing reading SOURCE is keyed by its files, streamed (:meth:`JobMemo.whole_key`): at the
+    whole archive they are tens of thousands, and no list of them is held while the wing builds.
+    """
     memo = options.memo
     if memo is None or (wing.reads_reference and options.normalization is not None):
         return None
     values = (wing.modality, f"strict={options.strict}")
     if inputs.source_dir is not None:
-        files = tuple(Path(os.path.abspath(p)) for p in source_files(inputs.source_dir))
-        return Fingerprint(files, values)
+        files = (os.path.abspath(path) for path in source_files(inputs.source_dir))
+        return memo.whole_key(wing.modality, files, values)
     made_from = [memo.keys.get(modality) for modality in wing.needs]
     if not all(made_from):
         return None
-    return Fingerprint((), (*values, *(f"{m}={k}" for m, k in zip(wing.needs, made_from, strict=True))))
+    needs = tuple(f"{m}={k}" for m, k in zip(wing.needs, made_from, strict=True))
+    return memo.whole_key(wing.modality, (), (*values, *needs))
 
 
 def _check_contained(root: pystac.Catalog, directory: Path) -> None:

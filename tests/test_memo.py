@@ -59,3 +59,49 @@ def test_kept_results_never_reach_the_engine_and_jobs_reading_new_files_do(tmp_p
     assert again.reused == 6 and again.computed == 0
     other = JobMemo(store, "another salt", InputDigests(None))
     assert run(other) == ([0, 1, 4, 9, 16, 25], [0, 1, 2, 3, 4, 5])
+
+
+def test_a_whole_key_streams_its_files_a_batch_at_a_time_and_names_their_bytes(tmp_path: Path) -> None:
+    """The key of a wing's whole result: the same for the same files and values, new when one
+    file's bytes change, the same after a touch; the files are taken from a stream one batch at
+    a time (never listed whole) and their digests recorded; a file that cannot be read is None."""
+    import os
+    import time
+
+    from stactools_glofnet.core.digests import RACY_NS
+    from stactools_glofnet.core.memo import WHOLE_BATCH
+
+    files = [tmp_path / f"{number:05d}.bin" for number in range(WHOLE_BATCH + 7)]
+    for number, path in enumerate(files):
+        path.write_bytes(f"file {number}".encode())
+    names = [str(path) for path in files]
+    time.sleep(RACY_NS / 1e9 + 0.1)  # settled: digests are remembered only of files not just changed
+    taken: list[int] = []
+
+    def stream() -> Iterator[str]:
+        for number, name in enumerate(names):
+            taken.append(number)
+            yield name
+
+    memo = JobMemo(tmp_path / "store", "salt", InputDigests(None))
+    seen_at_each_lookup: list[int] = []
+    known = memo.digests.known
+
+    def looked_up(paths: Iterable[str | Path]) -> Any:
+        seen_at_each_lookup.append(len(taken))
+        return known(paths)
+
+    memo.digests.known = looked_up  # type: ignore[method-assign]
+    key = memo.whole_key("wing", stream(), ("value",))
+    assert seen_at_each_lookup == [WHOLE_BATCH, WHOLE_BATCH + 7]
+    assert key is not None and memo.keys["wing"] == key
+    assert set(known(names)) == set(names)  # recorded, so the wing's jobs do not hash again
+    assert JobMemo(tmp_path / "store", "salt", InputDigests(None)).whole_key("wing", names, ("value",)) == key
+    assert memo.whole_key("wing", names, ("other",)) != key
+    assert memo.whole_key("wing", names[:-1], ("value",)) != key
+    os.utime(files[3], ns=(0, 0))  # touched, the same bytes
+    assert memo.whole_key("wing", names, ("value",)) == key
+    files[3].write_bytes(b"changed")
+    assert memo.whole_key("wing", names, ("value",)) not in (None, key)
+    files[5].unlink()
+    assert memo.whole_key("wing", names, ("value",)) is None

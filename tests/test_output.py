@@ -20,6 +20,7 @@ from stactools_glofnet.core.output import (
     MARKER,
     STAGING_PREFIX,
     _lock,
+    input_files,
     input_paths,
     output_kind,
     replacing,
@@ -126,6 +127,27 @@ def test_outputs_inside_a_source_are_not_read_as_inputs(tmp_path: Path) -> None:
     (source / f"{STAGING_PREFIX}x").mkdir()
     (source / f"{STAGING_PREFIX}x" / "c.json").write_text("{}")
     assert [p.relative_to(source).as_posix() for p in input_paths(source, "**/*.json")] == ["a/a.json"]
+
+
+def test_input_files_are_found_in_sorted_path_order_without_entering_outputs(tmp_path: Path) -> None:
+    """The order of sorted Path objects (a folder's files where its name sorts among its neighbours'),
+    hidden files kept, symbolic links to files followed and to folders not, nothing from inside
+    an output or a staging directory, and no files from a folder that is not there."""
+    source = tmp_path / "source"
+    for relative in ("a/b.hdf", "a.x", "a-b/c", "A", ".h/x", "z/y/w.tif", f"{STAGING_PREFIX}x/k"):
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text("input")
+    _write(source / "built", "output")
+    (source / "built" / "inside.tif").write_text("output")
+    (source / "to-folder").symlink_to(source / "a")
+    (source / "to-file").symlink_to(source / "a.x")
+    (source / "dangling").symlink_to(source / "nothing")
+    found = list(input_files(source))
+    assert all(isinstance(path, str) for path in found)
+    assert found == [str(path) for path in sorted(map(Path, found))]
+    names = [Path(path).relative_to(source).as_posix() for path in found]
+    assert names == [".h/x", "A", "a/b.hdf", "a-b/c", "a.x", "to-file", "z/y/w.tif"]
+    assert list(input_files(tmp_path / "nothing")) == []
 
 
 def test_a_second_writer_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ Digested = dict[str, tuple[Signature, str]]
 """``{path: (signature, sha256)}``."""
 
 
-def signature(path: Path) -> Signature:
+def signature(path: str | Path) -> Signature:
     """The signature of the file at ``path`` (following symbolic links, as reading it does)."""
     st = os.stat(path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
@@ -59,7 +59,7 @@ def is_settled(sig: Signature) -> bool:
 
 
 def hash_files(
-    paths: Iterable[Path], known: Mapping[str, tuple[Signature, str]]
+    paths: Iterable[str | Path], known: Mapping[str, tuple[Signature, str]]
 ) -> dict[str, tuple[Signature, str]]:
     """``{path: (signature, sha256)}`` of ``paths``, taking what ``known`` has for an unchanged file."""
     found: Digested = {}
@@ -70,11 +70,13 @@ def hash_files(
         if remembered is not None and remembered[0] == sig:
             found[key] = remembered
         else:
-            found[key] = (sig, sha256_file(path))
+            found[key] = (sig, sha256_file(Path(path)))
     return found
 
 
-def unchanged_digests(paths: Iterable[Path], known: Mapping[str, tuple[Signature, str]]) -> Digested | None:
+def unchanged_digests(
+    paths: Iterable[str | Path], known: Mapping[str, tuple[Signature, str]]
+) -> Digested | None:
     """What :func:`hash_files` gives, when ``known`` has every file with its current signature
     (nothing to read); None when a file would have to be hashed or cannot be found."""
     found: Digested = {}
@@ -151,7 +153,7 @@ class InputDigests:
             raise
         self._stored = True
 
-    def known(self, paths: Iterable[Path]) -> dict[str, tuple[Signature, str]]:
+    def known(self, paths: Iterable[str | Path]) -> dict[str, tuple[Signature, str]]:
         """What is remembered for ``paths`` (signatures not checked: :func:`hash_files` does)."""
         names = list(dict.fromkeys(map(str, paths)))
         found: dict[str, tuple[Signature, str]] = {}

@@ -32,6 +32,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -53,6 +54,8 @@ VERSION: Final = 1
 JOBS: Final = "jobs"
 TEMPORARY: Final = "tmp"
 RESULT: Final = "result.pickle"
+WHOLE_BATCH: Final = 1000
+"""SOURCE files looked up, hashed and recorded at a time by :meth:`JobMemo.whole_key`."""
 FILES: Final = "files"
 
 
@@ -262,7 +265,7 @@ class JobMemo:
     computed: int = 0
     reused_whole: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
-    """The key of each whole result :meth:`call` made or took, by name: it names the result's
+    """The key of each whole result (:meth:`whole_key`), by name: it names the result's
     inputs completely, so what is made from that result can be keyed by it."""
 
     def imap(
@@ -291,25 +294,42 @@ class JobMemo:
                 self.computed += 1
             yield outcome.result
 
-    def call(self, name: str, function: Callable[[], R], fingerprint: Fingerprint, workdir: Path) -> R:
-        """``function()`` (a wing's whole collection, in this process), or the result kept for the
-        same key with its work directory's files linked into ``workdir``."""
+    def whole_key(self, name: str, files: Iterable[str], values: tuple[str, ...]) -> str | None:
+        """The key of a whole result (a wing's collection) made from ``files`` and ``values``; None
+        when a file cannot be read.
+
+        ``files`` (absolute paths, every SOURCE file of a modality) are taken as a stream, a batch
+        at a time: each batch's remembered digests are looked up, its changed files hashed and its
+        digests recorded (the wing's jobs find them and do not hash again), so what is held stays
+        one batch whatever the number of files.
+        """
+        sha = hashlib.sha256(
+            json.dumps([VERSION, self.salt, name, list(values)], separators=(",", ":")).encode()
+        )
+        stream = iter(files)
         try:
-            digested = hash_files(fingerprint.files, self.digests.known(fingerprint.files))
+            while batch := list(islice(stream, WHOLE_BATCH)):
+                digested = hash_files(batch, self.digests.known(batch))
+                self.digests.record(digested)
+                for path in batch:
+                    sha.update(f"\n{path} {digested[path][1]}".encode("utf-8", "surrogateescape"))
         except OSError:
-            return function()
-        key = job_key(self.salt, name, fingerprint, digested)
+            return None
+        key = sha.hexdigest()
         self.keys[name] = key
+        return key
+
+    def call(self, name: str, key: str, function: Callable[[], R], workdir: Path) -> R:
+        """``function()`` (a wing's whole collection, in this process), or the result kept for
+        ``key`` (:meth:`whole_key`) with its work directory's files linked into ``workdir``."""
         entry = self.store / JOBS / key
         restored = _restore(entry, workdir)
         if restored is not None:
             self.used.update({key, *restored.inner})
-            self.digests.record(digested)
             self.reused_whole.append(name)
             result: R = restored.result
             return result
         shutil.rmtree(entry, ignore_errors=True)
-        self.digests.record(digested)  # the wing's jobs find these digests and do not hash again
         before = set(self.used)
         result = function()
         _keep(entry, result, workdir, frozenset(self.used - before))

@@ -112,6 +112,30 @@ def input_paths(directory: Path, pattern: str, *, recursive: bool = False) -> li
     return sorted(found)
 
 
+def input_files(directory: Path) -> Iterator[str]:
+    """Every file under ``directory`` as a path string, never inside an output or staging directory.
+
+    The order is the order of the files' sorted :class:`~pathlib.Path` objects (a folder's entries by
+    name, each subfolder's files where its name sorts). Symbolic links to files are followed, to
+    folders not (as ``Path.rglob``). The files are given as they are found, one folder listed at
+    a time, so a SOURCE of any size costs its largest folder's names, not one object per file.
+    """
+
+    def walk(folder: str) -> Iterator[str]:
+        with os.scandir(folder) as listing:
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_file()) for e in listing)
+        for name, is_folder, is_file in entries:
+            path = os.path.join(folder, name)
+            if is_folder:
+                if not is_output(Path(path)):
+                    yield from walk(path)
+            elif is_file:
+                yield path
+
+    if os.path.isdir(directory):  # as Path.rglob: a folder that is not there has no files
+        yield from walk(os.fspath(directory))
+
+
 def _key(dest: Path) -> str:
     """A short name-safe key of DEST, so staging and lock names never exceed a file-name limit."""
     return hashlib.sha256(dest.name.encode("utf-8", "surrogateescape")).hexdigest()[:12]

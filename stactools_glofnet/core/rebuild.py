@@ -14,13 +14,13 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.digests import signature
 from stactools_glofnet.core.files import replace_text
-from stactools_glofnet.core.output import MARKER, input_paths
+from stactools_glofnet.core.output import MARKER, input_files
 from stactools_glofnet.core.software import software_digest
 
 logger = logging.getLogger(__name__)
@@ -31,23 +31,23 @@ OWN_FILES: Final = ".glofnet-"
 """Lock files and the like this tool keeps beside an output (never inputs)."""
 
 
-def source_files(directory: Path) -> list[Path]:
-    """Every input file under ``directory``, sorted: not in an output, not this tool's own files."""
-    return [
-        p
-        for p in input_paths(directory, "*", recursive=True)
-        if not p.name.startswith(OWN_FILES) and p.is_file()
-    ]
+def source_files(directory: Path) -> Iterator[str]:
+    """Every input file under ``directory`` as a path string, in sorted order, as found: not in an
+    output, not this tool's own files (:func:`~stactools_glofnet.core.output.input_files`)."""
+    return (path for path in input_files(directory) if not os.path.basename(path).startswith(OWN_FILES))
 
 
 def build_key(sources: Sequence[Path], values: Sequence[str]) -> str:
     """The key of a build from ``sources`` with ``values`` (content digest, kind, settings)."""
     sha = hashlib.sha256(json.dumps([VERSION, software_digest(), list(values)]).encode())
     for source in sources:
-        base = Path(os.path.abspath(source))
+        base = os.path.abspath(source)
         sha.update(f"\n{base}".encode())
-        for path in [base] if base.is_file() else source_files(base):
-            sha.update(f"\n{path.relative_to(base) if path != base else ''} {signature(path)}".encode())
+        if os.path.isfile(base):
+            sha.update(f"\n {signature(base)}".encode())
+            continue
+        for path in source_files(Path(base)):
+            sha.update(f"\n{path[len(base) + 1 :]} {signature(path)}".encode())
     sha.update(f"\nSOURCE_DATE_EPOCH={os.environ.get('SOURCE_DATE_EPOCH', '')}".encode())
     return sha.hexdigest()
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ import numpy as np
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import ACQUIRE_MANIFEST
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.core.output import input_paths
+from stactools_glofnet.core.output import input_files
 from stactools_glofnet.modis.names import ACCEPTED_FORMS, APPEEARS, GranuleName, check_collection, parse
 from stactools_glofnet.modis.process import TileSource, source_mosaic
 from stactools_glofnet.modis.read import LST_SCALE, SDS
@@ -105,14 +107,15 @@ def _item_cogs(path: Path) -> dict[str, str]:
     return cogs
 
 
-def _classify(files: list[Path]) -> tuple[list[_Candidate], list[dict[str, str]], list[Path], int]:
-    """Granule candidates, incomplete COG sets, unmatched files and sidecar count."""
+def _classify(files: Iterable[Path]) -> tuple[list[_Candidate], list[dict[str, str]], list[Path], int, int]:
+    """Granule candidates, incomplete COG sets, unmatched files, sidecar count and files seen."""
     candidates: list[_Candidate] = []
     cogs: dict[str, dict[str, str]] = defaultdict(dict)
     names: dict[str, GranuleName] = {}
     unmatched: list[Path] = []
-    sidecars = 0
+    sidecars = seen = 0
     for path in files:
+        seen += 1
         if APPEEARS.match(path.name):
             raise GlofnetError(
                 path,
@@ -143,17 +146,22 @@ def _classify(files: list[Path]) -> tuple[list[_Candidate], list[dict[str, str]]
             incomplete.append({"id": f"{granule_id}_*.tif", "reason": reason})
             continue
         candidates.append(_Candidate(names[granule_id], {sds: by_sds[sds] for sds in SDS}))
-    return candidates, incomplete, unmatched, sidecars
+    return candidates, incomplete, unmatched, sidecars, seen
 
 
 def discover(source_dir: Path, content: CatalogContent) -> Discovery:
-    """Classify every file under ``source_dir``; pick one granule per needed tile-day."""
-    files = [
-        p
-        for p in input_paths(source_dir, "*", recursive=True)
-        if p.is_file() and not p.name.startswith(".") and p.name != ACQUIRE_MANIFEST
-    ]
-    candidates, skipped, unmatched, sidecars = _classify(files)
+    """Classify every file under ``source_dir``; pick one granule per needed tile-day.
+
+    Files are classified as they are found (:func:`~stactools_glofnet.core.output.input_files`),
+    each a :class:`~pathlib.Path` only while it is looked at: at the whole archive they are about
+    75,000, and a list of them would be held through the stage's start.
+    """
+    files = (
+        Path(path)
+        for path in input_files(source_dir)
+        if not os.path.basename(path).startswith(".") and os.path.basename(path) != ACQUIRE_MANIFEST
+    )
+    candidates, skipped, unmatched, sidecars, seen = _classify(files)
     if unmatched:
         shown = ", ".join(str(p.relative_to(source_dir)) for p in unmatched[:SHOWN])
         more = f" and {len(unmatched) - SHOWN} more" if len(unmatched) > SHOWN else ""
@@ -191,4 +199,4 @@ def discover(source_dir: Path, content: CatalogContent) -> Discovery:
             skipped.append({"id": other.label, "reason": reason})
         days[day][tile] = kept.source
     skipped.sort(key=lambda entry: (entry["id"], entry["reason"]))
-    return Discovery(dict(sorted(days.items())), skipped, len(files), unmatched, sidecars)
+    return Discovery(dict(sorted(days.items())), skipped, seen, unmatched, sidecars)
