@@ -44,8 +44,7 @@ from stactools_glofnet.core.stac import (
 )
 from stactools_glofnet.core.wing import BuildOptions, Skips, WingInputs
 from stactools_glofnet.mirror import Mirrored, SourceSpec, mirrored
-from stactools_glofnet.sample.framework import MANIFEST_NAME
-from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
+from stactools_glofnet.sample.names import DEFAULT_SEED, MANIFEST_NAME, SizeName
 from stactools_glofnet.sentinel2 import create_item as sentinel2_item
 from stactools_glofnet.sentinel2.process import Skipped
 from stactools_glofnet.source import SourceInputs, open_source

@@ -127,6 +127,17 @@ def _one_line_errors(function: F) -> F:
     return cast(F, wrapper)
 
 
+def _check_local_source(source: Path | str | None, options: dict[str, Any]) -> None:
+    """A local SOURCE that cannot hold inputs is told before the build's libraries load (seconds).
+
+    With ``--endpoint-url`` the build says first that the option wants an S3 SOURCE.
+    """
+    if isinstance(source, Path) and not options.get("endpoint_url"):
+        from stactools_glofnet.source import check_source_dir
+
+        check_source_dir(source)
+
+
 def _configure_logging(verbose: bool) -> None:
     logger = logging.getLogger("stactools_glofnet")
     if not logger.handlers:
@@ -174,6 +185,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
         if len(paths) not in (1, 2) or not isinstance(paths[-1], Path):
             raise click.UsageError("expected [SOURCE] DEST, DEST a local directory")
         source, dest = (None, paths[0]) if len(paths) == 1 else paths
+        _check_local_source(source, options)
         from stactools_glofnet import build
 
         report = build.create_catalog(dest, source, settings=_settings(build, schema_dirs, options))
@@ -199,6 +211,7 @@ def create_glofnet_command(cli: click.Group) -> click.Command:
 
         Example: stac glofnet create-collection harmonized build/sample build/harmonized --workers 2
         """
+        _check_local_source(source, options)
         from stactools_glofnet import build
 
         report = build.create_collection(

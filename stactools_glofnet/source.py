@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import read_json, sha256_file
-from stactools_glofnet.sample.framework import (
+from stactools_glofnet.sample.names import (
     MANIFEST_FORMAT,
     MANIFEST_FORMAT_VERSION,
     MANIFEST_NAME,
@@ -68,8 +68,12 @@ def _check_manifest(root: Path) -> None:
             raise GlofnetError(listed, "content does not match its SHA-256 in sample.json (corrupt)")
 
 
-def open_source(root: Path) -> SourceInputs:
-    """Check SOURCE and describe what it holds; raise a one-line error if it is unusable."""
+def check_source_dir(root: Path) -> bool:
+    """Raise the one-line error of a SOURCE that cannot hold GLOFNet inputs; whether it is a sample.
+
+    Only the directory's entries are looked at, so the commands call it before the build's
+    libraries load: a mistyped SOURCE is told in the time the command takes to start.
+    """
     if not root.exists():
         raise GlofnetError(root, "SOURCE does not exist")
     if not root.is_dir():
@@ -77,13 +81,17 @@ def open_source(root: Path) -> SourceInputs:
     if not any(root.iterdir()):
         raise GlofnetError(root, "SOURCE is empty")
     sample = (root / MANIFEST_NAME).exists()
-    if sample:
-        _check_manifest(root)
-    elif not any((root / m).is_dir() for m in MODALITY_DIRS):
+    if not sample and not any((root / m).is_dir() for m in MODALITY_DIRS):
         raise GlofnetError(
             root, f"holds no GLOFNet inputs: expected {MANIFEST_NAME} or one of {', '.join(MODALITY_DIRS)}/"
         )
-    if sample:
+    return sample
+
+
+def open_source(root: Path) -> SourceInputs:
+    """Check SOURCE and describe what it holds; raise a one-line error if it is unusable."""
+    if check_source_dir(root):
+        _check_manifest(root)
         truth = read_json(root / TRUTH_NAME)
         if not isinstance(truth, dict) or "timeline" not in truth:
             raise GlofnetError(root / TRUTH_NAME, "key timeline: missing from the sample truth")

@@ -1,10 +1,14 @@
-"""A SOURCE that is a sample: its manifest is checked against its files and not kept."""
+"""A SOURCE that is a sample: its manifest is checked against its files and not kept; a SOURCE
+that cannot hold inputs is told before the build's libraries load."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
 import json
+import subprocess
+import sys
+import textwrap
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +17,7 @@ import pytest
 
 import stactools_glofnet
 from stactools_glofnet.core.errors import GlofnetError
-from stactools_glofnet.sample.framework import (
+from stactools_glofnet.sample.names import (
     MANIFEST_FORMAT,
     MANIFEST_FORMAT_VERSION,
     MANIFEST_NAME,
@@ -75,3 +79,45 @@ def test_a_sample_s_manifest_is_checked_and_not_kept(tmp_path: Path) -> None:
     with pytest.raises(GlofnetError, match="does not match its SHA-256") as raised:
         open_source(root)
     assert raised.value.path == str(victim)
+
+
+_COMMAND_AND_MODULES = textwrap.dedent(
+    """
+    import json, sys
+    from click.testing import CliRunner
+    from stactools.cli.cli import cli
+    result = CliRunner().invoke(cli, ["glofnet", *sys.argv[1:]])
+    heavy = ("stactools_glofnet.build", "stactools_glofnet.sample.framework", "dask", "xarray", "zarr")
+    print(json.dumps([result.exit_code, result.output, [m for m in heavy if m in sys.modules]]))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda root: None, "SOURCE does not exist"),
+        (lambda root: root.write_text("a file"), "SOURCE is not a directory"),
+        (lambda root: root.mkdir(), "SOURCE is empty"),
+        (lambda root: (root / "notes").mkdir(parents=True), "holds no GLOFNet inputs"),
+    ],
+    ids=["missing", "a file", "empty", "no inputs"],
+)
+@pytest.mark.parametrize("command", ["create-catalog", "create-collection"])
+def test_a_source_that_cannot_hold_inputs_is_one_line_before_the_build_loads(
+    tmp_path: Path, make: Callable[[Path], object], problem: str, command: str
+) -> None:
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    make(source)
+    args = (
+        [command, str(source), str(dest)]
+        if command == "create-catalog"
+        else [command, "modis", str(source), str(dest)]
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", _COMMAND_AND_MODULES, *args], capture_output=True, text=True, check=True
+    )
+    code, output, loaded = json.loads(run.stdout)
+    assert code == 1 and output.startswith(f"Error: {source}: {problem}") and output.count("\n") == 1
+    assert loaded == []  # told from the directory's entries alone
+    assert not dest.exists()

@@ -28,17 +28,19 @@ from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import sha256_file, write_json
 from stactools_glofnet.core.grids import Grid, TileWindow, aoi_grid, tile_windows
 from stactools_glofnet.core.output import replacing
-from stactools_glofnet.sample.names import DEFAULT_SEED, SizeName
+from stactools_glofnet.sample.names import (
+    DEFAULT_SEED,
+    MANIFEST_FORMAT,
+    MANIFEST_FORMAT_VERSION,
+    MANIFEST_NAME,
+    TRUTH_NAME,
+    SizeName,
+)
 from stactools_glofnet.sample.timeline import Timeline
 
 __all__ = ["DEFAULT_SEED", "FRACTION_SIZES", "SIZES", "SizeName", "last_fraction", "write_sample"]
 
 T = TypeVar("T")
-
-MANIFEST_NAME = "sample.json"
-TRUTH_NAME = "truth.json"
-MANIFEST_FORMAT = "glofnet-sample"
-MANIFEST_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
