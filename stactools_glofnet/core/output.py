@@ -16,8 +16,9 @@ Every command that writes a directory (catalog, collection, item, sample) goes t
 - **No leftovers.** SIGTERM (like SIGINT) unwinds the block, which removes the staging directory;
   staging directories of runs killed with SIGKILL are removed by the next run for the same DEST.
 
-Inputs are found with :func:`input_paths`, which never descends into an output or staging
-directory, so a DEST inside SOURCE is not read back on the next run.
+Inputs are found with :func:`input_paths` (a pattern) or :func:`input_files` (every file, as a
+stream), which never descend into an output or staging directory, so a DEST inside SOURCE is
+not read back on the next run.
 """
 
 from __future__ import annotations
