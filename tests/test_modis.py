@@ -231,3 +231,24 @@ def test_every_cube_pixel_has_data_on_some_day(collection: pystac.Collection) ->
     asset = collection.assets["lst_cube"]
     cube = xr.open_dataset(asset.get_absolute_href() or "", **asset.extra_fields["xarray:open_kwargs"])
     assert bool(cube["LST_Day"].notnull().any(dim="time").all())  # the source covers the whole grid
+
+
+def test_days_are_sent_in_date_order_blocks_and_let_go_as_each_block_is_made(
+    small_sample: Path, content: CatalogContent
+) -> None:
+    """Every discovered tile-day once, in date order, DAYS_PER_JOB to a block; a day's sources
+    leave the stage's table when its block is made, so the stage does not hold them to its end."""
+    from stactools_glofnet.modis.collection import DAYS_PER_JOB, _blocks_taken_out
+    from stactools_glofnet.modis.discover import discover
+
+    days = discover(small_sample / "modis", content).days
+    expected = list(days.items())
+    assert len(expected) > 2 * DAYS_PER_JOB
+    blocks, left = [], []
+    for block in _blocks_taken_out(days):
+        blocks.append(block)
+        left.append(len(days))
+    assert [day for block in blocks for day in block] == expected
+    assert [len(block) for block in blocks[:-1]] == [DAYS_PER_JOB] * (len(blocks) - 1)
+    assert left == [len(expected) - sum(len(b) for b in blocks[: n + 1]) for n in range(len(blocks))]
+    assert not days

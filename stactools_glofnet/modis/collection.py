@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +247,16 @@ def _days_inputs(job: _DaysJob) -> Fingerprint:
     return Fingerprint(tuple(files), tuple(values))
 
 
+def _blocks_taken_out(
+    days: dict[dt.date, dict[str, TileSource]],
+) -> Iterator[list[tuple[dt.date, dict[str, TileSource]]]]:
+    """Blocks of :data:`DAYS_PER_JOB` consecutive days, each day taken out of ``days`` when its
+    block is made: a day's file names are held until its job is sent, not to the stage's end."""
+    dates = iter(list(days))
+    while block := [(day, days.pop(day)) for day in islice(dates, DAYS_PER_JOB)]:
+        yield block
+
+
 def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) -> pystac.Collection:
     """MODIS's front door: every day under ``SOURCE/modis`` into the LST collection.
 
@@ -276,11 +288,11 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     rows: list[dict[str, Any]] = []
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
-    ordered = list(days.items())
-    jobs = (_DaysJob(content, ordered[i : i + DAYS_PER_JOB]) for i in range(0, len(ordered), DAYS_PER_JOB))
+    total = len(days)
+    jobs = (_DaysJob(content, block) for block in _blocks_taken_out(days))
     batches = run_jobs(options, _days_job, jobs, _days_inputs, workdir)
     done_days = (done for batch in batches for done in batch)
-    for day, result in progress(done_days, total=len(days), desc="modis days", unit="day", timed=True):
+    for day, result in progress(done_days, total=total, desc="modis days", unit="day", timed=True):
         if isinstance(result, GlofnetError):
             skips.add_error(day.isoformat(), result, source_dir)
             continue
