@@ -27,9 +27,13 @@ from stactools_glofnet.core.files import dumps_json
 from stactools_glofnet.core.hrefs import relative_href
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkedItem:
-    """An item written to ``path``; what its collection needs to link, order and partition it."""
+    """An item written to ``path``; what its collection needs to link, order and partition it.
+
+    Slotted: a collection keeps one per item until it is written, and an instance dict is
+    another ~100 bytes each.
+    """
 
     id: str
     when: dt.datetime

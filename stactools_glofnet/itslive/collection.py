@@ -34,6 +34,7 @@ from stactools_glofnet.core.assets import (
     file_asset,
     zarr_asset,
 )
+from stactools_glofnet.core.columns import ColumnRows
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.contract import VELOCITY_CUBE, VELOCITY_DAILY
@@ -284,7 +285,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     )
     kept = _KeptPairs()
     skips = Skips("itslive", options.strict)
-    measurements: list[dict[str, Any]] = []
+    measurements = ColumnRows()
     pairs = _filtered_pairs(found, skips, source_dir, workdir, options)
     for done in progress(pairs, total=len(found), desc="itslive pairs", unit="pair", timed=True):
         if done.error is not None:
@@ -308,7 +309,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         },
     )
     max_gap = content.processing.harmonized.max_gap_days["itslive"]
-    series = daily_series(pd.DataFrame(measurements), max_gap, content.processing.harmonized.interpolation)
+    series = daily_series(measurements.frame(), max_gap, content.processing.harmonized.interpolation)
     series.to_parquet(workdir / "velocity_daily.parquet", index=False, engine="pyarrow", compression="zstd")
     _figure(series, workdir / "velocity_daily.png")
     return _assemble(content, kept, skips.records, cube_data, series, grid, workdir)

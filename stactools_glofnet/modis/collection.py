@@ -33,6 +33,7 @@ from stactools_glofnet.core.assets import (
     file_asset,
     zarr_asset,
 )
+from stactools_glofnet.core.columns import ColumnRows
 from stactools_glofnet.core.config import CatalogContent
 from stactools_glofnet.core.constants import COG
 from stactools_glofnet.core.contract import LST_CUBE, LST_DAILY
@@ -285,7 +286,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         LST_CUBE.time,
         layer_encoding={"time": {"units": "days since 2000-01-01", "dtype": "int32"}},
     )
-    rows: list[dict[str, Any]] = []
+    rows = ColumnRows()
     years: dict[int, _Year] = {}
     items: list[pystac.Item] = []
     total = len(days)
@@ -313,7 +314,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
     for year, record in years.items():
         items.append(_year_item(year, record, grid, workdir / f"glofnet-modis-lst-{year}", content))
     logger.info(skips.summary(len(rows), "day"))
-    if not rows:
+    if not len(rows):
         raise skips.nothing_usable(source_dir, "day")
     cube_data = cube.finish(
         chunks={"time": TIME_CHUNK, "y": None, "x": None},
@@ -321,7 +322,7 @@ def create_collection(inputs: WingInputs, workdir: Path, options: BuildOptions) 
         attrs={"title": "GLOFNet MODIS MOD11A1 LST cube", "source": "MOD11A1 v061"},
         derive=_with_validity,
     )
-    frame = pd.DataFrame(rows)
+    frame = rows.frame()
     for part, column in (("LST_Day", "lst_day_k"), ("LST_Night", "lst_night_k")):
         means, coverage = trunk_series(cube_data[part], trunk, min_coverage)
         frame[column] = means
