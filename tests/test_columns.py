@@ -22,7 +22,7 @@ def _gathered(rows: list[dict[str, Any]]) -> ColumnRows:
 
 def _pair_rows(count: int, step_days: float = 5.5) -> list[dict[str, Any]]:
     """Rows as ITS_LIVE's pairs send them: a microsecond UTC time and two floats, some NaN."""
-    start = dt.datetime(2017, 3, 1, 5, 41, 12, 345678, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2017, 3, 1, 5, 41, 12, 345678, tzinfo=dt.UTC)
     return [
         {
             "mid_date": pd.Timestamp(start + dt.timedelta(days=step_days * index)).tz_convert("UTC"),
@@ -65,7 +65,7 @@ def test_a_row_that_does_not_fit_is_refused_whole() -> None:
         table.append({"mid_date": rows[0]["mid_date"]})
     with pytest.raises(TypeError, match="expected a number"):
         table.append({**rows[0], "glacier_p90": "fast"})
-    with pytest.raises(TypeError, match="expected a pandas.Timestamp"):
+    with pytest.raises(TypeError, match=r"expected a pandas\.Timestamp"):
         table.append({**rows[0], "mid_date": pd.Timestamp("2019-01-01")})  # no time zone
     assert len(table) == 3
     pd.testing.assert_frame_equal(table.frame(), pd.DataFrame(rows), check_exact=True)

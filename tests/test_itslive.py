@@ -463,6 +463,36 @@ def test_a_datacube_layer_reaches_its_job_without_pixels_and_reads_its_own(
         np.testing.assert_array_equal(granule.interpolated, np.nan_to_num(mask) == 1)
 
 
+def test_a_pair_read_twice_is_read_once_and_its_other_form_listed(
+    small_sample: Path, content: CatalogContent, tmp_path: Path
+) -> None:
+    """A datacube layer whose pair is also a granule file, or a layer of an earlier datacube, is
+    skipped and names what reads it: the file's name, or the other datacube."""
+    from stactools_glofnet.core.wing import Skips
+    from stactools_glofnet.itslive.discover import CubeLayer, discover
+
+    (store,) = [p for p in (small_sample / "itslive").iterdir() if p.suffix == ".zarr"]
+    source = tmp_path / "itslive"
+    source.mkdir()
+    (source / "a.zarr").symlink_to(store)
+    (source / "b.zarr").symlink_to(store)  # the same layers again, under a later name
+    ids = [str(url).rsplit("/", 1)[-1][:-3] for url in xr.open_zarr(store)["granule_url"].values]
+    (source / f"{ids[1]}.nc").write_bytes(b"")  # named as the pair; not read until its job
+    skips = Skips("itslive", False)
+    pairs = list(discover(source, content).granules(skips, source, tmp_path / "scratch"))
+    assert pairs[0] == str(source / f"{ids[1]}.nc")
+    layers = [pair for pair in pairs[1:] if isinstance(pair, CubeLayer)]
+    assert len(pairs) == 1 + len(layers) and [layer.granule.id for layer in layers] == ids[:1] + ids[2:]
+    assert {layer.source for layer in layers} == {source / "a.zarr"}
+    reasons = {(record["id"], record["reason"]) for record in skips.records}
+    assert (ids[1], f"duplicate pair: the layer of a.zarr is also {ids[1]}.nc, which is read") in reasons
+    assert (ids[1], f"duplicate pair: the layer of b.zarr is also {ids[1]}.nc, which is read") in reasons
+    for index in (0, 2, len(ids) - 1):
+        also = "duplicate pair: the layer of b.zarr is also a layer of a.zarr, which is read"
+        assert (ids[index], also) in reasons
+    assert len(skips.records) == len(reasons) == 1 + len(ids)  # a.zarr's layer of the file, all of b.zarr's
+
+
 def test_no_scratch_layer_is_left_in_the_collection(collection: pystac.Collection) -> None:
     folder = Path(collection.get_self_href() or "").parent
     assert not [p for p in folder.rglob("*") if p.name.startswith(".layers-") or p.suffix == ".pickle"]

@@ -86,13 +86,16 @@ class Inputs:
         """
         for missed in self.missed:
             skips.add(missed["id"], missed["reason"], kind="input", path=source_dir / missed["id"])
-        seen = {pair_id(path): os.path.basename(path) for path in self.files}
         yield from self.files
+        if not self.cubes:
+            return
+        # what already reads a pair: its file (the path, not a copy) or a layer (a name, its own basename)
+        seen = {pair_id(path): path for path in self.files}
         for number, cube in enumerate(self.cubes):
             staged: StagedWindow | None = None
             for index, granule in enumerate(cube_layers(cube)):
                 if granule.id in seen:
-                    also = seen[granule.id]
+                    also = os.path.basename(seen[granule.id])
                     reason = f"duplicate pair: the layer of {cube.path.name} is also {also}, which is read"
                     skips.add(granule.id, reason, kind="input", path=cube.path)
                     continue
