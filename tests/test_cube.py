@@ -108,6 +108,10 @@ def _changed(**gridded: NDArray[Any]) -> Layer:
             replace(_layer(1, "b"), along_time={**_layer(1, "b").along_time, "name": np.array(["b", "c"])}),
             "name: a layer of shape (2,), not (1,)",
         ),
+        (
+            replace(_layer(1, "b"), along_time={**_layer(1, "b").along_time, "name": np.array(["b" * 17])}),
+            "name: layers of dtype <U16 and <U17",
+        ),
     ],
 )
 def test_a_layer_unlike_the_first_is_named(tmp_path: Path, layer: Layer, message: str) -> None:
@@ -132,5 +136,63 @@ def test_staged_values_cut_short_are_named(tmp_path: Path) -> None:
     staged = tmp_path / "cube-staging" / "v.raw"
     staged.write_bytes(staged.read_bytes()[: -GRID.width * 4])  # the last layer's last row lost
     with pytest.raises(GlofnetError, match=r"staged layer 2 is cut short") as raised:
+        writer.finish(chunks={"t": 8, "y": None, "x": None}, variable_attrs={}, attrs={})
+    assert str(staged) in str(raised.value)
+
+
+def test_per_time_values_are_staged_so_the_writer_holds_nothing_per_layer(tmp_path: Path) -> None:
+    """An ITS_LIVE pair's granule id is 1,020 bytes as <U255: held in memory to the end, the
+    writer would grow with the pairs; staged with the pixels it stays the size of one block."""
+    import tracemalloc
+
+    tiny = Grid(GRID.crs, GRID.transform, 2, 2)
+
+    def layer(day: int) -> Layer:
+        when = np.datetime64("2020-01-01T00:00:00", "ns") + np.timedelta64(day * 3600, "s")
+        name = f"pair-{day:06d}-" + "x" * 200
+        return Layer(
+            gridded={"v": np.full((1, 2, 2), day, np.float32)},
+            along_time={
+                "t": np.array([when]),
+                "name": np.array([name], dtype="<U255"),
+                "short": np.array(["a"]),
+            },
+        )
+
+    writer = CubeWriter(tmp_path / "cube.zarr", tiny, "t", layer_encoding={})
+    days = np.random.default_rng(3).permutation(64 * 12)
+    tracemalloc.start()
+    try:
+        for day in days[:64]:
+            writer.append(layer(int(day)))
+        before = tracemalloc.get_traced_memory()[0]
+        for day in days[64:]:
+            writer.append(layer(int(day)))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024  # 704 more layers: 720 KiB of names had they stayed in memory
+    written = writer.finish(
+        chunks={"t": 100, "y": None, "x": None}, variable_attrs={}, attrs={}, sort_by=["t"]
+    )
+    assert list(written["name"].values) == [f"pair-{day:06d}-" + "x" * 200 for day in range(64 * 12)]
+    assert written["name"].dtype == np.dtype("<U255") and set(written["short"].values) == {"a"}
+    np.testing.assert_array_equal(written["v"].values[:, 0, 0], np.arange(64 * 12, dtype=np.float32))
+
+
+def test_per_time_values_that_cannot_be_staged_are_named(tmp_path: Path) -> None:
+    layer = replace(_layer(0, "a"), along_time={**_layer(0, "a").along_time, "name": np.array(["a"], object)})
+    with pytest.raises(GlofnetError, match="name: values of dtype object cannot be staged"):
+        _writer(tmp_path).append(layer)
+
+
+def test_staged_per_time_values_cut_short_are_named(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    for day in range(3):
+        writer.append(_layer(day, f"layer-{day}"))
+    writer._flush()
+    staged = tmp_path / "cube-staging" / "along-time" / "name.raw"
+    staged.write_bytes(staged.read_bytes()[:-64])  # the last layer's name (16 characters) lost
+    with pytest.raises(GlofnetError, match="2 staged values for 3 layers") as raised:
         writer.finish(chunks={"t": 8, "y": None, "x": None}, variable_attrs={}, attrs={})
     assert str(staged) in str(raised.value)

@@ -6,7 +6,8 @@ grid mapping as a ``spatial_ref`` coordinate with pyproj's CF attributes plus ``
 ``grid_mapping``; so ``xr.open_zarr(href).rio.crs`` and GDAL both find the CRS without help.
 :class:`CubeWriter` appends one layer (a date, an image pair) at a time to raw staging files and
 then writes the final cube sorted and rechunked for time-series reads: memory holds one block of
-layers (at most 64 MiB) while appending and one read of at most 16 MiB per thread while writing.
+layers (at most 64 MiB) while appending, nothing per layer staged, and one read of at most 16 MiB
+per thread while writing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ BLOCK_BYTES: Final = 64 * 2**20
 READ_BYTES: Final = 16 * 2**20
 """Staged values read at once while writing the final cube (at least one of its chunks)."""
 SPATIAL_DIMS: Final = ("y", "x")
+FIXED_SIZE_KINDS: Final = "biufcmMSU"
+"""numpy dtype kinds whose values are their bytes (no Python objects), so they can be staged raw."""
 
 
 def grid_mapping(grid: Grid) -> xr.DataArray:
@@ -112,10 +115,11 @@ class Layer:
 class CubeWriter:
     """Builds one (time, y, x) cube from layers appended one at a time.
 
-    Gridded variables are staged as raw values on disk (one file each, appended a block at a
-    time); the per-time variables and the time coordinate stay in memory (a few bytes a layer).
-    ``layer_encoding`` gives the per-time variables' encodings in the cube (time units, dtype).
-    Every layer has the variables of the first.
+    Every variable is staged as raw values on disk (one file each, appended a block at a time):
+    the gridded ones and the per-time ones too (an ITS_LIVE pair's granule id is 1,020 bytes as
+    ``<U255``), so the writer holds nothing per layer staged. ``layer_encoding`` gives the
+    per-time variables' encodings in the cube (time units, dtype). Every layer has the variables
+    of the first, of its dtypes (per-time values may be of any dtype that casts safely to it).
     """
 
     def __init__(
@@ -128,8 +132,8 @@ class CubeWriter:
         self.count = 0
         self.pending: list[Layer] = []
         self.pending_bytes = 0
-        self.along_time: dict[str, list[NDArray[Any]]] = {}
-        """Each per-time variable's values, one array per staged block."""
+        self.along_time: dict[str, np.dtype[Any]] = {}
+        """Each per-time variable's dtype (the first layer's)."""
         self.gridded: dict[str, np.dtype[Any]] = {}
 
     def append(self, layer: Layer) -> None:
@@ -151,8 +155,11 @@ class CubeWriter:
         if not self.gridded and not self.along_time:
             if self.time not in layer.along_time:
                 raise GlofnetError(self.final, f"a layer has no {self.time} values")
+            for name, values in layer.along_time.items():
+                if values.dtype.kind not in FIXED_SIZE_KINDS:
+                    raise GlofnetError(self.final, f"{name}: values of dtype {values.dtype} cannot be staged")
             self.gridded = {name: values.dtype for name, values in layer.gridded.items()}
-            self.along_time = {name: [] for name in layer.along_time}
+            self.along_time = {name: values.dtype for name, values in layer.along_time.items()}
         if layer.gridded.keys() != self.gridded.keys() or layer.along_time.keys() != self.along_time.keys():
             found = sorted([*layer.gridded, *layer.along_time])
             raise GlofnetError(self.final, f"a layer has variables {found}, not those of the first layer")
@@ -164,25 +171,40 @@ class CubeWriter:
             if values.shape != shape:
                 raise GlofnetError(self.final, f"{name}: a layer of shape {values.shape}, not {shape}")
         for name, values in layer.along_time.items():
+            if not np.can_cast(values.dtype, self.along_time[name], casting="safe"):
+                first = self.along_time[name]
+                raise GlofnetError(self.final, f"{name}: layers of dtype {first} and {values.dtype}")
             if values.shape != shape[:1]:
                 raise GlofnetError(self.final, f"{name}: a layer of shape {values.shape}, not {shape[:1]}")
 
     def _flush(self) -> None:
         if not self.pending:
             return
-        self.staging.mkdir(parents=True, exist_ok=True)
+        (self.staging / "along-time").mkdir(parents=True, exist_ok=True)
         for name in self.gridded:
             with (self.staging / f"{name}.raw").open("ab") as staged:
                 for layer in self.pending:
                     staged.write(np.ascontiguousarray(layer.gridded[name]).data)  # in (time, y, x) order
-        for name, blocks in self.along_time.items():
-            blocks.append(np.concatenate([layer.along_time[name] for layer in self.pending]))
+        for name, dtype in self.along_time.items():
+            with self._along_time_file(name).open("ab") as staged:
+                for layer in self.pending:
+                    staged.write(layer.along_time[name].astype(dtype, copy=False).tobytes())
         self.pending, self.pending_bytes = [], 0
         give_back_freed_memory()  # the block's layers, before the next ones arrive
 
+    def _along_time_file(self, name: str) -> Path:
+        return self.staging / "along-time" / f"{name}.raw"
+
+    def _staged_along_time(self, name: str) -> NDArray[Any]:
+        path = self._along_time_file(name)
+        values: NDArray[Any] = np.fromfile(path, dtype=self.along_time[name])
+        if len(values) != self.count:
+            raise GlofnetError(path, f"{len(values)} staged values for {self.count} layers")
+        return values
+
     def _sorted_layers(self, sort_by: Sequence[str]) -> tuple[xr.Dataset, NDArray[np.intp]]:
         """The per-time variables in sorted order, and each sorted layer's position as staged."""
-        values = {name: np.concatenate(blocks) for name, blocks in self.along_time.items()}
+        values = {name: self._staged_along_time(name) for name in self.along_time}
         position = "__position__"
         layers = xr.Dataset(
             {

@@ -93,13 +93,14 @@ class Inputs:
         seen = {pair_id(path): path for path in self.files}
         for number, cube in enumerate(self.cubes):
             staged: StagedWindow | None = None
+            label = f"a layer of {cube.path.name}"  # one string for all its layers
             for index, granule in enumerate(cube_layers(cube)):
                 if granule.id in seen:
                     also = os.path.basename(seen[granule.id])
                     reason = f"duplicate pair: the layer of {cube.path.name} is also {also}, which is read"
                     skips.add(granule.id, reason, kind="input", path=cube.path)
                     continue
-                seen[granule.id] = f"a layer of {cube.path.name}"
+                seen[granule.id] = label
                 if staged is None:
                     staged = stage_window(cube, scratch / f"cube-{number:04d}")
                 yield CubeLayer(granule, staged, index, _digest(granule, staged, index))
