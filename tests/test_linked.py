@@ -139,3 +139,22 @@ def test_an_index_written_a_chunk_at_a_time_holds_the_same_rows(
     assert rows.to_pylist() == pq.read_table(whole / name).to_pylist()
     assert rows.column("id").to_pylist() == [f"pair-{n:03d}" for n in range(PAIRS)]
     assert not list((chunked / "glofnet-pairs").glob(".index-*")), "the records' scratch file is removed"
+
+
+def test_a_linked_item_keeps_no_path_of_its_own(tmp_path: Path) -> None:
+    """A collection keeps one per item until it is written: the file's path is made from the work
+    directory (one string for all) and the item's folder (its id), so each adds only itself."""
+    import sys
+
+    workdir = tmp_path / WORKDIR
+    items = _pairs(workdir)
+    listed = [write_linked(item, workdir / item.id) for item in items]
+    for item, linked in zip(items, listed, strict=True):
+        assert linked.path == str(workdir / item.id / f"{item.id}.json")
+        assert Path(linked.path).is_file() and linked.link().href == linked.path
+        assert linked.parent is listed[0].parent and linked.folder is linked.id is item.id
+        assert linked.title is item.common_metadata.title and linked.when is item.datetime
+        assert sys.getsizeof(linked) <= 80 and not hasattr(linked, "__dict__")  # slotted
+    elsewhere = write_linked(items[0], tmp_path / "other folder")  # a folder not named as the item
+    assert elsewhere.path == str(tmp_path / "other folder" / "pair-000.json")
+    assert elsewhere.folder == "other folder" and pystac.Item.from_file(elsewhere.path).id == "pair-000"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +30,25 @@ from stactools_glofnet.core.hrefs import relative_href
 
 @dataclass(frozen=True, slots=True)
 class LinkedItem:
-    """An item written to ``path``; what its collection needs to link, order and partition it.
+    """An item written to :attr:`path`; what its collection needs to link, order and partition it.
 
-    Slotted: a collection keeps one per item until it is written, and an instance dict is
-    another ~100 bytes each.
+    A collection keeps one per item until it is written, so it is kept small: slotted, and the
+    file's path held in parts that items share (the work directory, one string for all) or
+    already hold (the item's folder, named as its id), not as a string of its own per item.
     """
 
     id: str
     when: dt.datetime
     title: str
-    path: str
-    """The item file's absolute path: a string, since a collection keeps one of these per item until
-    it is written, and a :class:`~pathlib.Path` (which keeps its parsed parts) doubles that."""
+    parent: str
+    """The absolute path of the folder that holds the item's folder."""
+    folder: str
+    """The name of the item's folder."""
+
+    @property
+    def path(self) -> str:
+        """The item file's absolute path."""
+        return os.path.join(self.parent, self.folder, f"{self.id}.json")
 
     def link(self) -> pystac.Link:
         """The collection's (unresolved) link to the item's file."""
@@ -89,7 +97,10 @@ def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
         asset["href"] = relative_href(asset["href"], path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps_json(record), encoding="utf-8")
-    return LinkedItem(item.id, when, item.common_metadata.title or item.id, str(path))
+    folder = path.parent.name
+    parent = sys.intern(str(path.parent.parent))  # one string for every item of the work directory
+    title = item.common_metadata.title or item.id
+    return LinkedItem(item.id, when, title, parent, item.id if folder == item.id else folder)
 
 
 def read_linked(path: Path) -> pystac.Item:
