@@ -14,7 +14,7 @@ import pytest
 from stactools_glofnet.core import index, stac
 from stactools_glofnet.core.assets import relocate_assets
 from stactools_glofnet.core.index import write_item_indexes
-from stactools_glofnet.core.linked import count_items, each_item, held_items, write_linked
+from stactools_glofnet.core.linked import LinkedItems, count_items, each_item, held_items, write_linked
 from stactools_glofnet.core.stac import add_items, layout, save
 
 WORKDIR = "_work"
@@ -64,8 +64,14 @@ def _build(directory: Path, *, linked: bool) -> pystac.Catalog:
         EXTENT,
         title="Pairs",
     )
-    listed = [write_linked(item, workdir / item.id) for item in items] if linked else items
-    add_items(collection, listed)
+    if linked:
+        listed = LinkedItems()
+        for item in items:
+            listed.add(item, workdir / item.id)
+        add_items(collection, listed)
+        listed.close()
+    else:
+        add_items(collection, items)
     root = pystac.Catalog("glofnet", "Root", title="Root", catalog_type=pystac.CatalogType.SELF_CONTAINED)
     root.add_child(collection, title=collection.title)
     layout(root, directory)
@@ -158,3 +164,29 @@ def test_a_linked_item_keeps_no_path_of_its_own(tmp_path: Path) -> None:
     elsewhere = write_linked(items[0], tmp_path / "other folder")  # a folder not named as the item
     assert elsewhere.path == str(tmp_path / "other folder" / "pair-000.json")
     assert elsewhere.folder == "other folder" and pystac.Item.from_file(elsewhere.path).id == "pair-000"
+
+
+def test_linked_items_are_listed_on_disk_and_read_back_as_written(tmp_path: Path) -> None:
+    """The list a wing keeps while its stage runs holds no item in memory: each is a line of a
+    temporary file until the collection links them, read back equal (times, zones, titles)."""
+    workdir = tmp_path / WORKDIR
+    items = _pairs(workdir)
+    items[5].common_metadata.title = "paire née à Gilgit: 5"
+    items[6].datetime = dt.datetime(2019, 6, 1, 10, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    listed = LinkedItems()
+    expected = []
+    for number, item in enumerate(items):
+        directory = workdir / item.id if number != 7 else tmp_path / "other"
+        listed.add(item, directory)
+        expected.append(write_linked(item, directory))
+    assert len(listed) == PAIRS
+    for _ in range(2):  # read twice, the same
+        assert list(listed) == expected
+    again = list(listed)
+    assert again[6].when == items[6].datetime and again[6].when.utcoffset() == dt.timedelta(hours=5)
+    assert again[0].parent is again[1].parent and again[0].folder is again[0].id
+    listed.add(items[0], tmp_path / "late")  # added after reading: listed after the others
+    assert len(listed) == PAIRS + 1 and [item.path for item in listed][-1] == str(
+        tmp_path / "late" / "pair-000.json"
+    )
+    listed.close()

@@ -4,7 +4,8 @@ A collection of thousands of items (ITS_LIVE's image pairs) would otherwise hold
 build's process until the layout writes them, so its memory would grow with the inputs. A wing
 writes each such item as JSON into its work directory when it is made (:func:`write_linked`,
 asset hrefs relative to the file) and keeps a :class:`LinkedItem`: its id, date and title, what
-the collection needs to link and partition it. The collection then holds an unresolved ``item``
+the collection needs to link and partition it, listed in a temporary file (:class:`LinkedItems`)
+until the collection is assembled. The collection then holds an unresolved ``item``
 link to the file; :func:`each_item` reads the items one at a time when a later step needs them,
 and :func:`~.assets.place_linked_items` writes each where the layout puts it, with the same links and
 bytes as pystac writes an item it holds.
@@ -16,6 +17,8 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +104,51 @@ def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
     parent = sys.intern(str(path.parent.parent))  # one string for every item of the work directory
     title = item.common_metadata.title or item.id
     return LinkedItem(item.id, when, title, parent, item.id if folder == item.id else folder)
+
+
+class LinkedItems:
+    """The items a wing has written (:func:`write_linked`), listed in an unnamed temporary file.
+
+    A :class:`LinkedItem` per item held until the collection is assembled would be the one thing
+    of each input's result to outlive the rest: its id and title are unpickled with the item, amid
+    the objects freed once the item is written, and one survivor per input keeps the memory pools
+    around it from being given back, so the build's process would grow with the inputs. Listed on
+    disk, they are read back together when the collection links them (:meth:`__iter__`).
+    """
+
+    def __init__(self) -> None:
+        """Start an empty list; its file is removed by :meth:`close`, or when the list is collected
+        (a stage that fails leaves it to the garbage collector)."""
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - see close()
+        self._close = weakref.finalize(self, self._spool.close)
+        self._count = 0
+
+    def add(self, item: pystac.Item, directory: Path) -> None:
+        """Write ``item`` into ``directory`` (:func:`write_linked`) and list it."""
+        linked = write_linked(item, directory)
+        fields = [linked.id, linked.when.isoformat(), linked.title, linked.parent, linked.folder]
+        self._spool.write(json.dumps(fields, ensure_ascii=False) + "\n")
+        self._count += 1
+
+    def __len__(self) -> int:
+        """How many items are listed."""
+        return self._count
+
+    def __iter__(self) -> Iterator[LinkedItem]:
+        """The items listed, in the order they were added."""
+        self._spool.flush()
+        self._spool.seek(0)
+        try:
+            for line in self._spool:
+                item_id, when, title, parent, folder = json.loads(line)
+                folder = item_id if folder == item_id else folder
+                yield LinkedItem(item_id, dt.datetime.fromisoformat(when), title, sys.intern(parent), folder)
+        finally:
+            self._spool.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        """Remove the list's file."""
+        self._close()
 
 
 def read_linked(path: Path) -> pystac.Item:

@@ -44,7 +44,7 @@ from stactools_glofnet.core.extension import GlofnetExtension, declared_grid
 from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import Grid
-from stactools_glofnet.core.linked import ItemsExtent, LinkedItem, write_linked
+from stactools_glofnet.core.linked import ItemsExtent, LinkedItems
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.preview import (
     add_renders,
@@ -342,7 +342,7 @@ class _KeptPairs:
     """The kept pairs: each item written to its file as it arrives (:func:`write_linked`), and what
     the collection needs of them gathered on the way, so the build holds no item."""
 
-    items: list[LinkedItem] = field(default_factory=list)
+    items: LinkedItems = field(default_factory=LinkedItems)
     extent: ItemsExtent = field(default_factory=ItemsExtent)
     platforms: set[str] = field(default_factory=set)
     best: tuple[float, str, str] | None = None
@@ -356,7 +356,7 @@ class _KeptPairs:
         candidate = (glofnet.glacier_valid_fraction or 0.0, item.id, item.assets["thumbnail"].href)
         if self.best is None or candidate[:2] > self.best[:2]:
             self.best = candidate
-        self.items.append(write_linked(item, directory))
+        self.items.add(item, directory)
 
 
 def _assemble(
@@ -442,4 +442,5 @@ def _assemble(
         f"{best_id}: v, 0-3000 m/yr, viridis.",
     )
     add_items(collection, kept.items)
+    kept.items.close()
     return collection

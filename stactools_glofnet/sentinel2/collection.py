@@ -39,7 +39,7 @@ from stactools_glofnet.core.figures import png_figure
 from stactools_glofnet.core.files import unsafe_name_reason
 from stactools_glofnet.core.grids import aoi_grid
 from stactools_glofnet.core.hrefs import href_kind
-from stactools_glofnet.core.linked import ItemsExtent, LinkedItem, write_linked
+from stactools_glofnet.core.linked import ItemsExtent, LinkedItems
 from stactools_glofnet.core.memo import Fingerprint, run_jobs
 from stactools_glofnet.core.normalization import is_applied
 from stactools_glofnet.core.output import input_paths
@@ -485,7 +485,7 @@ class _KeptScenes:
     """Sentinel-2's kept scenes as ITS_LIVE's pairs are kept: each item on disk once made, and the
     collection's extent, summaries, class balance and thumbnail gathered from it on the way."""
 
-    items: list[LinkedItem] = field(default_factory=list)
+    items: LinkedItems = field(default_factory=LinkedItems)
     extent: ItemsExtent = field(default_factory=ItemsExtent)
     cloud_covers: tuple[float, float] | None = None
     """The least and most ``eo:cloud_cover``."""
@@ -510,7 +510,7 @@ class _KeptScenes:
         candidate = (cloud, item.id, item.assets["thumbnail"].href)
         if self.clearest is None or candidate[:2] < self.clearest[:2]:
             self.clearest = candidate
-        self.items.append(write_linked(item, directory))
+        self.items.add(item, directory)
 
 
 PATCH_VARIABLES = {
@@ -679,4 +679,5 @@ def _assemble(
             patches, content, patch_summary["patches"], is_applied(patch_summary["normalization"])
         )
     add_items(collection, kept.items)
+    kept.items.close()
     return collection
