@@ -105,3 +105,41 @@ def test_a_whole_key_streams_its_files_a_batch_at_a_time_and_names_their_bytes(t
     assert memo.whole_key("wing", names, ("value",)) not in (None, key)
     files[5].unlink()
     assert memo.whole_key("wing", names, ("value",)) is None
+
+
+def test_a_kept_collection_names_every_file_of_its_work_directory_in_order(tmp_path: Path) -> None:
+    """What a wing's kept result stands for: each file under its work directory, relative and sorted
+    (walked as strings; the same list pathlib's walk gives)."""
+    import pystac
+
+    from stactools_glofnet.core.memo import _written
+
+    base = tmp_path / "work"
+    for relative in (
+        "b/b.json",
+        "b/v.tif",
+        "a b/é.png",
+        "a/x/y/z.json",
+        "velocity_cube.zarr/.zattrs",
+        "top.parquet",
+    ):
+        (base / relative).parent.mkdir(parents=True, exist_ok=True)
+        (base / relative).write_bytes(relative.encode())
+    (base / "empty" / "folder").mkdir(parents=True)
+    collection = pystac.Collection(
+        "c",
+        "c",
+        pystac.Extent.from_dict(
+            {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[None, None]]}}
+        ),
+    )
+    found = _written(collection, base)
+    assert found == sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+    assert found == [
+        "a b/é.png",
+        "a/x/y/z.json",
+        "b/b.json",
+        "b/v.tif",
+        "top.parquet",
+        "velocity_cube.zarr/.zattrs",
+    ]

@@ -1,7 +1,7 @@
 """Table rows gathered one input at a time, kept as one compact array per column.
 
 A stage that makes a row per input (ITS_LIVE's pair measurements, MODIS's days) would otherwise
-hold a dict per row until its table is made: about 300 bytes with a timestamp, so its memory
+hold a dict per row until its table is made: about 270 bytes with its timestamp, so its memory
 grows with the inputs. :class:`ColumnRows` keeps each column as machine values instead (8 bytes
 a number or a time; equal strings kept once) and gives the same :class:`pandas.DataFrame` as the
 rows would.
@@ -32,14 +32,15 @@ class _Times:
     unit: str = "s"
     ticks: array[int] = field(default_factory=lambda: array("q"))
 
-    def convert(self, value: Value) -> int:
+    def convert(self, value: Value) -> tuple[int, str]:
         if not isinstance(value, pd.Timestamp) or value.tz != self.tz:
             raise TypeError(f"expected a pandas.Timestamp in {self.tz}, got {value!r}")
-        self.unit = max(self.unit, value.unit, key=UNITS.index)
-        return int(value.as_unit("ns").asm8.view("i8"))
+        return int(value.as_unit("ns").asm8.view("i8")), value.unit
 
     def extend(self, stored: Any) -> None:
-        self.ticks.append(stored)
+        ticks, unit = stored
+        self.ticks.append(ticks)
+        self.unit = max(self.unit, unit, key=UNITS.index)
 
     def series(self) -> pd.Series:
         index = pd.DatetimeIndex(np.frombuffer(self.ticks, dtype="datetime64[ns]")).as_unit(self.unit)

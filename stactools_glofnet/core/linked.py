@@ -35,9 +35,9 @@ from stactools_glofnet.core.hrefs import relative_href
 class LinkedItem:
     """An item written to :attr:`path`; what its collection needs to link, order and partition it.
 
-    A collection keeps one per item until it is written, so it is kept small: slotted, and the
-    file's path held in parts that items share (the work directory, one string for all) or
-    already hold (the item's folder, named as its id), not as a string of its own per item.
+    A collection's items are all read back at once to be linked, so it is kept small: slotted,
+    and the file's path held in parts that items share (the work directory, one string for all)
+    or already hold (the item's folder, named as its id), not as a string of its own per item.
     """
 
     id: str
@@ -109,11 +109,10 @@ def write_linked(item: pystac.Item, directory: Path) -> LinkedItem:
 class LinkedItems:
     """The items a wing has written (:func:`write_linked`), listed in an unnamed temporary file.
 
-    A :class:`LinkedItem` per item held until the collection is assembled would be the one thing
-    of each input's result to outlive the rest: its id and title are unpickled with the item, amid
-    the objects freed once the item is written, and one survivor per input keeps the memory pools
-    around it from being given back, so the build's process would grow with the inputs. Listed on
-    disk, they are read back together when the collection links them (:meth:`__iter__`).
+    A :class:`LinkedItem` per item held until the collection is assembled (its id, date, title
+    and the object: about 300 bytes) would be what the build's process keeps of every ITS_LIVE
+    pair through the stage, about 4 MiB at the whole archive. Listed on disk, they are read back
+    together when the collection links them (:meth:`__iter__`).
     """
 
     def __init__(self) -> None:
