@@ -148,8 +148,8 @@ def test_an_index_written_a_chunk_at_a_time_holds_the_same_rows(
 
 
 def test_a_linked_item_keeps_no_path_of_its_own(tmp_path: Path) -> None:
-    """A collection keeps one per item until it is written: the file's path is made from the work
-    directory (one string for all) and the item's folder (its id), so each adds only itself."""
+    """A collection's items are read back at once to be linked: the file's path is made from the
+    work directory (one string for all) and the item's folder (its id), so each adds only itself."""
     import sys
 
     workdir = tmp_path / WORKDIR
