@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pystac
 import pytest
 
-from stactools_glofnet.core import index, stac
+from stactools_glofnet.core import assets, index, stac
 from stactools_glofnet.core.assets import relocate_assets
+from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.index import write_item_indexes
 from stactools_glofnet.core.linked import LinkedItems, count_items, each_item, held_items, write_linked
 from stactools_glofnet.core.stac import add_items, layout, save
@@ -190,3 +191,60 @@ def test_linked_items_are_listed_on_disk_and_read_back_as_written(tmp_path: Path
         tmp_path / "late" / "pair-000.json"
     )
     listed.close()
+
+
+def _sharing(directory: Path) -> tuple[pystac.Catalog, Path]:
+    """A laid-out root whose collection has a table every one of its linked items also names."""
+    workdir = directory / WORKDIR
+    shared = workdir / "series.parquet"
+    items = _pairs(workdir)
+    shared.write_bytes(b"the collection's table")
+    collection = pystac.Collection("glofnet-pairs", "Pairs", EXTENT, title="Pairs")
+    collection.add_asset("series", pystac.Asset(str(shared), roles=["data"]))
+    listed = LinkedItems()
+    for item in items:
+        item.add_asset("series", pystac.Asset(str(shared), roles=["data"]))
+        listed.add(item, workdir / item.id)
+    add_items(collection, listed)
+    listed.close()
+    root = pystac.Catalog("glofnet", "Root", title="Root", catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    root.add_child(collection, title=collection.title)
+    layout(root, directory)
+    return root, shared
+
+
+def test_placed_linked_items_leave_no_record_of_their_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layout forgets a linked item's files once the item is placed, so what it holds does not
+    grow with the items; a file the collection moved first is still the one its items name."""
+    root, shared = _sharing(tmp_path)
+    remembered: dict[Path, Path] = {}
+    place = assets.place_linked_items
+
+    def remembering(root: pystac.Catalog, directory: Path, workdir: Path, moved: dict[Path, Path]) -> None:
+        place(root, directory, workdir, moved)
+        remembered.update(moved)
+
+    monkeypatch.setattr(assets, "place_linked_items", remembering)
+    relocate_assets(root, tmp_path, tmp_path / WORKDIR)
+    save(root)
+
+    table = tmp_path / "glofnet-pairs" / "series.parquet"
+    assert remembered == {shared: table}, "only the collection's file, none of its items' files"
+    reread = pystac.Catalog.from_file(str(tmp_path / "catalog.json"))
+    found = {item.id: item for item in reread.get_items(recursive=True)}
+    assert len(found) == PAIRS
+    for item in found.values():
+        assert item.assets["series"].get_absolute_href() == str(table)
+        assert Path(item.assets["v"].get_absolute_href() or "").read_bytes() == f"{item.id} v.tif".encode()
+    assert table.read_bytes() == b"the collection's table"
+
+
+def test_a_linked_items_missing_asset_file_is_named(tmp_path: Path) -> None:
+    root, _ = _sharing(tmp_path)
+    missing = tmp_path / WORKDIR / "pair-003" / "v.tif"
+    missing.unlink()
+    with pytest.raises(GlofnetError, match=r"pair-003: the asset file .*v\.tif is missing") as raised:
+        relocate_assets(root, tmp_path, tmp_path / WORKDIR)
+    assert str(missing) in str(raised.value)

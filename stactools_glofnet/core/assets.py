@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import ChainMap
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import pandas as pd
@@ -30,13 +32,17 @@ def file_asset(definition: pystac.ItemAssetDefinition, path: Path) -> pystac.Ass
     return asset
 
 
-def _relocate(owner: pystac.Item | pystac.Collection, workdir: Path, moved: dict[Path, Path]) -> None:
+def _relocate(
+    owner: pystac.Item | pystac.Collection, workdir: Path, moved: MutableMapping[Path, Path]
+) -> None:
     target_dir = Path(owner.get_self_href() or "").parent
     for asset in owner.assets.values():
         source = Path(asset.href)
         if not source.is_absolute() or workdir not in source.parents:
             continue
         if source not in moved:  # a file shared by several assets moves once, with its first owner
+            if not source.exists():
+                raise GlofnetError(source, f"{owner.id}: the asset file {asset.href} is missing")
             target = target_dir / source.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(source), str(target))
@@ -67,6 +73,10 @@ def place_linked_items(root: pystac.Catalog, directory: Path, workdir: Path, mov
     (those under ``workdir``; ``moved`` records files already moved, by :func:`relocate_assets`), and
     the links pystac gives an item it holds: root, collection and parent (the collection, or
     its partition). Its link then names that file; the item is not kept.
+
+    A linked item's files are its own, or files its collection or a held item moved first: what
+    it moves is remembered only while it is placed, so the layout's memory does not grow with
+    the number of linked items (a Path pair per file, six files an ITS_LIVE pair).
     """
     base = Path(os.path.abspath(directory))
     root_object = root.get_root() or root
@@ -106,7 +116,7 @@ def _place(
 ) -> None:
     item = read_linked(source)
     item.set_self_href(str(target))
-    _relocate(item, workdir, moved)
+    _relocate(item, workdir, ChainMap({}, moved))
     # the links (in the order) pystac gives an item it lays out, without entering the item in
     # the root's object cache
     item.add_link(pystac.Link.root(root))
