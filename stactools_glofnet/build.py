@@ -55,7 +55,7 @@ from stactools_glofnet.wings import WING_BY_MODALITY, WINGS, Wing, write_sample
 logger = logging.getLogger(__name__)
 
 WORKDIR = "_work"
-VALIDATION_CACHE = "validation.json"
+VALIDATION_CACHE = "validation.sqlite"
 """The validation results of the last build, in DEST's memo store."""
 MODALITIES: list[Modality] = [wing.modality for wing in WINGS]
 """What ``create-collection`` accepts, in catalog order."""
@@ -357,9 +357,10 @@ def _validate(path: Path, settings: BuildSettings, options: BuildOptions) -> Val
     """Validate the staged output, skipping checks the last build into DEST did on the same bytes."""
     if not settings.validate:
         return None
-    cache = ValidationCache.load(options.memo.store / VALIDATION_CACHE) if options.memo else None
-    report = validate_catalog(path, settings.schema_dirs, cache=cache)
-    if cache is not None:
+    if options.memo is None:
+        return validate_catalog(path, settings.schema_dirs)
+    with closing(ValidationCache.load(options.memo.store / VALIDATION_CACHE)) as cache:
+        report = validate_catalog(path, settings.schema_dirs, cache=cache)
         cache.save()
     return report
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from rio_cogeo.cogeo import cog_validate
 from stactools_glofnet.core.errors import GlofnetError
 from stactools_glofnet.core.files import multihash_sha256, sha256_file
 from stactools_glofnet.core.schemas import OfflineFirstValidator, configured_schema_dirs
+from stactools_glofnet.validation import cache as cache_module
 from stactools_glofnet.validation import integrity
 from stactools_glofnet.validation.cache import VERSION, ValidationCache, schema_set_digest
 from stactools_glofnet.validation.catalog import check_catalog, validate_catalog
@@ -163,7 +167,7 @@ def _item_file(stac: Path, item_id: str) -> Path:
 def test_warm_cache_skips_unchanged_documents_and_cogs_with_the_same_report(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "memo" / "validation.json"
+    store = tmp_path / "memo" / "validation.sqlite"
     uncached = _summary(check_catalog(stac))
     cold = _run(stac, store, calls)
     assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
@@ -178,7 +182,7 @@ def test_warm_cache_skips_unchanged_documents_and_cogs_with_the_same_report(
 def test_edited_document_is_validated_again_and_reported(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _run(stac, store, calls)
     item = _item_file(stac, "a")
     data = json.loads(item.read_text())
@@ -197,7 +201,7 @@ def test_edited_document_is_validated_again_and_reported(
 def test_cog_with_new_bytes_is_validated_again_and_reported(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _run(stac, store, calls)
     band, item = _band(stac, "a"), _item_file(stac, "a")
     _write_tif(band, seed=0, driver="GTiff", size=1024)  # striped and without overviews: no COG
@@ -215,7 +219,7 @@ def test_cog_with_new_bytes_is_validated_again_and_reported(
 def test_cog_whose_checksum_does_not_match_is_validated_as_without_a_cache(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _run(stac, store, calls)
     band = _band(stac, "a")
     _write_tif(band, seed=0, driver="GTiff", size=1024)
@@ -228,7 +232,7 @@ def test_cog_whose_checksum_does_not_match_is_validated_as_without_a_cache(
 def test_external_overviews_beside_a_cached_cog_are_reported(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _run(stac, store, calls)
     band = _band(stac, "a")
     _write_tif(band.with_name("band.tif.ovr"), seed=0, driver="GTiff", size=32)  # GDAL's overviews
@@ -242,7 +246,7 @@ def test_external_overviews_beside_a_cached_cog_are_reported(
 def test_other_schemas_or_a_wrong_key_empty_the_cache(
     stac: Path, tmp_path: Path, calls: Counter[str]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _run(stac, store, calls)
     root = sha256_file(stac / "catalog.json")
     assert ValidationCache.load(store, schemas=schema_set_digest()).valid_document(root)
@@ -273,7 +277,7 @@ def test_document_judged_by_a_schema_outside_the_set_is_never_remembered(
     data = json.loads(item.read_text())
     data["stac_extensions"].append("./rules.json")
     _write_json(item, data)
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     assert not _run(stac, store, calls).errors and calls == {"schema": DOCUMENTS, "cog": len(ITEMS)}
     assert not _run(stac, store, calls).errors
     assert calls == {"schema": 2}  # items a and b, checked once the outside schema was read
@@ -282,54 +286,120 @@ def test_document_judged_by_a_schema_outside_the_set_is_never_remembered(
     assert [(p.rule, p.path) for p in report.errors] == [("schema", str(item))]
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "{not json",
-        json.dumps({"version": VERSION + 1, "documents": [], "cogs": {}}),
-        json.dumps(["a", "list"]),
-        json.dumps({"version": VERSION, "schemas": None, "documents": 5, "cogs": []}),
-    ],
-)
+def _stored(store: Path) -> sqlite3.Connection:
+    """The saved cache, open for reading and editing."""
+    return sqlite3.connect(store, isolation_level=None)
+
+
+def _unusable(store: Path, kind: str) -> None:
+    """Put a cache file no run can use at ``store``."""
+    if kind == "not a database":
+        store.write_bytes(b"{not json, not SQLite either" * 64)
+        return
+    with closing(_stored(store)) as db:
+        if kind == "another version":
+            db.execute(f"PRAGMA user_version = {VERSION + 1}")
+            db.execute("CREATE TABLE documents (sha256 TEXT PRIMARY KEY)")
+        elif kind == "no tables":
+            db.execute(f"PRAGMA user_version = {VERSION}")
+            db.execute("CREATE TABLE other (x)")
+        else:  # the tables, without a schema key
+            db.execute(f"PRAGMA user_version = {VERSION}")
+            for table in cache_module._TABLES:
+                db.execute(table.format(schema=""))
+
+
+@pytest.mark.parametrize("kind", ["not a database", "another version", "no tables", "no schema key"])
 def test_unusable_cache_file_is_ignored_and_replaced(
-    stac: Path, tmp_path: Path, calls: Counter[str], content: str
+    stac: Path, tmp_path: Path, calls: Counter[str], kind: str
 ) -> None:
-    store = tmp_path / "validation.json"
-    store.write_text(content)
+    store = tmp_path / "validation.sqlite"
+    _unusable(store, kind)
     report = _run(stac, store, calls)
     assert calls == {"schema": DOCUMENTS, "cog": len(ITEMS)} and not report.errors
-    assert json.loads(store.read_text())["version"] == VERSION
+    with closing(_stored(store)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (VERSION,)
     _run(stac, store, calls)
     assert calls == {}
 
 
-def test_malformed_entries_are_dropped(stac: Path, tmp_path: Path, calls: Counter[str]) -> None:
-    store = tmp_path / "validation.json"
+def test_malformed_entries_are_dropped(
+    stac: Path, tmp_path: Path, calls: Counter[str], reads: list[Path]
+) -> None:
+    store = tmp_path / "validation.sqlite"
+    _age(stac)  # files an earlier build wrote: their digests are remembered
     _run(stac, store, calls)
-    data = json.loads(store.read_text())
     band = sha256_file(_band(stac, "a"))
-    data["documents"] = [*data["documents"], "not a digest", 7]
-    data["cogs"][band] = [["an error"], "not a list"]
-    store.write_text(json.dumps(data))
-    _run(stac, store, calls)
-    assert calls == {"cog": 1}
+    with closing(_stored(store)) as db:
+        db.execute("INSERT INTO documents VALUES ('not a digest'), (7)")
+        db.execute("UPDATE cogs SET result = ? WHERE sha256 = ?", ('[["an error"], "not a list"]', band))
+        changed = db.execute("UPDATE files SET digest = 'not hex' WHERE digest LIKE '1220%'").rowcount
+    assert changed == len(ITEMS)
+    reads.clear()
+    report = _run(stac, store, calls)
+    assert calls == {"cog": 1} and not report.errors
+    assert sorted(reads) == [_band(stac, item) for item in ITEMS], "a malformed digest is read again"
+    with closing(_stored(store)) as db:
+        documents = {d for (d,) in db.execute("SELECT sha256 FROM documents")}
+        assert documents == {sha256_file(p) for p in stac.rglob("*.json")}
+        (result,) = db.execute("SELECT result FROM cogs WHERE sha256 = ?", (band,)).fetchone()
+        assert json.loads(result) == [[], []]
+        assert db.execute("SELECT count(*) FROM files WHERE digest = 'not hex'").fetchone() == (0,)
 
 
 def test_save_keeps_only_the_entries_used_or_added(stac: Path, tmp_path: Path, calls: Counter[str]) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
+    legacy = store.with_suffix(".json")
+    legacy.write_text(json.dumps({"version": 1, "documents": [], "cogs": {}}))
     _run(stac, store, calls)
-    before = json.loads(store.read_text())
-    assert len(before["documents"]) == DOCUMENTS and len(before["cogs"]) == len(ITEMS)
+    with closing(_stored(store)) as db:
+        assert db.execute("SELECT count(*) FROM documents").fetchone() == (DOCUMENTS,)
+        assert db.execute("SELECT count(*) FROM cogs").fetchone() == (len(ITEMS),)
+    assert not legacy.exists(), "the cache's first form (JSON) is removed"
     # Item b leaves the catalog (its files stay on disk, unreachable).
     _write_json(stac / "c" / "collection.json", _collection(("a",)))
     _run(stac, store, calls)
     assert calls == {"schema": 1}  # only the edited collection
-    after = json.loads(store.read_text())
     kept = [stac / "catalog.json", stac / "c" / "collection.json", _item_file(stac, "a")]
-    assert after["documents"] == sorted(sha256_file(p) for p in kept)
-    assert list(after["cogs"]) == [sha256_file(_band(stac, "a"))]
-    assert after["schemas"] == schema_set_digest() and after["version"] == VERSION
-    assert not list(store.parent.glob(".validation.json-*"))  # the atomic write left no temporary
+    with closing(_stored(store)) as db:
+        assert [d for (d,) in db.execute("SELECT sha256 FROM documents ORDER BY sha256")] == sorted(
+            sha256_file(p) for p in kept
+        )
+        assert [c for (c,) in db.execute("SELECT sha256 FROM cogs")] == [sha256_file(_band(stac, "a"))]
+        assert db.execute("SELECT key FROM schemas").fetchall() == [(schema_set_digest(),)]
+        assert db.execute("PRAGMA user_version").fetchone() == (VERSION,)
+    assert not list(store.parent.glob(".validation.sqlite-*"))  # the atomic write left no temporary
+
+
+def test_the_process_does_not_grow_with_the_results_remembered(tmp_path: Path) -> None:
+    """A whole archive's results (held in memory, about 1.3 MiB a thousand COGs) stay on disk:
+    30,000 of each kind cost the process under 1 MiB, and are all there after a save."""
+    cache = ValidationCache(tmp_path / "validation.sqlite", schemas="k" * 64)
+    tracemalloc.start()
+    try:
+        for n in range(30_000):
+            digest = f"{n:064x}"
+            cache.add_valid_document(digest)
+            cache.add_cog(
+                digest,
+                [],
+                ["The file is greater than 512xH or 512xW, it is recommended to include internal overviews"],
+            )
+            cache.add_file_digest(f"2049:{n}:1048576:1700000000000000000:sha2-256", f"1220{digest}")
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 2**20, f"{held / 2**20:.1f} MiB held for 30,000 results of each kind"
+    cache.save()
+    cache.close()
+    again = ValidationCache.load(tmp_path / "validation.sqlite", schemas="k" * 64)
+    assert again.valid_document(f"{12345:064x}") and not again.valid_document(f"{30_000:064x}")
+    assert again.cog(f"{29_999:064x}") == (
+        [],
+        ["The file is greater than 512xH or 512xW, it is recommended to include internal overviews"],
+    )
+    assert again.file_digest("2049:7:1048576:1700000000000000000:sha2-256") == f"1220{7:064x}"
+    again.close()
 
 
 def _age(stac: Path, seconds: int = 3600) -> None:
@@ -357,7 +427,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 def test_files_unchanged_since_the_last_run_are_not_read_again(
     stac: Path, tmp_path: Path, calls: Counter[str], reads: list[Path]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _age(stac)
     uncached = _summary(check_catalog(stac))
     reads.clear()
@@ -375,7 +445,7 @@ def test_files_unchanged_since_the_last_run_are_not_read_again(
 def test_a_file_changed_in_place_is_read_again_and_reported(
     stac: Path, tmp_path: Path, calls: Counter[str], reads: list[Path]
 ) -> None:
-    store = tmp_path / "validation.json"
+    store = tmp_path / "validation.sqlite"
     _age(stac)
     _run(stac, store, calls)
     band = _band(stac, "a")

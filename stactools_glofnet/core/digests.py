@@ -16,23 +16,15 @@ cannot be read is ignored and rewritten; one that cannot be written only costs h
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import shutil
-import sqlite3
-import tempfile
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
-from contextlib import closing
 from pathlib import Path
 from typing import Final
 
 from stactools_glofnet.core.cache import user_cache_dir
 from stactools_glofnet.core.files import sha256_file
-
-logger = logging.getLogger(__name__)
+from stactools_glofnet.core.rundb import RunDatabase
 
 RACY_NS: Final = 2_000_000_000
 """Files changed less than this long before being hashed are not remembered (2 s covers the
@@ -112,96 +104,50 @@ class InputDigests:
     """The remembered digests of one SOURCE's files, on disk; thread-safe.
 
     What the last build remembered is read from its file; what this build uses or learns goes to a
-    database in a temporary directory, which :meth:`save` puts in the file's place.
+    database in a temporary directory, which :meth:`save` puts in the file's place
+    (:class:`~stactools_glofnet.core.rundb.RunDatabase`).
     """
 
     def __init__(self, path: Path | None) -> None:
         """Remember into ``path`` (nowhere when None)."""
         self.path = path
-        scratch = tempfile.mkdtemp(prefix="glofnet-digests-")
-        self._db = sqlite3.connect(
-            os.path.join(scratch, "used.sqlite"), check_same_thread=False, isolation_level=None, uri=True
-        )
-        self._discard = weakref.finalize(self, _discard, self._db, scratch)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", f"user_version = {VERSION}"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute(_TABLE.format(schema=""))
-        self._stored = False
-        self._lock = threading.Lock()
+        self._run = RunDatabase(path, version=VERSION, tables=[_TABLE], what="digest cache")
 
     @classmethod
     def load(cls, source: Path) -> InputDigests:
         """The digests remembered for ``source``; none when there are none or they cannot be read."""
         digests = cls(cache_file(Path(os.path.abspath(source))))
-        assert digests.path is not None
-        if digests.path.is_file():
-            try:
-                digests._attach(digests.path)
-            except sqlite3.Error as error:
-                logger.warning("ignoring the unreadable digest cache %s: %s", digests.path, error)
+        digests._run.attach([_SELECT.format(schema="stored.", marks="''")])
         return digests
-
-    def _attach(self, path: Path) -> None:
-        self._db.execute("ATTACH DATABASE ? AS stored", (f"{path.resolve().as_uri()}?mode=ro",))
-        try:
-            (version,) = self._db.execute("PRAGMA stored.user_version").fetchone()
-            if version != VERSION:
-                raise sqlite3.DatabaseError(f"version {version}, not {VERSION}")
-            self._db.execute(_SELECT.format(schema="stored.", marks="?"), ("",)).fetchall()
-        except sqlite3.Error:
-            self._db.execute("DETACH DATABASE stored")
-            raise
-        self._stored = True
 
     def known(self, paths: Iterable[str | Path]) -> dict[str, tuple[Signature, str]]:
         """What is remembered for ``paths`` (signatures not checked: :func:`hash_files` does)."""
         names = list(dict.fromkeys(map(str, paths)))
         found: dict[str, tuple[Signature, str]] = {}
-        with self._lock:
-            for schema in ("", "stored.") if self._stored else ("",):
+        run = self._run
+        with run.lock:
+            for schema in ("", "stored.") if run.stored else ("",):
                 missing = [name for name in names if name not in found]
                 for start in range(0, len(missing), _BATCH):
                     batch = missing[start : start + _BATCH]
                     query = _SELECT.format(schema=schema, marks=", ".join("?" * len(batch)))
-                    for name, *sig, sha in self._db.execute(query, batch):
+                    for name, *sig, sha in run.db.execute(query, batch):
                         found[name] = (tuple(sig), sha)
         return found
 
     def record(self, found: Mapping[str, tuple[Signature, str]]) -> None:
         """Remember ``found`` (from :func:`hash_files`) for the files that have settled."""
         rows = [(name, *sig, sha) for name, (sig, sha) in found.items() if is_settled(sig)]
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+        run = self._run
+        with run.lock:
+            run.db.execute("BEGIN")
+            run.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            run.db.execute("COMMIT")
 
     def save(self) -> None:
         """Put what this run used or learned (older entries are dropped) in the file's place, atomically."""
-        if self.path is None:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(
-                dir=self.path.parent, prefix=f".{self.path.name}-", suffix=".tmp"
-            )
-            os.close(handle)
-            try:
-                with self._lock, closing(sqlite3.connect(temporary)) as copy:
-                    self._db.backup(copy)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-            self.path.with_suffix(".json").unlink(missing_ok=True)  # the cache's first form
-        except (OSError, sqlite3.Error) as error:
-            logger.warning("could not save the digest cache %s: %s", self.path, error)
+        self._run.save()
 
     def close(self) -> None:
         """Close the databases and remove this run's (also done when the object is collected)."""
-        with self._lock:
-            self._discard()
-
-
-def _discard(db: sqlite3.Connection, scratch: str) -> None:
-    db.close()
-    shutil.rmtree(scratch, ignore_errors=True)
+        self._run.close()

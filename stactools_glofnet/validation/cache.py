@@ -19,10 +19,11 @@ rasterio, GDAL), the versions of :data:`VALIDATING_DISTRIBUTIONS` and
 :meth:`~stactools_glofnet.core.schemas.OfflineFirstValidator.schemas_digest`. A caller loads with
 the key of the schema directories it validates with::
 
-    cache = ValidationCache.load(memo_store / "validation.json")  # or schemas=schema_set_digest(...)
+    cache = ValidationCache.load(memo_store / "validation.sqlite")  # or schemas=schema_set_digest(...)
     validate_catalog(staging, schema_dirs, cache=cache)
     ...
     cache.save()  # after the build succeeded
+    cache.close()
 
 :func:`~stactools_glofnet.validation.catalog.check_catalog` computes the key again from the
 validator it installs and empties a cache made under another (:meth:`ValidationCache.for_schemas`),
@@ -34,16 +35,18 @@ the document), which the key does not cover; a COG whose ``file:checksum`` is no
 SHA-256 multihash, or that has sidecar files GDAL would read with it
 (:func:`~stactools_glofnet.validation.integrity.has_sidecars`); a file that is no GeoTIFF.
 
-The file holds only what the last run used or learnt, so it stays the size of the catalog. A
-missing, unreadable or outdated file is an empty cache; one that cannot be written costs only
-validating again next time.
+The results are a SQLite file (:class:`~stactools_glofnet.core.rundb.RunDatabase`): what the last
+run kept is read from it, what this run uses or learns is gathered in a database of its own on
+disk, so the process does not grow with the catalog (held in memory, the results took about
+1.3 MiB a thousand COGs). The file holds only what the last run used or learnt, so it stays the
+size of the catalog. A missing, unreadable or outdated file is an empty cache; one that cannot be
+written costs only validating again next time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import time
 from collections.abc import Sequence
@@ -51,22 +54,32 @@ from pathlib import Path
 from typing import Any, Final
 
 from stactools_glofnet.core.digests import RACY_NS, signature
-from stactools_glofnet.core.files import replace_text
+from stactools_glofnet.core.rundb import RunDatabase
 from stactools_glofnet.core.schemas import OfflineFirstValidator, configured_schema_dirs
 from stactools_glofnet.core.software import distribution_version, software_digest
 
-logger = logging.getLogger(__name__)
-
-VERSION: Final = 1
+VERSION: Final = 2
+"""1: a JSON file; 2: a SQLite file (``PRAGMA user_version``)."""
 VALIDATING_DISTRIBUTIONS: Final = ("jsonschema", "jsonschema-specifications", "referencing")
 """Libraries that judge documents besides those :func:`software_digest` names."""
 
-SHA256: Final = re.compile(r"[0-9a-f]{64}")
 MULTIHASH_DIGEST: Final = re.compile(r"[0-9a-f]{6,}")
-SIGNATURE: Final = re.compile(r"\d+:\d+:\d+:\d+:[0-9a-f]+")
 
 CogResult = tuple[list[str], list[str]]
 """rio-cogeo's errors and warnings."""
+
+_TABLES: Final = (
+    "CREATE TABLE {schema}schemas (key TEXT NOT NULL)",
+    "CREATE TABLE {schema}documents (sha256 TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE {schema}cogs (sha256 TEXT PRIMARY KEY, result TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE {schema}files (signature TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID",
+)
+_PROBES: Final = (
+    "SELECT key FROM stored.schemas LIMIT 0",
+    "SELECT sha256 FROM stored.documents LIMIT 0",
+    "SELECT sha256, result FROM stored.cogs LIMIT 0",
+    "SELECT signature, digest FROM stored.files LIMIT 0",
+)
 
 
 def validation_key(validator: OfflineFirstValidator) -> str:
@@ -91,8 +104,12 @@ def schema_set_digest(schema_dirs: Sequence[Path] = ()) -> str:
     return validation_key(OfflineFirstValidator(configured_schema_dirs(schema_dirs)))
 
 
-def _cog_result(entry: Any) -> CogResult | None:
-    """``[errors, warnings]`` from the file as a result; None when it is not two lists of strings."""
+def _cog_result(text: Any) -> CogResult | None:
+    """``[errors, warnings]`` as the file holds them (JSON); None when it is not two lists of strings."""
+    try:
+        entry = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
     if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, list) for e in entry)):
         return None
     errors, warnings = entry
@@ -101,19 +118,21 @@ def _cog_result(entry: Any) -> CogResult | None:
     return list(errors), list(warnings)
 
 
-class ValidationCache:
-    """Remembered validation results under one schema key; records what a run uses."""
+def _file_digest(value: Any) -> str | None:
+    return value if isinstance(value, str) and MULTIHASH_DIGEST.fullmatch(value) else None
 
-    def __init__(self, path: Path, schemas: str) -> None:
-        """An empty cache for key ``schemas``, saved to ``path``."""
+
+class ValidationCache:
+    """Remembered validation results under one schema key, on disk; records what a run uses.
+
+    Thread-safe: the files of the next documents are read on a thread pool.
+    """
+
+    def __init__(self, path: Path | None, schemas: str) -> None:
+        """An empty cache for key ``schemas``, saved to ``path`` (nowhere when None)."""
         self.path = path
         self.schemas = schemas
-        self._documents: set[str] = set()
-        self._cogs: dict[str, CogResult] = {}
-        self._used_documents: set[str] = set()
-        self._used_cogs: dict[str, CogResult] = {}
-        self._files: dict[str, str] = {}
-        self._used_files: dict[str, str] = {}
+        self._run = RunDatabase(path, version=VERSION, tables=_TABLES, what="validation cache")
 
     @classmethod
     def load(cls, path: Path, schemas: str | None = None) -> ValidationCache:
@@ -124,97 +143,88 @@ class ValidationCache:
         validator it installs (:meth:`for_schemas`).
         """
         cache = cls(path, schemas or "")
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
+        run = cache._run
+        if not run.attach(_PROBES):
             return cache
-        except (OSError, ValueError) as error:
-            logger.warning("ignoring the unreadable validation cache %s: %s", path, error)
-            return cache
-        if schemas is None and isinstance(data, dict) and isinstance(data.get("schemas"), str):
-            cache.schemas = data["schemas"]
-        outdated = not isinstance(data, dict) or data.get("version") != VERSION
-        if outdated or data.get("schemas") != cache.schemas:
-            logger.debug("ignoring the validation cache %s: another version, schema set or software", path)
-            return cache
-        documents, cogs, files = data.get("documents"), data.get("cogs"), data.get("files")
-        if isinstance(files, dict):
-            cache._files = {
-                signature: digest
-                for signature, digest in files.items()
-                if SIGNATURE.fullmatch(signature)
-                and isinstance(digest, str)
-                and MULTIHASH_DIGEST.fullmatch(digest)
-            }
-        if isinstance(documents, list):
-            cache._documents = {d for d in documents if isinstance(d, str) and SHA256.fullmatch(d)}
-        if isinstance(cogs, dict):
-            for digest, entry in cogs.items():
-                result = _cog_result(entry)
-                if result is not None and SHA256.fullmatch(digest):
-                    cache._cogs[digest] = result
+        keys = [key for (key,) in run.db.execute("SELECT key FROM stored.schemas")]
+        stored = keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None
+        if schemas is None and stored is not None:
+            cache.schemas = stored
+        if stored != cache.schemas:
+            run.detach()
         return cache
 
     def for_schemas(self, schemas: str) -> None:
         """Hold results of key ``schemas`` from now on: forget everything if it is another key."""
         if schemas == self.schemas:
             return
-        logger.debug("the validation cache %s was made with other schemas or software", self.path)
         self.schemas = schemas
-        for remembered in (
-            self._documents,
-            self._cogs,
-            self._used_documents,
-            self._used_cogs,
-            self._files,
-            self._used_files,
-        ):
-            remembered.clear()
+        self._run.detach()
+        with self._run.lock:
+            for table in ("documents", "cogs", "files"):
+                self._run.db.execute(f"DELETE FROM {table}")
+
+    def _remembered(self, table: str, key: str) -> tuple[Any, ...] | None:
+        """The row of ``table`` under ``key``: this run's, or the last run's (then copied into this run's)."""
+        run = self._run
+        column = "signature" if table == "files" else "sha256"
+        query = f"SELECT * FROM {{schema}}{table} WHERE {column} = ?"
+        with run.lock:
+            row: tuple[Any, ...] | None = run.db.execute(query.format(schema=""), (key,)).fetchone()
+            if row is None and run.stored:
+                row = run.db.execute(query.format(schema="stored."), (key,)).fetchone()
+                if row is not None and self._well_formed(table, row):
+                    marks = ", ".join("?" * len(row))
+                    run.db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+        return row
+
+    @staticmethod
+    def _well_formed(table: str, row: tuple[Any, ...]) -> bool:
+        if table == "cogs":
+            return _cog_result(row[1]) is not None
+        if table == "files":
+            return _file_digest(row[1]) is not None
+        return True
+
+    def _add(self, table: str, *row: str) -> None:
+        marks = ", ".join("?" * len(row))
+        with self._run.lock:
+            self._run.db.execute(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", row)
 
     def valid_document(self, sha256: str) -> bool:
         """Whether a document with these bytes passed the schema check (and mark it used)."""
-        if sha256 in self._documents or sha256 in self._used_documents:
-            self._used_documents.add(sha256)
-            return True
-        return False
+        return self._remembered("documents", sha256) is not None
 
     def add_valid_document(self, sha256: str) -> None:
         """Remember that a document with these bytes passed the schema check."""
-        self._used_documents.add(sha256)
+        self._add("documents", sha256)
 
     def cog(self, sha256: str) -> CogResult | None:
         """rio-cogeo's errors and warnings for a file with these bytes, if known (and mark it used)."""
-        result = self._used_cogs.get(sha256, self._cogs.get(sha256))
-        if result is None:
-            return None
-        self._used_cogs[sha256] = result
-        return list(result[0]), list(result[1])
+        row = self._remembered("cogs", sha256)
+        return None if row is None else _cog_result(row[1])
 
     def add_cog(self, sha256: str, errors: Sequence[str], warnings: Sequence[str]) -> None:
         """Remember rio-cogeo's errors and warnings for a file with these bytes."""
-        self._used_cogs[sha256] = (list(errors), list(warnings))
+        self._add("cogs", sha256, json.dumps([list(errors), list(warnings)]))
 
     def file_digest(self, signature: str) -> str | None:
         """The multihash of the file with this :func:`file_signature`, if known (and mark it used)."""
-        digest = self._used_files.get(signature, self._files.get(signature))
-        if digest is not None:
-            self._used_files[signature] = digest
-        return digest
+        row = self._remembered("files", signature)
+        return None if row is None else _file_digest(row[1])
 
     def add_file_digest(self, signature: str, digest: str) -> None:
         """Remember the multihash of the file with this :func:`file_signature`."""
-        self._used_files[signature] = digest
+        self._add("files", signature, digest)
 
     def save(self) -> None:
         """Write what this run used or learnt (nothing else), atomically; a failure is only logged."""
-        data = {
-            "version": VERSION,
-            "schemas": self.schemas,
-            "documents": sorted(self._used_documents),
-            "cogs": {digest: [*result] for digest, result in sorted(self._used_cogs.items())},
-            "files": dict(sorted(self._used_files.items())),
-        }
-        try:
-            replace_text(self.path, json.dumps(data, separators=(",", ":")))
-        except OSError as error:
-            logger.warning("could not save the validation cache %s: %s", self.path, error)
+        run = self._run
+        with run.lock:
+            run.db.execute("DELETE FROM schemas")
+            run.db.execute("INSERT INTO schemas VALUES (?)", (self.schemas,))
+        run.save()
+
+    def close(self) -> None:
+        """Close the databases and remove this run's (also done when the object is collected)."""
+        self._run.close()
