@@ -150,10 +150,12 @@ def walk(root: StacDocument, report: ValidationReport) -> Iterator[StacDocument]
     """Every document reachable from ``root`` through child and item links, each once.
 
     Depth first, in link order. Documents are read only when their turn comes, so memory holds
-    one document plus the paths still to visit. A link to a missing file is an error on the
-    document that links to it; a file that is not STAC JSON is an error on that file.
+    one document plus the paths still to visit, and the real path of every document reached, as
+    a string (a resolved ``Path`` holds each of its parts as well: about three times the bytes).
+    A link to a missing file is an error on the document that links to it; a file that is not
+    STAC JSON is an error on that file.
     """
-    seen = {root.path.resolve()}
+    seen = {os.path.realpath(root.path)}
     pending: list[tuple[Path, Path]] = []  # (document to read, the document linking to it)
     document: StacDocument | None = root
     while True:
@@ -161,7 +163,7 @@ def walk(root: StacDocument, report: ValidationReport) -> Iterator[StacDocument]
             yield document
             targets = []
             for target in _linked(document, root.path.parent, report):
-                resolved = target.resolve()
+                resolved = os.path.realpath(target)
                 if resolved not in seen:
                     seen.add(resolved)
                     targets.append((target, document.path))
