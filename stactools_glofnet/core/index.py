@@ -9,6 +9,7 @@ sits beside ``collection.json``; they resolve the same way on disk, over HTTP an
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,14 +55,15 @@ def index_record(item: pystac.Item, directory: Path) -> dict[str, Any]:
     return sorted_record
 
 
-def _items_by_id(collection: pystac.Collection) -> list[tuple[str, pystac.Item | Path]]:
-    """Every item of the laid-out ``collection`` by id: held, or the file of a linked one."""
-    found: list[tuple[str, pystac.Item | Path]] = []
+def _items_by_id(collection: pystac.Collection) -> list[tuple[str, pystac.Item | str]]:
+    """Every item of the laid-out ``collection`` by id: held, or the file of a linked one (a string:
+    a ``Path`` each would be about three times the bytes, for every item of the collection at once)."""
+    found: list[tuple[str, pystac.Item | str]] = []
     for catalog in catalogs(collection):
         for link in catalog.links:
             if is_linked(link):
-                file = Path(link.get_absolute_href() or "")
-                found.append((file.stem, file))
+                file = link.get_absolute_href() or ""
+                found.append((os.path.splitext(os.path.basename(file))[0], file))
             elif link.rel == pystac.RelType.ITEM and isinstance(link.target, pystac.Item):
                 found.append((link.target.id, link.target))
     return sorted(found, key=lambda entry: entry[0])
@@ -86,7 +88,7 @@ def write_item_index(collection: pystac.Collection) -> Path | None:
         records = Path(scratch) / "items.ndjson"
         with records.open("w", encoding="utf-8") as lines:
             for _, item in items:
-                record = index_record(read_linked(item) if isinstance(item, Path) else item, directory)
+                record = index_record(read_linked(Path(item)) if isinstance(item, str) else item, directory)
                 lines.write(json.dumps(record, separators=(",", ":")) + "\n")
         to_parquet(parse_stac_ndjson_to_arrow(records, chunk_size=INDEX_CHUNK), path, compression="zstd")
     definition = pystac.ItemAssetDefinition.create(
