@@ -145,9 +145,9 @@ def _run(
 ) -> ValidationReport:
     """Validate ``stac`` with the cache in ``store`` and save it; ``calls`` counts this run only."""
     calls.clear()
-    cache = ValidationCache.load(store, schemas=schema_set_digest(schema_dirs))
-    report = check_catalog(stac, schema_dirs, cache)
-    cache.save()
+    with closing(ValidationCache.load(store, schemas=schema_set_digest(schema_dirs))) as cache:
+        report = check_catalog(stac, schema_dirs, cache)
+        cache.save()
     return report
 
 
