@@ -459,3 +459,47 @@ def test_a_file_changed_in_place_is_read_again_and_reported(
         report = _run(stac, store, calls)
         assert reads == [band]
         assert [(p.rule, p.path) for p in report.errors] == [("checksum", str(band))]
+
+
+@pytest.mark.parametrize("recent", [integrity.RECENT_FILES, 2])
+def test_a_shared_file_is_read_again_only_when_checked_long_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[Path], recent: int
+) -> None:
+    """What the checker learnt of a file is kept for the last RECENT_FILES files only: a file two
+    neighbouring items share is read once, one the first and the last item share is read again
+    when more files than that came between, and the report is the same either way."""
+    monkeypatch.setattr(integrity, "RECENT_FILES", recent)
+    root = tmp_path / "catalog"
+    ids = ("a", "b", "c", "d", "e")
+    _write_json(
+        root / "catalog.json",
+        {
+            "type": "Catalog",
+            "stac_version": "1.1.0",
+            "id": "root",
+            "description": "Items that share files.",
+            "links": [
+                {"rel": "child", "href": "./c/collection.json", "type": "application/json", "title": "c"}
+            ],
+        },
+    )
+    _write_json(root / "c" / "collection.json", _collection(ids))
+    for seed, item_id in enumerate(ids):
+        band = root / "c" / item_id / "band.tif"
+        band.parent.mkdir(parents=True)
+        _write_tif(band, seed)
+    items = {item_id: _item(item_id, _band(root, item_id)) for item_id in ids}
+    for sharing, shared in (("b", "a"), ("e", "a")):  # b just after a; e three files later
+        items[sharing]["assets"]["shared"] = {
+            **items[shared]["assets"]["band"],
+            "href": f"../{shared}/band.tif",
+        }
+    for item_id, item in items.items():
+        _write_json(_item_file(root, item_id), item)
+
+    report = check_catalog(root)
+
+    assert not report.errors and report.assets == len(ids) + 2
+    times_read = Counter(reads)
+    assert times_read[_band(root, "a")] == (1 if recent > len(ids) else 2)
+    assert all(times_read[_band(root, i)] == 1 for i in ids[1:])

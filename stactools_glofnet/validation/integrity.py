@@ -7,7 +7,10 @@ store; CF grid-mapping variables are coordinates; an undeclared variable off the
 only a warning, see :func:`_variables`). Parquet files must have exactly the columns of
 ``table:columns`` (read from the footer, no data loaded). Declarations are taken from the asset,
 else from its Item's properties or its Collection. Remote assets (http, s3...) are counted and
-skipped. A file several assets share is read once.
+skipped. A file several assets share is read once while it is among the last
+:data:`RECENT_FILES` files checked (what the checker learnt of a file is forgotten after that,
+so validation holds no entry per file of the catalog; a file shared further apart is read again,
+with the same result).
 
 Reading a file (its digest, rio-cogeo's validation) is the costly part and runs on a thread
 pool when one is given: :meth:`AssetChecker.prefetch` starts a document's file reads ahead of
@@ -33,6 +36,7 @@ from typing import Any, Final
 
 import pyarrow.parquet as pq
 import xarray as xr
+from cachetools import LRUCache
 from rio_cogeo.cogeo import cog_validate
 
 from stactools_glofnet.core.constants import PARQUET, ZARR
@@ -43,6 +47,12 @@ from stactools_glofnet.validation.walk import StacDocument, href_problem, local_
 
 MULTIHASH: Final = {"11": "sha1", "12": "sha256", "13": "sha512", "d501": "md5"}
 """Multihash function codes (hex varint) of the hashes ``file:checksum`` can be checked against."""
+
+RECENT_FILES: Final = 1024
+"""Files whose digest, COG result or content the checker keeps for assets that share them: well
+over the files being read ahead (:data:`~stactools_glofnet.validation.catalog.DOCUMENTS_AHEAD_PER_THREAD`
+documents a thread). Kept for every file, they grew with the catalog: about 1.5 KiB a file,
+17,232 asset files at fraction 0.25 of the GLOFNet-size sample."""
 
 PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 """An unnamed pandas index stored as a column: not data, never declared."""
@@ -196,7 +206,8 @@ class FileRead:
 
 
 class AssetChecker:
-    """Checks the assets of one document after another; remembers what it learnt about each file.
+    """Checks the assets of one document after another; remembers what it learnt about the last
+    :data:`RECENT_FILES` files.
 
     Assets outside the catalog's directory (``root``) are reported, never read. With a thread
     pool (``executor``), :meth:`prefetch` reads a document's files on it ahead of :meth:`check`.
@@ -210,11 +221,11 @@ class AssetChecker:
         self._cache = cache
         self._executor = executor
         self._reads: dict[Path, Future[FileRead]] = {}
-        self._requested: set[Path] = set()
-        self._digests: dict[tuple[Path, str], str | None] = {}
-        self._cogs: dict[Path, CogResult] = {}
-        self._zarrs: dict[Path, ZarrContent | str] = {}
-        self._parquets: dict[Path, list[str] | str] = {}
+        self._requested: LRUCache[Path, bool] = LRUCache(RECENT_FILES)
+        self._digests: LRUCache[tuple[Path, str], str | None] = LRUCache(RECENT_FILES)
+        self._cogs: LRUCache[Path, CogResult] = LRUCache(RECENT_FILES)
+        self._zarrs: LRUCache[Path, ZarrContent | str] = LRUCache(RECENT_FILES)
+        self._parquets: LRUCache[Path, list[str] | str] = LRUCache(RECENT_FILES)
 
     def _local_assets(self, document: StacDocument) -> Iterator[tuple[str, dict[str, Any], str, Path | None]]:
         """Each asset with an href, sorted by key, with its local path (None: remote)."""
@@ -227,12 +238,13 @@ class AssetChecker:
         """Start reading, on the executor, every file of ``document`` that :meth:`check` will read.
 
         A file is read for its ``file:checksum`` (when its size matches ``file:size``) and, for
-        a COG, by rio-cogeo; each file once. Without an executor this does nothing.
+        a COG, by rio-cogeo; a file once while it is recent (:data:`RECENT_FILES`) or being read.
+        Without an executor this does nothing.
         """
         if self._executor is None:
             return
         for _, asset, href, path in self._local_assets(document):
-            if path is None or path in self._requested or asset.get("type") == ZARR:
+            if path is None or path in self._requested or path in self._reads or asset.get("type") == ZARR:
                 continue
             if href_problem(href, document.path.parent, self.root) is not None or not path.is_file():
                 continue
@@ -241,7 +253,7 @@ class AssetChecker:
             if not isinstance(checksum, str) or (isinstance(size, int) and path.stat().st_size != size):
                 continue
             cog = "profile=cloud-optimized" in str(asset.get("type", ""))
-            self._requested.add(path)
+            self._requested[path] = True
             self._reads[path] = self._executor.submit(self._read_file, path, checksum, cog)
 
     def _read_file(self, path: Path, checksum: str, cog: bool) -> FileRead:
