@@ -51,8 +51,9 @@ MULTIHASH: Final = {"11": "sha1", "12": "sha256", "13": "sha512", "d501": "md5"}
 RECENT_FILES: Final = 1024
 """Files whose digest, COG result or content the checker keeps for assets that share them: well
 over the files being read ahead (:data:`~stactools_glofnet.validation.catalog.DOCUMENTS_AHEAD_PER_THREAD`
-documents a thread). Kept for every file, they grew with the catalog: about 1.5 KiB a file,
-17,232 asset files at fraction 0.25 of the GLOFNet-size sample."""
+documents a thread). Kept for every file, they grew with the catalog: validating the catalog
+of fraction 0.25 of the GLOFNet-size sample (17,232 asset files) ended with 156 MiB of anonymous
+memory and 86 MiB of pymalloc arenas that way, against 138 and 67 with this bound."""
 
 PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 """An unnamed pandas index stored as a column: not data, never declared."""
