@@ -35,6 +35,23 @@ if sys.argv[1] == "trim":
 print((psutil.Process().memory_info().rss - before) >> 20)
 """
 
+STAGE = """
+import numpy as np
+import psutil
+from stactools_glofnet.build import stage
+
+np.ones(1 << 18)
+before = psutil.Process().memory_info().rss
+kept = []
+with stage("pairs"):  # a stage's arrays freed before it ends, small objects outliving them
+    layers = []
+    for _ in range(200):
+        layers.append(np.ones(700_000 // 8))
+        kept.append(bytearray(4096))
+    del layers
+print((psutil.Process().memory_info().rss - before) >> 20)
+"""
+
 FAULTS = """
 import resource
 import numpy as np
@@ -122,6 +139,11 @@ def _run(script: str, *args: str) -> int:
 def test_freed_layers_go_back_to_the_system_when_trimmed() -> None:
     assert _run(GROWTH, "default") > 100  # the growth trimming exists for: ~140 MB kept
     assert _run(GROWTH, "trim") < 20
+
+
+def test_a_build_stage_gives_back_what_it_freed_when_it_ends() -> None:
+    """The same layers freed inside one of the build's stages: its end gives them back."""
+    assert _run(STAGE) < 20
 
 
 def test_a_glofnet_command_leaves_glibc_s_mmap_threshold_growing() -> None:
