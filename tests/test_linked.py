@@ -135,12 +135,18 @@ def test_an_index_written_a_chunk_at_a_time_holds_the_same_rows(
     whole = tmp_path / "whole"
     _build(whole, linked=True)
     monkeypatch.setattr(index, "INDEX_CHUNK", 7)
+    gathered = tmp_path / "gathered"
+    _build(gathered, linked=True)
+    monkeypatch.setattr(index, "ROW_GROUP", 14)
     chunked = tmp_path / "chunked"
     _build(chunked, linked=True)
 
     name = "glofnet-pairs/items.parquet"
     assert pq.ParquetFile(whole / name).metadata.num_row_groups == 1
-    assert pq.ParquetFile(chunked / name).metadata.num_row_groups == -(-PAIRS // 7)
+    # chunks gathered into row groups: the same file, whatever the chunk
+    assert (gathered / name).read_bytes() == (whole / name).read_bytes()
+    groups = pq.ParquetFile(chunked / name).metadata
+    assert [groups.row_group(n).num_rows for n in range(groups.num_row_groups)] == [14, 14, PAIRS - 28]
     rows = pq.read_table(chunked / name)
     assert rows.schema.equals(pq.read_table(whole / name).schema)
     assert rows.to_pylist() == pq.read_table(whole / name).to_pylist()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pystac
 from stac_geoparquet.arrow import parse_stac_ndjson_to_arrow, to_parquet
 
@@ -23,8 +25,15 @@ from stactools_glofnet.core.hrefs import relative_href
 from stactools_glofnet.core.linked import catalogs, is_linked, read_linked
 
 INDEX_FILE = "items.parquet"
-INDEX_CHUNK = 1024
-"""Index records turned into Arrow at a time."""
+INDEX_CHUNK = 128
+"""Index records turned into Arrow at a time: each is Python objects (its JSON) until then."""
+ROW_GROUP = 1024
+"""Rows of the index's row groups: the chunks, once Arrow, are gathered until there are this many.
+
+A chunk's records in Python fill CPython's small-object heap, which keeps the arenas a few
+survivors pin; at 1,024 records a chunk, the 0.25 sample's ITS_LIVE index left 20 MiB of the
+build's process behind, at 128 about 9 (docs/benchmarks.md). Arrow's buffers come from the system
+allocator and go back whole, and row groups of 128 rows made the file 74 % larger."""
 STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
 
 
@@ -69,13 +78,33 @@ def _items_by_id(collection: pystac.Collection) -> list[tuple[str, pystac.Item |
     return sorted(found, key=lambda entry: entry[0])
 
 
+def _row_groups(batches: pa.RecordBatchReader, rows: int) -> pa.RecordBatchReader:
+    """``batches`` gathered into batches of ``rows`` rows (the last may have fewer), each written as
+    one row group."""
+
+    def gathered() -> Iterator[pa.RecordBatch]:
+        held: list[pa.RecordBatch] = []
+        count = 0
+        for batch in batches:
+            held.append(batch)
+            count += batch.num_rows
+            if count >= rows:
+                yield pa.concat_batches(held)
+                held, count = [], 0
+        if held:
+            yield pa.concat_batches(held)
+
+    return pa.RecordBatchReader.from_batches(batches.schema, gathered())
+
+
 def write_item_index(collection: pystac.Collection) -> Path | None:
     """Write ``items.parquet`` beside the laid-out ``collection`` and add it as its ``items`` asset.
 
     Items are written sorted by id; the file is deterministic for the same items. Returns the
     path, or None for a collection without items. The records go through a newline-delimited
     file that stac-geoparquet reads :data:`INDEX_CHUNK` at a time (once for the schema, once for
-    the rows), so the index's memory does not grow with the collection.
+    the rows), written :data:`ROW_GROUP` rows at a time, so the index's memory does not grow
+    with the collection.
     """
     href = collection.get_self_href()
     assert href is not None, f"collection {collection.id} is not laid out"
@@ -90,7 +119,8 @@ def write_item_index(collection: pystac.Collection) -> Path | None:
             for _, item in items:
                 record = index_record(read_linked(Path(item)) if isinstance(item, str) else item, directory)
                 lines.write(json.dumps(record, separators=(",", ":")) + "\n")
-        to_parquet(parse_stac_ndjson_to_arrow(records, chunk_size=INDEX_CHUNK), path, compression="zstd")
+        batches = parse_stac_ndjson_to_arrow(records, chunk_size=INDEX_CHUNK)
+        to_parquet(_row_groups(batches, ROW_GROUP), path, compression="zstd")
     definition = pystac.ItemAssetDefinition.create(
         title="Item index (stac-geoparquet)",
         description=(
