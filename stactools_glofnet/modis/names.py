@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from os import PathLike
 from typing import Final, Literal
 
 from stactools_glofnet.core.errors import GlofnetError
@@ -33,11 +34,13 @@ ACCEPTED_FORMS: Final = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GranuleName:
     """What a granule-form file name says."""
 
-    path: Path
+    path: str
+    """The file's path, as a string: discovery holds a name per SOURCE file, and a
+    :class:`~pathlib.Path` kept its parsed parts too (and grew the table of interned strings)."""
     day: dt.date
     tile: str
     collection: str
@@ -64,9 +67,10 @@ def _kind(rest: str) -> tuple[Kind, str | None] | None:
     return None
 
 
-def parse(path: Path) -> GranuleName | None:
+def parse(path: str | PathLike[str]) -> GranuleName | None:
     """The granule name of ``path``, or None when it is not in a granule form."""
-    match = GRANULE.match(path.name)
+    path = os.fspath(path)
+    match = GRANULE.match(os.path.basename(path))
     if match is None:
         return None
     kind = _kind(match["rest"])
@@ -104,7 +108,7 @@ def collection_refusal(found: str) -> str:
     )
 
 
-def require(path: Path, kind: Kind) -> GranuleName:
+def require(path: str | PathLike[str], kind: Kind) -> GranuleName:
     """The name of a file read as ``kind``; a one-line error when it is not one (or not 6.1)."""
     name = parse(path)
     if name is None or name.kind != kind:
